@@ -1,0 +1,56 @@
+//! [`Config`]: every time and limit the engine uses, passed in by the embedder.
+//!
+//! Tests shorten times through this struct (or `tokio::time::pause()`), never through
+//! `#[cfg(test)]` constants.
+
+use std::time::Duration;
+
+/// Times and limits of an [`Engine`](crate::Engine). Build with struct update syntax:
+/// `Config { session_ttl: Duration::from_secs(5), ..Config::default() }`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Output bytes retained per process (default 1 MiB). With no subscriber the oldest chunks
+    /// are evicted past this bound; with a lagging subscriber the reader stops draining the
+    /// child instead. A single chunk larger than the bound is still kept whole.
+    pub retention_bytes: usize,
+    /// How long a closed process (exited, every stream at EOF) stays readable before it is
+    /// removed and its id may be reused (default 30 s).
+    pub exited_linger: Duration,
+    /// How long a detached session lives before its processes are killed (default 30 s).
+    pub session_ttl: Duration,
+    /// Sessions alive at once, attached or detached (default 1024).
+    pub max_sessions: usize,
+    /// Processes per session, running or lingering after exit (default 2048).
+    pub max_processes_per_session: usize,
+    /// Processes across all sessions, running or lingering (default 8192). Each running process
+    /// holds about four file descriptors: raise `RLIMIT_NOFILE` to match.
+    pub max_processes_total: usize,
+    /// Bytes asked for per read of a pipe or PTY (default 64 KiB): chunks grow up to this when
+    /// output backs up, so a fast producer costs fewer events.
+    pub read_chunk_bytes: usize,
+    /// Linux: each child gets `PR_SET_PDEATHSIG(SIGKILL)`, so it dies with the server (default
+    /// true). This needs a `pre_exec` hook, which makes the standard library fork instead of
+    /// using `posix_spawn`: spawning gets slower as the server's memory grows (about 36 ms with
+    /// a 1 GiB server). Turn it off when the embedder kills children some other way (a cgroup,
+    /// a container). PTY children need a `pre_exec` hook (setsid, TIOCSCTTY) regardless.
+    pub kill_on_server_death: bool,
+    /// How long [`Engine::shutdown`](crate::Engine::shutdown) waits for killed processes to be
+    /// reaped (default 5 s).
+    pub shutdown_wait: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            retention_bytes: 1024 * 1024,
+            exited_linger: Duration::from_secs(30),
+            session_ttl: Duration::from_secs(30),
+            max_sessions: 1024,
+            max_processes_per_session: 2048,
+            max_processes_total: 8192,
+            read_chunk_bytes: 64 * 1024,
+            kill_on_server_death: true,
+            shutdown_wait: Duration::from_secs(5),
+        }
+    }
+}

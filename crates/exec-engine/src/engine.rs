@@ -1,0 +1,209 @@
+//! [`Engine`]: the registry of sessions, the process limits, expiry timers and shutdown.
+//!
+//! The engine owns no network and no protocol. It is cheap to clone (an `Arc` inside); every
+//! clone is the same engine.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::error::SessionError;
+use crate::ids::SessionId;
+use crate::process::Process;
+use crate::session::book::Book;
+use crate::session::{Session, SessionHandle};
+
+/// Runs processes for sessions. See the crate docs for an example.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct EngineInner {
+    config: Config,
+    /// Every live session, attached or detached. Removed on expiry and shutdown.
+    sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
+    /// Process table entries across all sessions (starting, running, lingering).
+    total_processes: AtomicUsize,
+    /// A runtime seen while the engine was used, so that a `SessionHandle` dropped outside any
+    /// runtime context can still schedule its expiry timer.
+    runtime: Mutex<Option<tokio::runtime::Handle>>,
+}
+
+impl Engine {
+    /// A new engine with no sessions. Does not need a runtime; `start` does.
+    pub fn new(config: Config) -> Engine {
+        Engine {
+            inner: Arc::new(EngineInner {
+                config,
+                sessions: Mutex::new(HashMap::new()),
+                total_processes: AtomicUsize::new(0),
+                runtime: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The configuration this engine was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// A new session, attached to the returned handle.
+    pub fn create_session(&self) -> Result<SessionHandle, SessionError> {
+        self.inner.remember_runtime();
+        let mut sessions = self.inner.sessions();
+        if sessions.len() >= self.inner.config.max_sessions {
+            return Err(SessionError::TooManySessions { limit: self.inner.config.max_sessions });
+        }
+        let id = SessionId::random();
+        let session = Arc::new(Session::new(id, self.inner.config.session_ttl));
+        let token = session.lock().superseded.clone();
+        sessions.insert(id, Arc::clone(&session));
+        drop(sessions);
+        tracing::debug!(session = %id, "session created");
+        Ok(SessionHandle::new(Arc::clone(&self.inner), session, Book::first_generation(), token))
+    }
+
+    /// Re-attaches a session. A session past its deadline is torn down here and reported
+    /// unknown, whether or not its expiry timer has fired. Resuming an attached session takes
+    /// it over: the old handle's `superseded()` fires and its subscriptions end.
+    pub fn resume_session(&self, id: &SessionId) -> Result<SessionHandle, SessionError> {
+        self.inner.remember_runtime();
+        let mut sessions = self.inner.sessions();
+        let Some(session) = sessions.get(id).cloned() else {
+            return Err(SessionError::UnknownSession(*id));
+        };
+        let mut state = session.lock();
+        let Some(resumed) = state.book.resume(Instant::now()) else {
+            drop(state);
+            sessions.remove(id);
+            drop(sessions);
+            session.tear_down(&self.inner);
+            return Err(SessionError::UnknownSession(*id));
+        };
+        if let Some(old) = resumed.took_over {
+            state.superseded.cancel();
+            Session::release_cursors(&state, old);
+            tracing::debug!(session = %id, "session taken over");
+        }
+        state.superseded = tokio_util::sync::CancellationToken::new();
+        let token = state.superseded.clone();
+        drop(state);
+        drop(sessions);
+        Ok(SessionHandle::new(Arc::clone(&self.inner), session, resumed.generation, token))
+    }
+
+    /// How many sessions exist (attached or detached).
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions().len()
+    }
+
+    /// SIGKILLs every process group of every session, removes all sessions, and waits up to
+    /// `Config::shutdown_wait` for the killed children to be reaped. Handles still held keep
+    /// working on an empty session table.
+    pub async fn shutdown(&self) {
+        let sessions: Vec<Arc<Session>> = self.inner.sessions().drain().map(|(_, session)| session).collect();
+        let processes: Vec<Arc<Process>> =
+            sessions.iter().flat_map(|session| session.tear_down(&self.inner)).collect();
+        let wait_all = async {
+            for process in &processes {
+                process.wait_exit().await;
+            }
+        };
+        if tokio::time::timeout(self.inner.config.shutdown_wait, wait_all).await.is_err() {
+            tracing::warn!("shutdown: some killed processes were not reaped in time");
+        }
+    }
+}
+
+impl EngineInner {
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<SessionId, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes one slot of `max_processes_total`; false when none is left.
+    pub(crate) fn reserve_process(&self) -> bool {
+        self.total_processes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                (count < self.config.max_processes_total).then_some(count + 1)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn release_processes(&self, count: usize) {
+        self.total_processes.fetch_sub(count, Ordering::AcqRel);
+    }
+
+    pub(crate) fn remember_runtime(&self) {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let mut runtime = self.runtime.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if runtime.is_none() {
+                *runtime = Some(handle);
+            }
+        }
+    }
+
+    /// Starts the timer that expires a detached session at `deadline`.
+    pub(crate) fn schedule_expiry(self: &Arc<Self>, session: SessionId, deadline: Instant) {
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone());
+        let expiry = SessionExpiry { engine: Arc::downgrade(self), session, deadline };
+        match runtime {
+            Some(runtime) => {
+                // The task is detached on purpose: it ends at the deadline, and does nothing if
+                // the session was resumed meanwhile.
+                drop(runtime.spawn(expiry.run()));
+            }
+            // No runtime was ever seen, so no process was ever started: forget the session now.
+            None => self.expire_if_due(session, None),
+        }
+    }
+
+    /// Removes and tears down `session` if it is (still) past its deadline. `None` as `now`
+    /// forces expiry.
+    fn expire_if_due(&self, id: SessionId, now: Option<Instant>) {
+        let session = {
+            let mut sessions = self.sessions();
+            let due = sessions.get(&id).is_some_and(|session| match now {
+                Some(now) => session.lock().book.is_expired(now),
+                None => true,
+            });
+            if !due {
+                return;
+            }
+            sessions.remove(&id)
+        };
+        if let Some(session) = session {
+            tracing::debug!(session = %id, "session expired");
+            session.tear_down(self);
+        }
+    }
+}
+
+/// The timer of one detach: at the deadline, expire the session unless it was resumed (or
+/// detached again with a later deadline, which starts its own timer).
+#[derive(Debug)]
+struct SessionExpiry {
+    /// Weak, so a pending timer does not keep a dropped engine alive.
+    engine: Weak<EngineInner>,
+    session: SessionId,
+    deadline: Instant,
+}
+
+impl SessionExpiry {
+    async fn run(self) {
+        tokio::time::sleep_until(self.deadline).await;
+        if let Some(engine) = self.engine.upgrade() {
+            engine.expire_if_due(self.session, Some(Instant::now()));
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! One child process: its shared state ([`Process`]), how it is spawned ([`spawn`]) and the
+//! tasks that move its bytes ([`tasks`]).
+//!
+//! A [`Process`] is shared (`Arc`) by the session table, its tasks, and every
+//! [`Subscription`](crate::Subscription) on it. Its [`ProcessState`] sits behind a std mutex
+//! that is never held across an `.await`; changes are announced through two `watch` channels
+//! (`log_changed` for consumers, `space_freed` for producers), which cannot lose a wake-up
+//! because a waiter marks the current version seen *before* it looks at the state.
+//!
+//! This module knows nothing about sessions: the session layer passes a `retire` callback that
+//! removes the entry from its table after the linger.
+
+pub(crate) mod spawn;
+pub(crate) mod tasks;
+
+use std::collections::{HashSet, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use nix::sys::signal::{Signal as NixSignal, killpg};
+use nix::unistd::Pid;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::ids::ProcessId;
+use crate::retention::Retention;
+use crate::types::{ExitStatus, ProcessInfo, PtySize, ReadOutcome, WriteOptions, WriteStatus};
+
+/// How many `write_id`s each process remembers. A retry follows its original closely (it is a
+/// reconnecting client replaying its unacknowledged writes), so the last 1024 ids cover any
+/// realistic retry window while bounding memory to a few tens of KiB per process.
+const WRITE_ID_MEMORY: usize = 1024;
+
+/// Capacity of a process's stdin queue. Each `write` waits for its own chunk to reach the pipe,
+/// so the queue only holds writes issued concurrently (pipelined requests of one connection);
+/// 16 keeps them in order without parking unbounded data, and a full queue makes the next
+/// writer wait, which is the backpressure a slow reader of stdin should exert.
+pub(crate) const STDIN_QUEUE_CAPACITY: usize = 16;
+
+/// One queued write to the child's stdin.
+#[derive(Debug)]
+pub(crate) struct WriteRequest {
+    pub(crate) data: Bytes,
+    pub(crate) eof: bool,
+    /// Answered by the writer task once the bytes are in the pipe (or failed). Dropped unanswered
+    /// when the writer stops, which the caller reads as `StdinClosed`.
+    pub(crate) reply: oneshot::Sender<WriteStatus>,
+}
+
+/// A child process and everything the engine keeps about it.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pub(crate) id: ProcessId,
+    pub(crate) argv: Vec<String>,
+    /// The OS pid, which is also the process-group id (the child leads its own group).
+    pub(crate) pid: u32,
+    pub(crate) tty: bool,
+    state: Mutex<ProcessState>,
+    /// Bumped by producers (reader tasks, the child watcher) after every change to the log, and
+    /// on removal. `read` long polls and subscriptions wait on it. The `Process` owns the
+    /// sender, so it lives as long as any waiter.
+    pub(crate) log_changed: watch::Sender<u64>,
+    /// Bumped by consumers when a reader task was refused space (flow control) and a cursor has
+    /// since moved or gone. Only reader tasks wait on it.
+    pub(crate) space_freed: watch::Sender<u64>,
+    /// Cancelled once, when the entry is removed from its session (after the linger, on session
+    /// expiry or on shutdown). Reader and writer tasks stop on it; the child watcher keeps
+    /// going until the child is reaped.
+    pub(crate) removed: CancellationToken,
+    /// The sending side of the stdin queue; `None` when stdin is `/dev/null`. The writer task
+    /// owns the receiver; it ends (closing the queue) when stdin is closed or the process removed.
+    stdin: Option<mpsc::Sender<WriteRequest>>,
+    /// The PTY master, shared with the reader and writer tasks; used here for resize.
+    pty_master: Option<Arc<AsyncFd<OwnedFd>>>,
+}
+
+/// The mutable part of a [`Process`]; see the module docs for the locking rule.
+#[derive(Debug)]
+pub(crate) struct ProcessState {
+    pub(crate) log: Retention,
+    /// Output streams that have not hit EOF yet. `Closed` is pushed when this is 0 and the
+    /// child has exited.
+    open_streams: u8,
+    /// The first stream error other than EOF.
+    failure: Option<String>,
+    /// Set when stdin was closed (by `eof`, or a failed write); later writes report
+    /// `StdinClosed` without queueing.
+    stdin_closed: bool,
+    write_ids: HashSet<String>,
+    write_id_order: VecDeque<String>,
+    /// Set with `Process::removed`; lets consumers that hold the lock see it.
+    pub(crate) removed: bool,
+}
+
+impl Process {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ProcessState> {
+        // A panic while holding this lock leaves plain data behind; keep serving it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Bumps `log_changed`, waking every long poll and subscription of this process.
+    pub(crate) fn announce_change(&self) {
+        self.log_changed.send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    /// Bumps `space_freed`, waking reader tasks refused space.
+    pub(crate) fn announce_space(&self) {
+        self.space_freed.send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    pub(crate) fn exit(&self) -> Option<ExitStatus> {
+        self.lock().log.exit()
+    }
+
+    pub(crate) fn info(&self) -> ProcessInfo {
+        let state = self.lock();
+        ProcessInfo {
+            id: self.id.clone(),
+            argv: self.argv.clone(),
+            pid: Some(self.pid),
+            tty: self.tty,
+            running: state.log.exit().is_none(),
+            exit: state.log.exit(),
+            next_seq: state.log.next_seq(),
+        }
+    }
+
+    /// A non-blocking read of the retained log.
+    pub(crate) fn read_now(
+        &self,
+        after: Option<crate::Seq>,
+        max_bytes: Option<usize>,
+    ) -> (ReadOutcome, bool) {
+        let state = self.lock();
+        let mut outcome = state.log.read(after, max_bytes);
+        outcome.failure = state.failure.clone();
+        let ready = state.removed || state.log.read_is_ready(after);
+        (outcome, ready)
+    }
+
+    /// Sends `signal` to the process group, unless the child has exited and every stream is at
+    /// EOF (then the group is most likely empty, and its id may one day be reused).
+    pub(crate) fn signal_group(&self, signal: NixSignal) {
+        {
+            let state = self.lock();
+            if state.log.exit().is_some() && state.log.is_closed() {
+                return;
+            }
+        }
+        let pid = i32::try_from(self.pid).unwrap_or(i32::MAX);
+        if let Err(error) = killpg(Pid::from_raw(pid), signal) {
+            // ESRCH: the group is already gone, which is what we wanted.
+            tracing::debug!(process = %self.id, %error, ?signal, "killpg failed");
+        }
+    }
+
+    /// Applies a new window size to the PTY; the kernel sends SIGWINCH to its foreground group.
+    /// Returns false when the process has no PTY.
+    pub(crate) fn resize(&self, size: PtySize) -> std::io::Result<bool> {
+        let Some(master) = &self.pty_master else { return Ok(false) };
+        spawn::set_window_size(master.get_ref().as_raw_fd(), size)?;
+        Ok(true)
+    }
+
+    /// Marks the process removed: tasks stop, subscriptions end after draining.
+    pub(crate) fn mark_removed(&self) {
+        self.lock().removed = true;
+        self.removed.cancel();
+        self.announce_change();
+    }
+
+    /// Queues a write and waits until it reached the pipe.
+    pub(crate) async fn write(&self, data: Bytes, options: WriteOptions) -> WriteStatus {
+        let Some(queue) = &self.stdin else { return WriteStatus::StdinClosed };
+        {
+            let mut state = self.lock();
+            if state.stdin_closed {
+                return WriteStatus::StdinClosed;
+            }
+            if let Some(write_id) = options.write_id {
+                if state.write_ids.contains(&write_id) {
+                    return WriteStatus::Accepted;
+                }
+                state.write_ids.insert(write_id.clone());
+                state.write_id_order.push_back(write_id);
+                if state.write_id_order.len() > WRITE_ID_MEMORY
+                    && let Some(oldest) = state.write_id_order.pop_front()
+                {
+                    state.write_ids.remove(&oldest);
+                }
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let request = WriteRequest { data, eof: options.eof, reply };
+        if queue.send(request).await.is_err() {
+            return WriteStatus::StdinClosed;
+        }
+        answer.await.unwrap_or(WriteStatus::StdinClosed)
+    }
+
+    /// Waits until the child has exited (it is reaped by then).
+    pub(crate) async fn wait_exit(&self) -> ExitStatus {
+        let mut changes = self.log_changed.subscribe();
+        loop {
+            if let Some(status) = self.exit() {
+                return status;
+            }
+            if changes.changed().await.is_err() {
+                // Unreachable while `self` holds the sender; wait for nothing rather than spin.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Waits until the process is closed (exited, every stream at EOF) or removed.
+    pub(crate) async fn wait_closed_or_removed(&self) {
+        let mut changes = self.log_changed.subscribe();
+        loop {
+            {
+                let state = self.lock();
+                if state.log.is_closed() || state.removed {
+                    return;
+                }
+            }
+            if changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The long-lived tasks of one process, one struct each:
+//!
+//! - [`StreamReader`]: drains one stdout/stderr pipe or the PTY master into the retention log,
+//!   waiting (instead of evicting) while a subscriber lags.
+//! - [`StdinWriter`]: writes queued stdin chunks in order; closes stdin on `eof`.
+//! - [`ChildWatcher`]: waits for the exit (event-driven, `Child::wait`), then for the close, then
+//!   for the linger, then retires the entry.
+//! - [`Escalation`]: SIGKILL after a terminate's grace period, unless the process closed.
+//!
+//! Reader and writer stop when the process is removed; the watcher always runs until the child
+//! is reaped, so no zombie is left behind.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use nix::libc;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, watch};
+
+use super::{Process, WriteRequest};
+use crate::retention::Push;
+use crate::types::{ExitStatus, StreamKind, WriteStatus};
+
+use super::spawn::Retire;
+
+/// Drains one output stream of a process into its retention log.
+#[derive(Debug)]
+pub(crate) struct StreamReader {
+    process: Arc<Process>,
+    stream: StreamKind,
+    /// Non-blocking; shared with the stdin writer for a PTY. Closed when the last holder drops.
+    fd: Arc<AsyncFd<OwnedFd>>,
+    chunk_bytes: usize,
+}
+
+impl StreamReader {
+    pub(crate) fn new(
+        process: Arc<Process>,
+        stream: StreamKind,
+        fd: Arc<AsyncFd<OwnedFd>>,
+        chunk_bytes: usize,
+    ) -> Self {
+        StreamReader { process, stream, fd, chunk_bytes: chunk_bytes.max(1) }
+    }
+
+    pub(crate) async fn run(self) {
+        let mut space = self.process.space_freed.subscribe();
+        // A read buffer is held only while data flows; an idle process holds none.
+        let mut spare: Option<BytesMut> = None;
+        loop {
+            let ready = tokio::select! {
+                biased;
+                () = self.process.removed.cancelled() => return,
+                ready = self.fd.readable() => ready,
+            };
+            let mut guard = match ready {
+                Ok(guard) => guard,
+                Err(error) => return self.finish(Some(error)),
+            };
+            let buffer = spare.get_or_insert_with(|| BytesMut::with_capacity(self.chunk_bytes));
+            buffer.clear();
+            buffer.reserve(self.chunk_bytes);
+            let limit = self.chunk_bytes;
+            match guard.try_io(|fd| read_into(fd.get_ref(), buffer, limit)) {
+                Err(_would_block) => {
+                    spare = None;
+                    continue;
+                }
+                Ok(Ok(0)) => return self.finish(None),
+                Ok(Ok(read)) => {
+                    // A big read keeps its buffer (at most 2x the bytes it holds); a small one is
+                    // copied out so a few bytes never pin a 64 KiB allocation in retention.
+                    let data = if read * 2 >= self.chunk_bytes {
+                        std::mem::take(buffer).freeze()
+                    } else {
+                        Bytes::copy_from_slice(&buffer[..read])
+                    };
+                    if !self.deliver(data, &mut space).await {
+                        return;
+                    }
+                }
+                // A PTY master reports EIO once every slave descriptor is closed: that is EOF.
+                Ok(Err(error))
+                    if self.stream == StreamKind::Pty && error.raw_os_error() == Some(libc::EIO) =>
+                {
+                    return self.finish(None);
+                }
+                Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(error)) => return self.finish(Some(error)),
+            }
+        }
+    }
+
+    /// Stores one chunk, waiting while the log is full of chunks a subscriber has not consumed.
+    /// Returns false when the process was removed meanwhile.
+    async fn deliver(&self, mut data: Bytes, space: &mut watch::Receiver<u64>) -> bool {
+        loop {
+            // Mark the current version seen before looking, so a consumer's bump in between
+            // is not lost.
+            space.borrow_and_update();
+            let pushed = {
+                let mut state = self.process.lock();
+                if state.removed {
+                    return false;
+                }
+                state.log.push_output(self.stream, data)
+            };
+            match pushed {
+                Push::Stored(_) => {
+                    self.process.announce_change();
+                    return true;
+                }
+                Push::Full(back) => {
+                    data = back;
+                    tokio::select! {
+                        () = self.process.removed.cancelled() => return false,
+                        changed = space.changed() => {
+                            if changed.is_err() {
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// EOF (or a read error) on this stream; pushes `Closed` when it was the last one open and
+    /// the child has exited.
+    fn finish(&self, error: Option<io::Error>) {
+        {
+            let mut state = self.process.lock();
+            state.open_streams = state.open_streams.saturating_sub(1);
+            if let Some(error) = error {
+                tracing::debug!(process = %self.process.id, stream = ?self.stream, %error, "output stream failed");
+                state.failure.get_or_insert_with(|| format!("reading {:?}: {error}", self.stream));
+            }
+            if state.open_streams == 0 && state.log.exit().is_some() {
+                state.log.push_closed();
+            }
+        }
+        self.process.announce_change();
+    }
+}
+
+/// One `read(2)` into the spare capacity of `buffer`, at most `limit` bytes.
+fn read_into(fd: &OwnedFd, buffer: &mut BytesMut, limit: usize) -> io::Result<usize> {
+    let spare = buffer.spare_capacity_mut();
+    let len = spare.len().min(limit);
+    // SAFETY: `read` writes at most `len` bytes into memory owned by `buffer` that nothing else
+    // references; the pointer and length describe that spare capacity.
+    let read = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), len) };
+    if read < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let read = usize::try_from(read).expect("non-negative");
+    // SAFETY: the kernel initialized exactly `read` bytes after the current length.
+    unsafe { buffer.set_len(buffer.len() + read) };
+    Ok(read)
+}
+
+/// Where stdin goes.
+#[derive(Debug)]
+pub(crate) enum StdinTarget {
+    /// The write end of the stdin pipe, owned here: dropping it is how `eof` closes stdin.
+    Pipe(AsyncFd<OwnedFd>),
+    /// The PTY master, shared with the reader; `eof` writes Ctrl-D since a PTY cannot half-close.
+    Pty(Arc<AsyncFd<OwnedFd>>),
+}
+
+/// Writes queued chunks to the child's stdin, in order.
+#[derive(Debug)]
+pub(crate) struct StdinWriter {
+    process: Arc<Process>,
+    target: Option<StdinTarget>,
+    /// The queue's receiving end; dropping it (when this task ends) makes later sends fail,
+    /// which callers report as `StdinClosed`.
+    requests: mpsc::Receiver<WriteRequest>,
+}
+
+/// The terminal EOF character (VEOF, Ctrl-D) in the default termios settings.
+const PTY_EOF: &[u8] = &[0x04];
+
+impl StdinWriter {
+    pub(crate) fn new(
+        process: Arc<Process>,
+        target: StdinTarget,
+        requests: mpsc::Receiver<WriteRequest>,
+    ) -> Self {
+        StdinWriter { process, target: Some(target), requests }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            let request = tokio::select! {
+                biased;
+                () = self.process.removed.cancelled() => break,
+                request = self.requests.recv() => match request {
+                    Some(request) => request,
+                    None => break,
+                },
+            };
+            let Some(target) = &self.target else { break };
+            let fd = match target {
+                StdinTarget::Pipe(fd) => fd,
+                StdinTarget::Pty(fd) => fd.as_ref(),
+            };
+            let is_pty = matches!(target, StdinTarget::Pty(_));
+            let written = tokio::select! {
+                biased;
+                () = self.process.removed.cancelled() => break,
+                written = async {
+                    write_all(fd, &request.data).await?;
+                    if request.eof && is_pty {
+                        write_all(fd, PTY_EOF).await?;
+                    }
+                    io::Result::Ok(())
+                } => written,
+            };
+            let status = match written {
+                Ok(()) if request.eof && !is_pty => {
+                    // Close the pipe and record it before answering, so the caller's next write
+                    // already sees `StdinClosed` and the child sees EOF promptly.
+                    self.target = None;
+                    self.process.lock().stdin_closed = true;
+                    WriteStatus::Accepted
+                }
+                Ok(()) => WriteStatus::Accepted,
+                Err(error) => {
+                    // EPIPE (the reader is gone; SIGPIPE is ignored in Rust programs) or EIO
+                    // from a PTY whose child exited: stdin is closed for good.
+                    tracing::debug!(process = %self.process.id, %error, "stdin write failed");
+                    self.target = None;
+                    self.process.lock().stdin_closed = true;
+                    WriteStatus::StdinClosed
+                }
+            };
+            // The caller may have stopped waiting (its request was cancelled): nothing to do.
+            let _ = request.reply.send(status);
+            if self.target.is_none() {
+                break;
+            }
+        }
+        self.process.lock().stdin_closed = true;
+    }
+}
+
+async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let mut guard = fd.writable().await?;
+        match guard.try_io(|inner| nix::unistd::write(inner.get_ref(), data).map_err(io::Error::from)) {
+            Ok(Ok(written)) => data = &data[written..],
+            Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(error)) => return Err(error),
+            Err(_would_block) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reaps the child, records its exit, and retires the entry after the linger.
+pub(crate) struct ChildWatcher {
+    process: Arc<Process>,
+    child: tokio::process::Child,
+    linger: Duration,
+    /// Removes the entry from the session table; called at most once.
+    retire: Retire,
+}
+
+impl std::fmt::Debug for ChildWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildWatcher")
+            .field("process", &self.process.id)
+            .field("linger", &self.linger)
+            .finish()
+    }
+}
+
+impl ChildWatcher {
+    pub(crate) fn new(
+        process: Arc<Process>,
+        child: tokio::process::Child,
+        linger: Duration,
+        retire: Retire,
+    ) -> Self {
+        ChildWatcher { process, child, linger, retire }
+    }
+
+    pub(crate) async fn run(mut self) {
+        match self.child.wait().await {
+            Ok(status) => {
+                {
+                    let mut state = self.process.lock();
+                    state.log.push_exit(ExitStatus::from_std(status));
+                    if state.open_streams == 0 {
+                        state.log.push_closed();
+                    }
+                }
+                self.process.announce_change();
+            }
+            Err(error) => {
+                // Not expected (the child is ours and waited for once); the entry then stays
+                // until its session ends.
+                tracing::error!(process = %self.process.id, %error, "waiting for the child failed");
+                self.process
+                    .lock()
+                    .failure
+                    .get_or_insert_with(|| format!("waiting for the process: {error}"));
+                self.process.announce_change();
+                return;
+            }
+        }
+        self.process.wait_closed_or_removed().await;
+        tokio::select! {
+            () = self.process.removed.cancelled() => {}
+            () = tokio::time::sleep(self.linger) => (self.retire)(&self.process),
+        }
+    }
+}
+
+/// Sends SIGKILL to a process group when it has not closed within a terminate's grace period.
+#[derive(Debug)]
+pub(crate) struct Escalation {
+    pub(crate) process: Arc<Process>,
+    pub(crate) grace: Duration,
+}
+
+impl Escalation {
+    pub(crate) async fn run(self) {
+        tokio::select! {
+            () = self.process.wait_closed_or_removed() => {}
+            () = tokio::time::sleep(self.grace) => {
+                self.process.signal_group(nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! The sans-I/O core of output retention: one process's event log with seqs, bounded bytes,
+//! eviction, read cursors and subscriber cursors.
+//!
+//! [`Retention`] is a plain data structure. It never blocks, sleeps or touches a file
+//! descriptor; the reader tasks, `read` and [`Subscription`](crate::Subscription) wrap it
+//! behind a mutex and decide when to wait. That keeps every rule about seqs, eviction, gaps and
+//! flow control testable without processes (see the tests at the bottom).
+//!
+//! Rules:
+//! - One seq counter per process shared by output, the exit and the close, starting at 1.
+//! - Output bytes retained ≤ `limit`, except that one chunk larger than the limit is kept whole.
+//! - Eviction is oldest first and only of output chunks; the exit and close are kept as fields.
+//! - A chunk that some subscriber cursor has not passed is never evicted: [`Retention::push_output`]
+//!   refuses the new chunk instead ([`Push::Full`]) and the producer waits (flow control).
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+
+use crate::ids::Seq;
+use crate::types::{Event, ExitStatus, OutputChunk, ReadOutcome, StreamKind, SubscribeFrom};
+
+/// Identifies a subscriber cursor within one [`Retention`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct CursorId(u64);
+
+/// Who created a cursor: the session attachment generation, so that all cursors of an
+/// attachment stop holding back the producer when it detaches or is taken over.
+pub(crate) type CursorOwner = u64;
+
+#[derive(Debug)]
+struct Cursor {
+    /// Every seq ≤ this has been delivered (or skipped as a gap).
+    delivered: u64,
+    owner: CursorOwner,
+}
+
+/// The result of [`Retention::push_output`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// Stored under this seq.
+    Stored(Seq),
+    /// Storing would evict a chunk a subscriber has not consumed: try again after a subscriber
+    /// advances. The data is handed back.
+    Full(Bytes),
+}
+
+/// The result of [`Retention::next_event`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The next event in seq order; the cursor moved past it.
+    Event(Event),
+    /// Nothing new yet: wait for a change.
+    Pending,
+    /// The close was delivered, or the cursor was removed: the subscription is over.
+    Finished,
+}
+
+/// One process's retained events. See the module docs for the rules.
+#[derive(Debug)]
+pub(crate) struct Retention {
+    limit: usize,
+    /// Retained output chunks, seq ascending (not contiguous: exit/close take seqs too).
+    chunks: VecDeque<OutputChunk>,
+    retained_bytes: usize,
+    /// The next unassigned seq.
+    next_seq: u64,
+    /// The seq of the newest evicted chunk, 0 when nothing was evicted.
+    last_evicted: u64,
+    exit: Option<(u64, ExitStatus)>,
+    closed: Option<u64>,
+    cursors: HashMap<CursorId, Cursor>,
+    next_cursor: u64,
+    /// Set when a push was refused; cleared (and reported) by the next cursor movement, which
+    /// tells the caller to wake the producer.
+    producer_blocked: bool,
+}
+
+impl Retention {
+    pub(crate) fn new(limit: usize) -> Retention {
+        Retention {
+            limit,
+            chunks: VecDeque::new(),
+            retained_bytes: 0,
+            next_seq: 1,
+            last_evicted: 0,
+            exit: None,
+            closed: None,
+            cursors: HashMap::new(),
+            next_cursor: 0,
+            producer_blocked: false,
+        }
+    }
+
+    pub(crate) fn next_seq(&self) -> Seq {
+        Seq::new(self.next_seq)
+    }
+
+    pub(crate) fn exit(&self) -> Option<ExitStatus> {
+        self.exit.map(|(_, status)| status)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn retained_bytes(&self) -> usize {
+        self.retained_bytes
+    }
+
+    fn assign_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Appends an output chunk, evicting the oldest chunks that every cursor has passed.
+    /// Empty data is stored too (callers should not send it).
+    pub(crate) fn push_output(&mut self, stream: StreamKind, data: Bytes) -> Push {
+        debug_assert!(self.closed.is_none(), "output after close");
+        let floor = self.cursors.values().map(|cursor| cursor.delivered).min().unwrap_or(u64::MAX);
+        while self.retained_bytes + data.len() > self.limit {
+            let Some(front) = self.chunks.front() else { break };
+            if front.seq.get() > floor {
+                self.producer_blocked = true;
+                return Push::Full(data);
+            }
+            let evicted = self.chunks.pop_front().expect("front exists");
+            self.retained_bytes -= evicted.data.len();
+            self.last_evicted = evicted.seq.get();
+        }
+        let seq = Seq::new(self.assign_seq());
+        self.retained_bytes += data.len();
+        self.chunks.push_back(OutputChunk { seq, stream, data });
+        Push::Stored(seq)
+    }
+
+    /// Records the exit. Only the first call counts.
+    pub(crate) fn push_exit(&mut self, status: ExitStatus) -> Seq {
+        if let Some((seq, _)) = self.exit {
+            return Seq::new(seq);
+        }
+        let seq = self.assign_seq();
+        self.exit = Some((seq, status));
+        Seq::new(seq)
+    }
+
+    /// Records the close (exit and EOF on every stream). Only the first call counts.
+    pub(crate) fn push_closed(&mut self) -> Seq {
+        if let Some(seq) = self.closed {
+            return Seq::new(seq);
+        }
+        let seq = self.assign_seq();
+        self.closed = Some(seq);
+        Seq::new(seq)
+    }
+
+    /// Chunks after `after` (None = from the start) within `max_bytes`.
+    pub(crate) fn read(&self, after: Option<Seq>, max_bytes: Option<usize>) -> ReadOutcome {
+        let after = after.map_or(0, Seq::get);
+        let start = self.chunks.partition_point(|chunk| chunk.seq.get() <= after);
+        let budget = max_bytes.unwrap_or(usize::MAX);
+        let mut chunks = Vec::new();
+        let mut total = 0usize;
+        for chunk in self.chunks.range(start..) {
+            if !chunks.is_empty() && total.saturating_add(chunk.data.len()) > budget {
+                break;
+            }
+            total += chunk.data.len();
+            chunks.push(chunk.clone());
+        }
+        let reached_end = start + chunks.len() == self.chunks.len();
+        let next_seq = chunks.last().map_or(self.next_seq, |chunk| chunk.seq.get() + 1);
+        ReadOutcome {
+            next_seq: Seq::new(next_seq),
+            exit: self.exit(),
+            closed: self.closed.is_some() && reached_end,
+            failure: None,
+            dropped_before: (self.last_evicted > after).then(|| Seq::new(self.last_evicted + 1)),
+            chunks,
+        }
+    }
+
+    /// Whether a `read` after `after` would return something or report the exit.
+    pub(crate) fn read_is_ready(&self, after: Option<Seq>) -> bool {
+        let after = after.map_or(0, Seq::get);
+        self.exit.is_some()
+            || self.closed.is_some()
+            || self.chunks.back().is_some_and(|chunk| chunk.seq.get() > after)
+    }
+
+    /// Adds a subscriber cursor. From then on, chunks it has not consumed are not evicted.
+    pub(crate) fn add_cursor(&mut self, from: SubscribeFrom, owner: CursorOwner) -> CursorId {
+        let delivered = match from {
+            SubscribeFrom::Start => 0,
+            SubscribeFrom::Now => self.next_seq - 1,
+            SubscribeFrom::After(seq) => seq.get(),
+        };
+        let id = CursorId(self.next_cursor);
+        self.next_cursor += 1;
+        self.cursors.insert(id, Cursor { delivered, owner });
+        id
+    }
+
+    /// Removes a cursor. Returns true when the producer should be woken.
+    pub(crate) fn remove_cursor(&mut self, id: CursorId) -> bool {
+        self.cursors.remove(&id);
+        std::mem::take(&mut self.producer_blocked)
+    }
+
+    /// Removes every cursor of `owner`. Returns true when the producer should be woken.
+    pub(crate) fn remove_cursors_of(&mut self, owner: CursorOwner) -> bool {
+        let before = self.cursors.len();
+        self.cursors.retain(|_, cursor| cursor.owner != owner);
+        before != self.cursors.len() && std::mem::take(&mut self.producer_blocked)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_cursor(&self, id: CursorId) -> bool {
+        self.cursors.contains_key(&id)
+    }
+
+    /// The next event for a cursor, moving it. The second value is true when the producer
+    /// should be woken (it was refused space and this cursor just moved).
+    pub(crate) fn next_event(&mut self, id: CursorId) -> (Step, bool) {
+        let Some(cursor) = self.cursors.get(&id) else { return (Step::Finished, false) };
+        let delivered = cursor.delivered;
+        if self.closed.is_some_and(|closed| delivered >= closed) {
+            return (Step::Finished, false);
+        }
+        let seq = delivered + 1;
+        if seq >= self.next_seq {
+            return (Step::Pending, false);
+        }
+        let (event, new_delivered) = if let Some(event) = self.event_at(seq) {
+            (event, seq)
+        } else {
+            // The seq was an evicted chunk: skip to the first seq that still exists.
+            let first_chunk = self.chunks.iter().map(|chunk| chunk.seq.get()).find(|&s| s > seq);
+            let markers = [self.exit.map(|(s, _)| s), self.closed];
+            let resume = first_chunk
+                .into_iter()
+                .chain(markers.into_iter().flatten().filter(|&s| s > seq))
+                .min()
+                .unwrap_or(self.next_seq);
+            (Event::Gap { dropped_before: Seq::new(resume) }, resume - 1)
+        };
+        self.cursors.get_mut(&id).expect("cursor exists").delivered = new_delivered;
+        (Step::Event(event), std::mem::take(&mut self.producer_blocked))
+    }
+
+    fn event_at(&self, seq: u64) -> Option<Event> {
+        if let Some((exit_seq, status)) = self.exit
+            && exit_seq == seq
+        {
+            return Some(Event::Exited { seq: Seq::new(seq), status });
+        }
+        if self.closed == Some(seq) {
+            return Some(Event::Closed { seq: Seq::new(seq) });
+        }
+        let index = self.chunks.partition_point(|chunk| chunk.seq.get() < seq);
+        self.chunks
+            .get(index)
+            .filter(|chunk| chunk.seq.get() == seq)
+            .map(|chunk| Event::Output(chunk.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(data: &str) -> Bytes {
+        Bytes::copy_from_slice(data.as_bytes())
+    }
+
+    /// Renders a read as `seq:data ... next=N [exit=..] [closed] [dropped<N]`.
+    fn render_read(outcome: &ReadOutcome) -> String {
+        let mut parts: Vec<String> = outcome
+            .chunks
+            .iter()
+            .map(|chunk| format!("{}:{}", chunk.seq, String::from_utf8_lossy(&chunk.data)))
+            .collect();
+        parts.push(format!("next={}", outcome.next_seq));
+        if let Some(exit) = outcome.exit {
+            parts.push(format!("exit={exit:?}"));
+        }
+        if outcome.closed {
+            parts.push("closed".to_owned());
+        }
+        if let Some(dropped) = outcome.dropped_before {
+            parts.push(format!("dropped<{dropped}"));
+        }
+        parts.join(" ")
+    }
+
+    fn render_events(log: &mut Retention, cursor: CursorId) -> String {
+        let mut parts = Vec::new();
+        loop {
+            match log.next_event(cursor).0 {
+                Step::Event(Event::Output(chunk)) => {
+                    parts.push(format!("{}:{}", chunk.seq, String::from_utf8_lossy(&chunk.data)))
+                }
+                Step::Event(Event::Exited { seq, status }) => parts.push(format!("{seq}:exit={status:?}")),
+                Step::Event(Event::Closed { seq }) => parts.push(format!("{seq}:closed")),
+                Step::Event(Event::Gap { dropped_before }) => parts.push(format!("gap<{dropped_before}")),
+                Step::Pending => {
+                    parts.push("pending".to_owned());
+                    break;
+                }
+                Step::Finished => {
+                    parts.push("finished".to_owned());
+                    break;
+                }
+            }
+        }
+        parts.join(" ")
+    }
+
+    /// A log with limit 10 holding "aaaa"(1) "bbbb"(2) exit(3) "cc"(4) closed(5).
+    fn sample() -> Retention {
+        let mut log = sample_open();
+        assert_eq!(log.push_closed(), Seq::new(5));
+        log
+    }
+
+    /// Like [`sample`] but not closed yet (a grandchild still holds a pipe).
+    fn sample_open() -> Retention {
+        let mut log = Retention::new(10);
+        assert_eq!(log.push_output(StreamKind::Stdout, out("aaaa")), Push::Stored(Seq::new(1)));
+        assert_eq!(log.push_output(StreamKind::Stderr, out("bbbb")), Push::Stored(Seq::new(2)));
+        assert_eq!(log.push_exit(ExitStatus::Code(0)), Seq::new(3));
+        assert_eq!(log.push_output(StreamKind::Stdout, out("cc")), Push::Stored(Seq::new(4)));
+        log
+    }
+
+    #[track_caller]
+    fn check_read(log: &Retention, after: Option<u64>, max: Option<usize>, expect: &str) {
+        let outcome = log.read(after.map(Seq::new), max);
+        assert_eq!(render_read(&outcome), expect);
+    }
+
+    #[test]
+    fn read_cursor_and_budget() {
+        let log = sample();
+        check_read(&log, None, None, "1:aaaa 2:bbbb 4:cc next=5 exit=Code(0) closed");
+        check_read(&log, Some(0), Some(1), "1:aaaa next=2 exit=Code(0)");
+        check_read(&log, Some(0), Some(8), "1:aaaa 2:bbbb next=3 exit=Code(0)");
+        check_read(&log, Some(0), Some(9), "1:aaaa 2:bbbb next=3 exit=Code(0)");
+        check_read(&log, Some(0), Some(10), "1:aaaa 2:bbbb 4:cc next=5 exit=Code(0) closed");
+        check_read(&log, Some(2), None, "4:cc next=5 exit=Code(0) closed");
+        check_read(&log, Some(3), Some(0), "4:cc next=5 exit=Code(0) closed");
+        check_read(&log, Some(4), None, "next=6 exit=Code(0) closed");
+        check_read(&log, Some(99), None, "next=6 exit=Code(0) closed");
+    }
+
+    #[test]
+    fn empty_log_reads_nothing_and_is_not_ready() {
+        let log = Retention::new(10);
+        check_read(&log, None, None, "next=1");
+        assert!(!log.read_is_ready(None));
+    }
+
+    #[test]
+    fn eviction_without_subscribers_reports_dropped_before() {
+        let mut log = sample_open();
+        // 4 + 4 + 2 = 10 bytes retained; 6 more evicts "aaaa" and "bbbb".
+        assert_eq!(log.push_output(StreamKind::Stdout, out("dddddd")), Push::Stored(Seq::new(5)));
+        assert_eq!(log.retained_bytes(), 8);
+        check_read(&log, None, None, "4:cc 5:dddddd next=6 exit=Code(0) dropped<3");
+        check_read(&log, Some(1), None, "4:cc 5:dddddd next=6 exit=Code(0) dropped<3");
+        check_read(&log, Some(2), None, "4:cc 5:dddddd next=6 exit=Code(0)");
+    }
+
+    #[test]
+    fn a_chunk_larger_than_the_limit_is_kept_whole() {
+        let mut log = Retention::new(4);
+        assert_eq!(log.push_output(StreamKind::Pty, out("ab")), Push::Stored(Seq::new(1)));
+        assert_eq!(log.push_output(StreamKind::Pty, out("0123456789")), Push::Stored(Seq::new(2)));
+        assert_eq!(log.retained_bytes(), 10);
+        check_read(&log, None, None, "2:0123456789 next=3 dropped<2");
+    }
+
+    #[test]
+    fn subscriber_replays_then_sees_live_events_in_order() {
+        let mut log = Retention::new(100);
+        log.push_output(StreamKind::Stdout, out("a"));
+        let cursor = log.add_cursor(SubscribeFrom::Start, 1);
+        assert_eq!(render_events(&mut log, cursor), "1:a pending");
+        log.push_output(StreamKind::Stderr, out("b"));
+        log.push_exit(ExitStatus::Signal(9));
+        assert_eq!(render_events(&mut log, cursor), "2:b 3:exit=Signal(9) pending");
+        log.push_closed();
+        assert_eq!(render_events(&mut log, cursor), "4:closed finished");
+    }
+
+    #[test]
+    fn subscribe_now_and_after() {
+        let mut log = sample();
+        let now = log.add_cursor(SubscribeFrom::Now, 1);
+        assert_eq!(render_events(&mut log, now), "finished");
+        let after = log.add_cursor(SubscribeFrom::After(Seq::new(2)), 1);
+        assert_eq!(render_events(&mut log, after), "3:exit=Code(0) 4:cc 5:closed finished");
+        let mut live = Retention::new(100);
+        live.push_output(StreamKind::Stdout, out("old"));
+        let now = live.add_cursor(SubscribeFrom::Now, 1);
+        live.push_output(StreamKind::Stdout, out("new"));
+        assert_eq!(render_events(&mut live, now), "2:new pending");
+    }
+
+    #[test]
+    fn subscribing_from_an_evicted_seq_starts_with_a_gap() {
+        let mut log = sample_open();
+        log.push_output(StreamKind::Stdout, out("dddddd"));
+        let cursor = log.add_cursor(SubscribeFrom::Start, 1);
+        // 1 and 2 were evicted; the exit at 3 was not.
+        assert_eq!(render_events(&mut log, cursor), "gap<3 3:exit=Code(0) 4:cc 5:dddddd pending");
+        log.push_closed();
+        assert_eq!(render_events(&mut log, cursor), "6:closed finished");
+        let mut log = Retention::new(2);
+        log.push_output(StreamKind::Stdout, out("aa"));
+        log.push_output(StreamKind::Stdout, out("bb"));
+        log.push_output(StreamKind::Stdout, out("cc"));
+        let cursor = log.add_cursor(SubscribeFrom::After(Seq::new(1)), 1);
+        assert_eq!(render_events(&mut log, cursor), "gap<3 3:cc pending");
+    }
+
+    #[test]
+    fn lagging_subscriber_blocks_eviction_and_wakes_the_producer() {
+        let mut log = Retention::new(4);
+        let cursor = log.add_cursor(SubscribeFrom::Start, 1);
+        assert_eq!(log.push_output(StreamKind::Stdout, out("aa")), Push::Stored(Seq::new(1)));
+        assert_eq!(log.push_output(StreamKind::Stdout, out("bb")), Push::Stored(Seq::new(2)));
+        assert_eq!(log.push_output(StreamKind::Stdout, out("cc")), Push::Full(out("cc")));
+        // Consuming seq 1 makes it evictable and reports that the producer must be woken.
+        let (step, wake) = log.next_event(cursor);
+        assert!(matches!(step, Step::Event(Event::Output(_))));
+        assert!(wake);
+        assert_eq!(log.push_output(StreamKind::Stdout, out("cc")), Push::Stored(Seq::new(3)));
+        check_read(&log, None, None, "2:bb 3:cc next=4 dropped<2");
+        assert_eq!(render_events(&mut log, cursor), "2:bb 3:cc pending");
+        // Nothing was refused since: no wake-up needed.
+        assert_eq!(log.push_output(StreamKind::Stdout, out("dd")), Push::Stored(Seq::new(4)));
+        assert!(!log.next_event(cursor).1);
+    }
+
+    #[test]
+    fn removing_an_owners_cursors_releases_flow_control() {
+        let mut log = Retention::new(2);
+        let first = log.add_cursor(SubscribeFrom::Start, 7);
+        let _second = log.add_cursor(SubscribeFrom::Start, 7);
+        let other = log.add_cursor(SubscribeFrom::Now, 8);
+        log.push_output(StreamKind::Stdout, out("aa"));
+        assert_eq!(log.push_output(StreamKind::Stdout, out("bb")), Push::Full(out("bb")));
+        assert!(log.remove_cursors_of(7));
+        assert!(!log.has_cursor(first));
+        assert_eq!(log.next_event(first).0, Step::Finished);
+        // Owner 8's cursor subscribed `Now` after... no: before "aa", so it still holds "aa".
+        assert_eq!(log.push_output(StreamKind::Stdout, out("bb")), Push::Full(out("bb")));
+        assert!(log.remove_cursor(other));
+        assert_eq!(log.push_output(StreamKind::Stdout, out("bb")), Push::Stored(Seq::new(2)));
+    }
+
+    #[test]
+    fn exit_and_close_are_recorded_once() {
+        let mut log = Retention::new(10);
+        assert_eq!(log.push_exit(ExitStatus::Code(3)), Seq::new(1));
+        assert_eq!(log.push_exit(ExitStatus::Code(4)), Seq::new(1));
+        assert_eq!(log.push_closed(), Seq::new(2));
+        assert_eq!(log.push_closed(), Seq::new(2));
+        assert!(log.read_is_ready(Some(Seq::new(2))));
+        check_read(&log, None, None, "next=3 exit=Code(3) closed");
+    }
+}

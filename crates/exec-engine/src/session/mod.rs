@@ -1,0 +1,402 @@
+//! Sessions: the table of processes a session owns, and [`SessionHandle`], one attachment to it.
+//!
+//! Lock order, where more than one is held: the engine's session registry, then a
+//! [`Session`]'s state, then a process's state. None is held across an `.await`.
+//!
+//! The attach/detach/expiry rules live in the sans-I/O [`book`]; this module applies them to
+//! processes (killing, removing, releasing flow control) and schedules expiry timers.
+
+pub(crate) mod book;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::engine::EngineInner;
+use crate::error::{ProcessError, StartError};
+use crate::ids::{ProcessId, SessionId};
+use crate::process::Process;
+use crate::process::spawn::{Retire, spawn};
+use crate::process::tasks::Escalation;
+use crate::subscription::Subscription;
+use crate::types::{
+    ProcessInfo, PtySize, ReadOutcome, ReadRequest, Signal, SpawnSpec, SubscribeFrom, WriteOptions,
+    WriteStatus,
+};
+use book::Book;
+
+/// A process table entry.
+#[derive(Debug)]
+pub(crate) enum Slot {
+    /// The id is reserved by a `start` that is spawning.
+    Starting,
+    Ready(Arc<Process>),
+}
+
+/// One session: its processes and attachment bookkeeping.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    state: Mutex<SessionState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    pub(crate) book: Book,
+    pub(crate) processes: HashMap<ProcessId, Slot>,
+    /// The current attachment's token; cancelled (under this lock) when it is taken over, and
+    /// then replaced by a fresh one for the new attachment.
+    pub(crate) superseded: CancellationToken,
+    /// Set once the session is expired or shut down; a `start` finishing later kills its child.
+    pub(crate) torn_down: bool,
+}
+
+impl Session {
+    pub(crate) fn new(id: SessionId, ttl: Duration) -> Session {
+        Session {
+            id,
+            state: Mutex::new(SessionState {
+                book: Book::new(ttl),
+                processes: HashMap::new(),
+                superseded: CancellationToken::new(),
+                torn_down: false,
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks the session torn down, empties its table and kills every process group. Returns the
+    /// processes so a caller can wait for their exits.
+    pub(crate) fn tear_down(&self, engine: &EngineInner) -> Vec<Arc<Process>> {
+        let slots: Vec<Slot> = {
+            let mut state = self.lock();
+            state.torn_down = true;
+            state.processes.drain().map(|(_, slot)| slot).collect()
+        };
+        engine.release_processes(slots.len());
+        let processes: Vec<Arc<Process>> = slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Slot::Starting => None,
+                Slot::Ready(process) => Some(process),
+            })
+            .collect();
+        for process in &processes {
+            process.signal_group(nix::sys::signal::Signal::SIGKILL);
+            process.mark_removed();
+        }
+        tracing::debug!(session = %self.id, processes = processes.len(), "session torn down");
+        processes
+    }
+
+    /// Ends the flow-control hold of every subscription created by `generation`.
+    pub(crate) fn release_cursors(state: &SessionState, generation: u64) {
+        for slot in state.processes.values() {
+            if let Slot::Ready(process) = slot {
+                let wake = process.lock().log.remove_cursors_of(generation);
+                process.announce_change();
+                if wake {
+                    process.announce_space();
+                }
+            }
+        }
+    }
+
+    /// Removes a lingering process once its linger is over (if the entry is still that process).
+    fn retire(&self, id: &ProcessId, process: &Arc<Process>, engine: &EngineInner) {
+        let removed = {
+            let mut state = self.lock();
+            match state.processes.get(id) {
+                Some(Slot::Ready(current)) if Arc::ptr_eq(current, process) => {
+                    state.processes.remove(id).is_some()
+                }
+                _ => false,
+            }
+        };
+        if removed {
+            engine.release_processes(1);
+        }
+        process.mark_removed();
+    }
+}
+
+/// One attachment to a session. Not `Clone`: it *is* the attachment.
+///
+/// Dropping it detaches the session (its processes keep running and their output keeps being
+/// retained, evicting the oldest); the session then expires after `Config::session_ttl` unless
+/// resumed. A handle that was superseded by a resume elsewhere detaches nothing when dropped.
+/// Subscriptions created through a handle end when it detaches or is superseded.
+pub struct SessionHandle {
+    engine: Arc<EngineInner>,
+    session: Arc<Session>,
+    /// This attachment's generation; stale once another resume took the session over.
+    generation: u64,
+    /// Cancelled when another resume takes the session over.
+    superseded: CancellationToken,
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("session", &self.session.id)
+            .field("generation", &self.generation)
+            .field("superseded", &self.superseded.is_cancelled())
+            .finish()
+    }
+}
+
+impl SessionHandle {
+    pub(crate) fn new(
+        engine: Arc<EngineInner>,
+        session: Arc<Session>,
+        generation: u64,
+        superseded: CancellationToken,
+    ) -> SessionHandle {
+        SessionHandle { engine, session, generation, superseded }
+    }
+
+    /// The session's id (what a client passes to resume it).
+    pub fn session_id(&self) -> SessionId {
+        self.session.id
+    }
+
+    /// Resolves when another resume took this session over. From then on `read`, `terminate`,
+    /// `signal`, `resize`, `list`, `subscribe` and `start` fail with `SessionTakenOver`, and
+    /// in-flight `read` long polls end with it. `write` still reaches the process (its status
+    /// type has no such case); a server closes the superseded connection anyway.
+    pub fn superseded(&self) -> WaitForCancellationFuture<'_> {
+        self.superseded.cancelled()
+    }
+
+    /// The token behind [`superseded`](SessionHandle::superseded), for `select!` in a task that
+    /// does not borrow the handle.
+    pub fn superseded_token(&self) -> CancellationToken {
+        self.superseded.clone()
+    }
+
+    /// Whether this handle has been taken over.
+    pub fn is_superseded(&self) -> bool {
+        self.superseded.is_cancelled()
+    }
+
+    fn check_current(&self) -> Result<(), ProcessError> {
+        if self.superseded.is_cancelled() { Err(ProcessError::SessionTakenOver) } else { Ok(()) }
+    }
+
+    fn process(&self, id: &ProcessId) -> Result<Arc<Process>, ProcessError> {
+        self.check_current()?;
+        match self.session.lock().processes.get(id) {
+            Some(Slot::Ready(process)) => Ok(Arc::clone(process)),
+            Some(Slot::Starting) | None => Err(ProcessError::UnknownProcess(id.clone())),
+        }
+    }
+
+    /// Spawns a process under `id` and returns a subscription from seq 1 (the caller may drop
+    /// it; while held, it applies flow control).
+    ///
+    /// Spawning runs on the calling task's thread: call this from a task on a long-lived
+    /// runtime thread, never inside `spawn_blocking`, or `Config::kill_on_server_death` kills
+    /// the child when that thread is retired.
+    pub async fn start(&self, id: ProcessId, spec: SpawnSpec) -> Result<Subscription, StartError> {
+        if spec.argv.is_empty() {
+            return Err(StartError::EmptyArgv);
+        }
+        if !spec.cwd.is_absolute() {
+            return Err(StartError::RelativeCwd(spec.cwd));
+        }
+        if self.superseded.is_cancelled() {
+            return Err(StartError::SessionTakenOver);
+        }
+        let config = self.engine.config();
+        {
+            let mut state = self.session.lock();
+            if state.torn_down || !state.book.is_attached_as(self.generation) {
+                return Err(StartError::SessionTakenOver);
+            }
+            if state.processes.contains_key(&id) {
+                return Err(StartError::DuplicateId(id));
+            }
+            if state.processes.len() >= config.max_processes_per_session {
+                return Err(StartError::TooManyProcesses { limit: config.max_processes_per_session });
+            }
+            if !self.engine.reserve_process() {
+                return Err(StartError::TooManyProcesses { limit: config.max_processes_total });
+            }
+            state.processes.insert(id.clone(), Slot::Starting);
+        }
+        self.engine.remember_runtime();
+
+        let retire: Retire = {
+            let session = Arc::downgrade(&self.session);
+            let engine = Arc::downgrade(&self.engine);
+            let id = id.clone();
+            Box::new(move |process: &Arc<Process>| {
+                if let (Some(session), Some(engine)) = (session.upgrade(), engine.upgrade()) {
+                    session.retire(&id, process, &engine);
+                } else {
+                    process.mark_removed();
+                }
+            })
+        };
+        let spawned = spawn(id.clone(), spec, config, self.generation, retire);
+
+        let mut state = self.session.lock();
+        let reserved = matches!(state.processes.get(&id), Some(Slot::Starting));
+        match spawned {
+            Err(error) => {
+                if reserved {
+                    state.processes.remove(&id);
+                    drop(state);
+                    self.engine.release_processes(1);
+                }
+                Err(error)
+            }
+            Ok(spawned) if !reserved || state.torn_down => {
+                // The session was torn down while we spawned: nothing may outlive it.
+                drop(state);
+                spawned.process.signal_group(nix::sys::signal::Signal::SIGKILL);
+                spawned.process.mark_removed();
+                Err(StartError::SessionTakenOver)
+            }
+            Ok(spawned) => {
+                state.processes.insert(id, Slot::Ready(Arc::clone(&spawned.process)));
+                if !state.book.is_attached_as(self.generation) {
+                    // Taken over while spawning: this subscription must not hold the output back.
+                    spawned.process.lock().log.remove_cursors_of(self.generation);
+                }
+                drop(state);
+                Ok(Subscription::new(spawned.process, spawned.cursor))
+            }
+        }
+    }
+
+    /// Retained output after a cursor, optionally waiting for some (a long poll). Fails with
+    /// `SessionTakenOver` if this handle is superseded before or during the wait.
+    pub async fn read(&self, id: &ProcessId, request: ReadRequest) -> Result<ReadOutcome, ProcessError> {
+        let process = self.process(id)?;
+        let deadline = request.wait.map(|wait| Instant::now() + wait);
+        let mut changes = process.log_changed.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let (outcome, ready) = process.read_now(request.after_seq, request.max_bytes);
+            let expired = deadline.is_none_or(|deadline| Instant::now() >= deadline);
+            if ready || expired {
+                return Ok(outcome);
+            }
+            let deadline = deadline.expect("checked above");
+            tokio::select! {
+                () = self.superseded.cancelled() => return Err(ProcessError::SessionTakenOver),
+                () = tokio::time::sleep_until(deadline) => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes to the process's stdin, in call order, and waits until the bytes reached the pipe.
+    pub async fn write(&self, id: &ProcessId, data: Bytes, options: WriteOptions) -> WriteStatus {
+        let process = match self.session.lock().processes.get(id) {
+            Some(Slot::Ready(process)) => Arc::clone(process),
+            Some(Slot::Starting) => return WriteStatus::Starting,
+            None => return WriteStatus::UnknownProcess,
+        };
+        process.write(data, options).await
+    }
+
+    /// Without `grace`: SIGKILL to the process group at once. With it: SIGTERM now, and SIGKILL
+    /// after `grace` unless the process has closed (exited with every stream at EOF) by then.
+    /// Returns at once with whether the process was running; the escalation runs in the
+    /// background.
+    pub async fn terminate(&self, id: &ProcessId, grace: Option<Duration>) -> Result<bool, ProcessError> {
+        let process = self.process(id)?;
+        let running = process.exit().is_none();
+        match grace {
+            None => process.signal_group(nix::sys::signal::Signal::SIGKILL),
+            Some(grace) => {
+                process.signal_group(nix::sys::signal::Signal::SIGTERM);
+                tokio::spawn(Escalation { process, grace }.run());
+            }
+        }
+        Ok(running)
+    }
+
+    /// Sends a named signal to the process group (nothing once the process has closed).
+    pub fn signal(&self, id: &ProcessId, signal: Signal) -> Result<(), ProcessError> {
+        self.process(id)?.signal_group(signal.to_nix());
+        Ok(())
+    }
+
+    /// Sets the PTY window size; the child's foreground group gets SIGWINCH.
+    pub fn resize(&self, id: &ProcessId, size: PtySize) -> Result<(), ProcessError> {
+        let process = self.process(id)?;
+        match process.resize(size) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProcessError::NotATty(id.clone())),
+            Err(error) => {
+                // The PTY is going away with its process; the size no longer matters.
+                tracing::debug!(process = %id, %error, "resize failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// The session's processes (spawned ones; ids still starting are not listed), by id. Empty
+    /// once this handle is superseded.
+    pub fn list(&self) -> Vec<ProcessInfo> {
+        if self.superseded.is_cancelled() {
+            return Vec::new();
+        }
+        let processes: Vec<Arc<Process>> = self
+            .session
+            .lock()
+            .processes
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Ready(process) => Some(Arc::clone(process)),
+                Slot::Starting => None,
+            })
+            .collect();
+        let mut infos: Vec<ProcessInfo> = processes.iter().map(|process| process.info()).collect();
+        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        infos
+    }
+
+    /// A new subscription to a process's events.
+    pub fn subscribe(&self, id: &ProcessId, from: SubscribeFrom) -> Result<Subscription, ProcessError> {
+        self.check_current()?;
+        let state = self.session.lock();
+        if !state.book.is_attached_as(self.generation) {
+            return Err(ProcessError::SessionTakenOver);
+        }
+        let Some(Slot::Ready(process)) = state.processes.get(id) else {
+            return Err(ProcessError::UnknownProcess(id.clone()));
+        };
+        let cursor = process.lock().log.add_cursor(from, self.generation);
+        Ok(Subscription::new(Arc::clone(process), cursor))
+    }
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        let deadline = {
+            let mut state = self.session.lock();
+            let deadline = state.book.detach(self.generation, Instant::now());
+            Session::release_cursors(&state, self.generation);
+            deadline
+        };
+        if let Some(deadline) = deadline {
+            tracing::debug!(session = %self.session.id, "session detached");
+            self.engine.schedule_expiry(self.session.id, deadline);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The handshake: `initialize` params and result, and the extension capability names.
+//!
+//! A client sends `initialize`, reads the result, then sends the `initialized` notification
+//! (no params). The result's `serverInfo` and `capabilities` are extensions: the Codex peer returns
+//! only `sessionId`, so a client must treat their absence as "no extensions". The ordering rules
+//! themselves are enforced by the transport, not here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::SessionId;
+
+/// Params of `initialize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeParams {
+    /// Free-form name of the client, for logs.
+    pub client_name: String,
+    /// Re-attach to this session instead of opening a new one. `null` and absent both mean a new
+    /// session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_session_id: Option<SessionId>,
+}
+
+/// Result of `initialize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeResponse {
+    /// The new session's id, or the resumed one (unchanged).
+    pub session_id: SessionId,
+    /// Extension: who is answering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_info: Option<ServerInfo>,
+    /// Extension: the names in [`crate::capability`] this server supports. Empty (and omitted on
+    /// the wire) for a server without extensions, such as the Codex peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+}
+
+impl InitializeResponse {
+    /// Whether the server advertised `capability` (one of [`crate::capability`]).
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|name| name == capability)
+    }
+}
+
+/// Extension: `serverInfo` in the `initialize` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo {
+    /// Server implementation name, for example `exec-server`.
+    pub name: String,
+    /// Server version.
+    pub version: String,
+}

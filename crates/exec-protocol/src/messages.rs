@@ -1,0 +1,58 @@
+//! The exact error-message strings the protocol pins.
+//!
+//! Where the Codex peer has a message for the same situation we use its wording verbatim (verified
+//! against `@openai/codex@0.123.0`), so log scrapers and tests written against the peer keep
+//! working. Messages are lowercase and name the thing. This module only builds strings; which code
+//! goes with which message is decided where the error is raised (the codes are noted per item).
+
+/// -32600: an exec method (`process/*`) arrived before `initialize` succeeded.
+pub const EXEC_BEFORE_INITIALIZE: &str = "client must call initialize before using exec methods";
+/// -32600: an exec method arrived after `initialize` but before the `initialized` notification.
+pub const EXEC_BEFORE_INITIALIZED: &str = "client must send initialized before using exec methods";
+/// -32600: an `fs/*` method arrived before `initialize` succeeded.
+pub const FS_BEFORE_INITIALIZE: &str = "client must call initialize before using filesystem methods";
+/// -32600: an `fs/*` method arrived after `initialize` but before `initialized`.
+pub const FS_BEFORE_INITIALIZED: &str = "client must send initialized before using filesystem methods";
+/// -32600: a second successful `initialize` on one connection.
+pub const ALREADY_INITIALIZED: &str = "initialize may only be sent once per connection";
+/// -32602: `process/start` with an empty `argv`.
+pub const ARGV_EMPTY: &str = "argv must not be empty";
+/// -32600: an in-flight call on a connection that another connection took the session from.
+pub const SESSION_RESUMED_ELSEWHERE: &str = "session has been resumed by another connection";
+
+/// -32600: `process/start` with a `processId` already used in the session.
+pub fn process_already_exists(process_id: &str) -> String {
+    format!("process {process_id} already exists")
+}
+
+/// -32600: `process/read` (and the extension methods) for a `processId` the session does not have.
+pub fn unknown_process(process_id: &str) -> String {
+    format!("unknown process id {process_id}")
+}
+
+/// -32600: `initialize {resumeSessionId}` for a session that never existed or has expired.
+pub fn unknown_session(session_id: &str) -> String {
+    format!("unknown session id {session_id}")
+}
+
+/// -32601: a method the server does not know.
+///
+/// The Codex peer says "exec-server stub does not implement `M` yet"; the code (-32601) is the
+/// contract, and our text says what is true for us.
+pub fn method_not_found(method: &str) -> String {
+    format!("unknown method `{method}`")
+}
+
+/// -32600: `fs/writeFile` whose `dataBase64` is not valid base64 (the peer's wording).
+pub fn invalid_write_file_data(decode_error: &impl std::fmt::Display) -> String {
+    format!("fs/writeFile requires valid base64 dataBase64: {decode_error}")
+}
+
+/// -32600: `fs/copy` of a directory without `recursive: true` (the peer's wording).
+pub const COPY_DIRECTORY_NOT_RECURSIVE: &str =
+    "fs/copy requires recursive: true when sourcePath is a directory";
+
+/// -32602: a path parameter that is not absolute.
+pub fn path_not_absolute(path: &str) -> String {
+    format!("path must be absolute: {path}")
+}

@@ -1,0 +1,107 @@
+//! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does.
+//!
+//! Subcommands:
+//! - `ci`: the single gate (fmt check, clippy with `-D warnings`, tests, docs with `-D warnings`,
+//!   tidy). If `cargo xtask ci` passes locally, CI is green.
+//! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
+//!
+//! It deliberately depends on no workspace crate and no async runtime, so it compiles in seconds.
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("tidy") => tidy::run(&root),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown xtask `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci     run the whole gate: fmt, clippy, tests, docs, tidy
+  tidy   check repository hygiene (module docs, banned attributes, dependency edges)";
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs every check of the gate in order, stopping at the first failure.
+fn ci(root: &Path) -> Result<(), String> {
+    run(root, "cargo", &["fmt", "--all", "--check"], &[])?;
+    run(
+        root,
+        "cargo",
+        &["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"],
+        &[],
+    )?;
+    if has_nextest(root) {
+        run(
+            root,
+            "cargo",
+            &["nextest", "run", "--workspace", "--all-features", "--locked", "--no-tests=fail"],
+            &[],
+        )?;
+    } else {
+        eprintln!("xtask: cargo-nextest not found, falling back to cargo test");
+        run(
+            root,
+            "cargo",
+            &["test", "--workspace", "--all-features", "--locked", "--lib", "--bins", "--tests"],
+            &[],
+        )?;
+    }
+    // nextest does not run doctests; the runnable examples in the crate docs are tests too.
+    run(root, "cargo", &["test", "--workspace", "--all-features", "--locked", "--doc"], &[])?;
+    run(
+        root,
+        "cargo",
+        &["doc", "--workspace", "--all-features", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    tidy::run(root)?;
+    eprintln!("xtask: ci passed");
+    Ok(())
+}
+
+fn has_nextest(root: &Path) -> bool {
+    Command::new("cargo")
+        .args(["nextest", "--version"])
+        .current_dir(root)
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Runs one command to completion, inheriting stdio, and turns a failure into an error message.
+pub(crate) fn run(root: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root)
+        .status()
+        .map_err(|error| format!("could not run {program}: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}

@@ -1,0 +1,82 @@
+//! `cargo xtask peer-test`: runs the conformance cases against the Codex peer server.
+//!
+//! The peer (`@openai/codex@0.123.0`, SPEC.md §2) is installed with npm into
+//! `<root>/.cache/peer` the first time (or when the pinned version changes), then the
+//! `conformance::peer::*` tests of `exec-server`'s `it` test binary run with `EXEC_PEER_CODEX`
+//! pointing at its `codex` launcher. Those tests pin what the peer answers, so this command
+//! checks the tests themselves; `cargo xtask ci` runs the same cases against our server.
+//!
+//! It uses std only, like the rest of xtask. It needs `npm` on PATH for the first install and
+//! never touches anything outside `.cache/peer` and cargo's target folder.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The npm package of the reference server. Bumping it reinstalls on the next run.
+const PEER_PACKAGE: &str = "@openai/codex";
+const PEER_VERSION: &str = "0.123.0";
+
+/// The environment variable the conformance tests read (see `test_support::PEER_ENV`).
+const PEER_ENV: &str = "EXEC_PEER_CODEX";
+
+/// Installs the peer if needed, then runs the peer conformance tests.
+pub fn peer_test(root: &Path) -> Result<(), String> {
+    let prefix = root.join(".cache").join("peer");
+    let codex = prefix.join("node_modules").join(".bin").join("codex");
+    if !(codex.exists() && installed_version_matches(&prefix)) {
+        install_peer(root, &prefix)?;
+        if !codex.exists() {
+            return Err(format!("npm finished but {} is missing", codex.display()));
+        }
+    }
+    let codex = codex.to_str().ok_or_else(|| format!("{} is not UTF-8", codex.display()))?;
+    let env = [(PEER_ENV, codex)];
+    if crate::has_nextest(root) {
+        crate::run(
+            root,
+            "cargo",
+            &[
+                "nextest",
+                "run",
+                "--package",
+                "exec-server",
+                "--test",
+                "it",
+                "--no-fail-fast",
+                "-E",
+                "test(/^conformance::peer::/)",
+            ],
+            &env,
+        )?;
+    } else {
+        eprintln!("xtask: cargo-nextest not found, falling back to cargo test");
+        crate::run(
+            root,
+            "cargo",
+            &["test", "--package", "exec-server", "--test", "it", "conformance::peer::"],
+            &env,
+        )?;
+    }
+    eprintln!("xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION}");
+    Ok(())
+}
+
+/// Whether `<prefix>/node_modules/@openai/codex/package.json` names the pinned version.
+fn installed_version_matches(prefix: &Path) -> bool {
+    let manifest = prefix.join("node_modules").join(PEER_PACKAGE).join("package.json");
+    let Ok(text) = std::fs::read_to_string(manifest) else { return false };
+    // A plain text search keeps xtask free of a JSON parser; npm writes `"version": "X"`.
+    text.contains(&format!("\"version\": \"{PEER_VERSION}\""))
+}
+
+fn install_peer(root: &Path, prefix: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(prefix)
+        .map_err(|error| format!("cannot create {}: {error}", prefix.display()))?;
+    let npm_works = Command::new("npm").arg("--version").output().is_ok_and(|output| output.status.success());
+    if !npm_works {
+        return Err("npm is needed to install the Codex peer (install Node.js 18 or later)".to_owned());
+    }
+    let prefix = prefix.to_str().ok_or_else(|| format!("{} is not UTF-8", prefix.display()))?;
+    let package = format!("{PEER_PACKAGE}@{PEER_VERSION}");
+    crate::run(root, "npm", &["install", "--no-audit", "--no-fund", "--prefix", prefix, &package], &[])
+}
