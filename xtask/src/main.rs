@@ -4,9 +4,11 @@
 //! - `ci`: the single gate (fmt check, clippy with `-D warnings`, tests, docs with `-D warnings`,
 //!   tidy). If `cargo xtask ci` passes locally, CI is green.
 //! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
+//! - `peer-test`: installs the Codex peer with npm and runs the conformance cases against it.
 //!
 //! It deliberately depends on no workspace crate and no async runtime, so it compiles in seconds.
 
+mod peer;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
         Some("tidy") => tidy::run(&root),
+        Some("peer-test") => peer::peer_test(&root),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -37,8 +40,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci     run the whole gate: fmt, clippy, tests, docs, tidy
-  tidy   check repository hygiene (module docs, banned attributes, dependency edges)";
+  ci          run the whole gate: fmt, clippy, tests, docs, tidy
+  tidy        check repository hygiene (module docs, banned attributes, dependency edges)
+  peer-test   install the Codex peer (npm) and run the conformance cases against it";
 
 /// The workspace root: the parent of this crate's manifest directory.
 fn project_root() -> PathBuf {
@@ -86,7 +90,7 @@ fn ci(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn has_nextest(root: &Path) -> bool {
+pub(crate) fn has_nextest(root: &Path) -> bool {
     Command::new("cargo")
         .args(["nextest", "--version"])
         .current_dir(root)

@@ -1,0 +1,106 @@
+//! The `exec-server` binary: parses flags (and an optional TOML config file), binds the listener,
+//! prints the bound URL as the first stdout line, and serves until SIGTERM or SIGINT.
+//!
+//! Everything interesting lives in `exec-transport` (the protocol) and `exec-engine` (processes);
+//! this file only turns the command line into their configs and owns the process-wide concerns:
+//! logging to stderr, signals, and the exit code. It never writes anything but the URL to stdout,
+//! because with `--listen stdio` stdout is the protocol stream.
+
+mod settings;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+
+use settings::{Cli, Listen, LogFormat, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(cli) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("exec-server: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("exec-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("exec-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let engine = exec_engine::Engine::new(settings.engine.clone());
+    match settings.listen {
+        Listen::WebSocket(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?;
+            let bound = listener.local_addr().context("cannot read the bound address")?;
+            // The one line on stdout: scripts and tests read the URL from here.
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "ws://{bound}")
+                .and_then(|()| stdout.flush())
+                .context("cannot write to stdout")?;
+            drop(stdout);
+            tracing::info!(url = %format!("ws://{bound}"), "listening");
+            exec_transport::server::run(listener, engine, settings.server, shutdown).await?;
+        }
+        Listen::Stdio => {
+            tracing::info!("serving one connection on stdin/stdout");
+            exec_transport::server::serve_stdio(
+                tokio::io::stdin(),
+                tokio::io::stdout(),
+                engine,
+                settings.server,
+                shutdown,
+            )
+            .await;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Cancels `shutdown` on the first SIGTERM or SIGINT.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}

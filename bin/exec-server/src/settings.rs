@@ -1,0 +1,271 @@
+//! Command-line flags and the optional TOML config file, resolved into the engine's and the
+//! server's configs. A flag always wins over the file; the file wins over the built-in default.
+//!
+//! This module validates (listen address, token file, the loopback rule) but does not bind or
+//! serve anything.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use serde::Deserialize;
+
+/// Run and control processes for a remote client over JSON-RPC on a WebSocket or stdio.
+#[derive(Debug, Parser)]
+#[command(name = "exec-server", version)]
+pub(crate) struct Cli {
+    /// Where to listen: `ws://IP:PORT` (port 0 picks a free one) or `stdio`.
+    #[arg(long, value_name = "URL")]
+    listen: Option<String>,
+
+    /// A TOML file with the same settings as the flags (snake_case keys); flags win.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// Require `Authorization: Bearer <token>` on every upgrade; the token is the file's content.
+    #[arg(long, value_name = "PATH")]
+    auth_token_file: Option<PathBuf>,
+
+    /// Allow listening on a non-loopback address without a token.
+    #[arg(long)]
+    insecure_no_auth: bool,
+
+    /// A browser `Origin` allowed to connect (repeatable); other origins get 403.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+
+    /// How long a detached session lives before its processes are killed (`30s`, `500ms`, `2m`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    session_ttl: Option<Duration>,
+
+    /// How long an exited process stays readable.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    exited_linger: Option<Duration>,
+
+    /// Output bytes retained per process.
+    #[arg(long, value_name = "BYTES")]
+    retention_bytes: Option<usize>,
+
+    /// Sessions alive at once.
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+
+    /// Processes per session.
+    #[arg(long, value_name = "N")]
+    max_processes_per_session: Option<usize>,
+
+    /// Processes across all sessions.
+    #[arg(long, value_name = "N")]
+    max_processes: Option<usize>,
+
+    /// The largest incoming message in bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+
+    /// Log format on stderr (filter with `RUST_LOG`).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The config file's shape: the flags' names in snake_case, every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    auth_token_file: Option<PathBuf>,
+    insecure_no_auth: Option<bool>,
+    allow_origins: Option<Vec<String>>,
+    session_ttl: Option<String>,
+    exited_linger: Option<String>,
+    retention_bytes: Option<usize>,
+    max_sessions: Option<usize>,
+    max_processes_per_session: Option<usize>,
+    max_processes: Option<usize>,
+    max_message_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listen {
+    WebSocket(SocketAddr),
+    Stdio,
+}
+
+/// Everything `main` needs, fully resolved.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) listen: Listen,
+    pub(crate) log_format: LogFormat,
+    pub(crate) engine: exec_engine::Config,
+    pub(crate) server: exec_transport::server::ServerConfig,
+}
+
+impl Settings {
+    pub(crate) fn resolve(cli: Cli) -> anyhow::Result<Settings> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let duration = |flag: Option<Duration>, key: &str, value: &Option<String>| -> anyhow::Result<_> {
+            match (flag, value) {
+                (Some(flag), _) => Ok(Some(flag)),
+                (None, Some(text)) => parse_duration(text)
+                    .map(Some)
+                    .map_err(|error| anyhow::anyhow!("config key `{key}`: {error}")),
+                (None, None) => Ok(None),
+            }
+        };
+
+        let listen_text = cli.listen.or(file.listen).unwrap_or_else(|| "ws://127.0.0.1:0".to_owned());
+        let listen = parse_listen(&listen_text)?;
+        let token_file = cli.auth_token_file.or(file.auth_token_file);
+        let auth_token = match &token_file {
+            Some(path) => {
+                let token = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read auth token file {}", path.display()))?;
+                let token = token.trim().to_owned();
+                if token.is_empty() {
+                    bail!("auth token file {} is empty", path.display());
+                }
+                Some(token)
+            }
+            None => None,
+        };
+        let insecure = cli.insecure_no_auth || file.insecure_no_auth.unwrap_or(false);
+        if let Listen::WebSocket(address) = listen
+            && !address.ip().is_loopback()
+            && auth_token.is_none()
+            && !insecure
+        {
+            bail!(
+                "refusing to listen on non-loopback address {address} without --auth-token-file \
+                 (pass --insecure-no-auth to accept unauthenticated connections)"
+            );
+        }
+
+        let mut engine = exec_engine::Config::default();
+        if let Some(ttl) = duration(cli.session_ttl, "session_ttl", &file.session_ttl)? {
+            engine.session_ttl = ttl;
+        }
+        if let Some(linger) = duration(cli.exited_linger, "exited_linger", &file.exited_linger)? {
+            engine.exited_linger = linger;
+        }
+        if let Some(bytes) = cli.retention_bytes.or(file.retention_bytes) {
+            engine.retention_bytes = bytes;
+        }
+        if let Some(limit) = cli.max_sessions.or(file.max_sessions) {
+            engine.max_sessions = limit;
+        }
+        if let Some(limit) = cli.max_processes_per_session.or(file.max_processes_per_session) {
+            engine.max_processes_per_session = limit;
+        }
+        if let Some(limit) = cli.max_processes.or(file.max_processes) {
+            engine.max_processes_total = limit;
+        }
+
+        let mut server = exec_transport::server::ServerConfig::default();
+        server.admission.auth_token = auth_token;
+        server.admission.allowed_origins = if cli.allow_origins.is_empty() {
+            file.allow_origins.unwrap_or_default()
+        } else {
+            cli.allow_origins
+        };
+        if let Some(bytes) = cli.max_message_bytes.or(file.max_message_bytes) {
+            server.max_message_bytes = bytes;
+        }
+        // envPolicy evaluates against the executor's own environment, captured once here.
+        server.base_environment = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+
+        Ok(Settings {
+            listen,
+            log_format: cli.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            engine,
+            server,
+        })
+    }
+}
+
+fn parse_listen(text: &str) -> anyhow::Result<Listen> {
+    if text == "stdio" || text == "stdio://" {
+        return Ok(Listen::Stdio);
+    }
+    let Some(address) = text.strip_prefix("ws://") else {
+        bail!("--listen must be `ws://IP:PORT` or `stdio`, got `{text}`");
+    };
+    let address = address.trim_end_matches('/');
+    let address = address.replace("localhost:", "127.0.0.1:");
+    let address: SocketAddr =
+        address.parse().with_context(|| format!("--listen: `{text}` is not ws://IP:PORT"))?;
+    Ok(Listen::WebSocket(address))
+}
+
+/// Parses `250ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|character: char| !character.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 30s or 500ms"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(number)),
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number * 60)),
+        "h" => Ok(Duration::from_secs(number * 3600)),
+        other => Err(format!("unknown duration unit `{other}` in `{text}` (use ms, s, m or h)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen("stdio").unwrap(), Listen::Stdio);
+        assert_eq!(
+            parse_listen("ws://127.0.0.1:0").unwrap(),
+            Listen::WebSocket("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(parse_listen("ws://[::1]:9/").unwrap(), Listen::WebSocket("[::1]:9".parse().unwrap()));
+        assert!(parse_listen("http://127.0.0.1:0").is_err());
+    }
+
+    #[test]
+    fn non_loopback_needs_a_token() {
+        let cli = Cli::parse_from(["exec-server", "--listen", "ws://0.0.0.0:0"]);
+        let error = Settings::resolve(cli).unwrap_err().to_string();
+        assert!(error.contains("without --auth-token-file"), "{error}");
+        let cli = Cli::parse_from(["exec-server", "--listen", "ws://0.0.0.0:0", "--insecure-no-auth"]);
+        assert!(Settings::resolve(cli).is_ok());
+    }
+
+    #[test]
+    fn file_config_rejects_unknown_keys() {
+        let error = toml::from_str::<FileConfig>("sesion_ttl = \"5s\"").unwrap_err().to_string();
+        assert!(error.contains("sesion_ttl"), "{error}");
+    }
+}

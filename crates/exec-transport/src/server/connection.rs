@@ -1,0 +1,369 @@
+//! One client connection: handshake gating, the request-concurrency rule, and notification pumps.
+//!
+//! The read loop in [`Connection::serve`] is the single place where the concurrency rule lives:
+//! `initialize` and `initialized` are handled inline, so they are ordering barriers (nothing read
+//! after them runs before they finish); every other request is spawned as its own task, so a long
+//! poll never delays another call and responses may leave out of order.
+//!
+//! Each process the connection can see has one notification pump: a task that turns the engine's
+//! in-order event subscription into `process/*` notifications on the bounded outbound queue. One
+//! task per process keeps each process's notifications in seq order, and the bounded queue is the
+//! backpressure path from a slow socket back to the child.
+//!
+//! When the connection ends (peer closed, dead peer, takeover, server shutdown) every request and
+//! pump task is cancelled, and the last reference to the session handle detaches the session.
+//!
+//! This module does not know what the methods do (`handlers`) or how frames are carried (`rpc`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use exec_engine::{Event, ProcessId, SessionHandle, Subscription};
+use exec_protocol::jsonrpc::{self, ErrorObject, Message, Request, RequestId};
+use exec_protocol::{messages, method};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Shared;
+use super::handlers;
+use crate::rpc::{self, FrameSink, FrameSource, Incoming, Outgoing};
+
+/// How long a connection that was taken over waits for its in-flight requests to send their
+/// error responses before it closes.
+const TAKEOVER_DRAIN: Duration = Duration::from_secs(1);
+
+/// WebSocket close code sent to a connection whose session was resumed elsewhere (application
+/// range 4000–4999).
+const CLOSE_TAKEN_OVER: u16 = 4000;
+/// WebSocket close code "going away": the server is shutting down.
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// WebSocket close code "message too big".
+const CLOSE_TOO_BIG: u16 = 1009;
+/// WebSocket close code "policy violation": the peer stopped answering pings.
+const CLOSE_NORMAL: u16 = 1000;
+
+/// Where the connection is in the handshake.
+enum Phase {
+    /// Nothing but `initialize` is allowed yet.
+    New,
+    /// `initialize` succeeded; exec methods wait for the `initialized` notification.
+    Initializing(Arc<SessionHandle>),
+    /// Exec methods are allowed.
+    Ready(Arc<SessionHandle>),
+}
+
+/// Everything a spawned request or pump task needs: cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) outbound: mpsc::Sender<Outgoing>,
+    /// Cancelled when the connection ends; every task of the connection stops on it.
+    pub(crate) closed: CancellationToken,
+}
+
+impl Context {
+    /// Queues a frame; returns false once the connection is gone.
+    pub(crate) async fn send(&self, frame: String) -> bool {
+        self.outbound.send(Outgoing::Frame(frame)).await.is_ok()
+    }
+
+    /// Starts the notification pump of one process. The pump ends with the connection, or when
+    /// the subscription ends (the process closed, or was removed).
+    pub(crate) fn spawn_pump(
+        &self,
+        session: Arc<SessionHandle>,
+        process_id: ProcessId,
+        subscription: Subscription,
+    ) {
+        let context = self.clone();
+        tokio::spawn(async move {
+            let closed = context.closed.clone();
+            tokio::select! {
+                _ = closed.cancelled() => {}
+                _ = pump(&context, &process_id, subscription) => {}
+            }
+            // Held until here so that the session stays attached while the pump runs.
+            drop(session);
+        });
+    }
+}
+
+/// Forwards one process's events as notifications, in seq order.
+async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subscription) {
+    let mut buffer = Vec::new();
+    while let Some(event) = subscription.next().await {
+        let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event) else {
+            if let Event::Gap { dropped_before } = event {
+                tracing::warn!(process = %process_id, dropped_before = dropped_before.get(), "notification gap");
+            }
+            continue;
+        };
+        if !context.send(frame).await {
+            return;
+        }
+    }
+}
+
+/// Serves one connection to completion. `ping` is `(interval, peer_timeout)` for transports that
+/// can detect a dead peer (WebSocket); `None` for stdio.
+pub(crate) async fn serve<Source, Sink>(
+    source: Source,
+    sink: Sink,
+    shared: Arc<Shared>,
+    ping: Option<(Duration, Duration)>,
+    shutdown: CancellationToken,
+) where
+    Source: FrameSource,
+    Sink: FrameSink,
+{
+    let (outbound, outbound_receiver) = rpc::outbound_queue();
+    let writer = tokio::spawn(rpc::write_loop(sink, outbound_receiver, ping.map(|(interval, _)| interval)));
+    let mut connection = Connection {
+        context: Context { shared, outbound, closed: CancellationToken::new() },
+        phase: Phase::New,
+        source,
+        peer_timeout: ping.map(|(_, timeout)| timeout),
+        requests: TaskTracker::new(),
+    };
+    let close = connection.read_loop(&shutdown).await;
+
+    // Stop every task of this connection first, so nothing else is queued behind the close.
+    connection.context.closed.cancel();
+    if let Some((code, reason)) = close {
+        // Ignoring a failed send is fine: it fails only when the writer already stopped.
+        let _ = connection.context.outbound.send(Outgoing::Close { code, reason }).await;
+    }
+    let Connection { context, phase, .. } = connection;
+    drop(phase);
+    drop(context);
+    // The writer ends once every sender is gone (all tasks stopped) or the socket fails; give a
+    // stuck socket a bounded time, then abandon it.
+    match tokio::time::timeout(Duration::from_secs(5), writer).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => tracing::debug!(%error, "connection writer ended with an error"),
+        Ok(Err(join_error)) => tracing::warn!(%join_error, "connection writer panicked"),
+        Err(_) => tracing::debug!("connection writer did not finish in time"),
+    }
+}
+
+struct Connection<Source> {
+    context: Context,
+    phase: Phase,
+    source: Source,
+    peer_timeout: Option<Duration>,
+    /// In-flight request tasks; waited for (briefly) when the session is taken over.
+    requests: TaskTracker,
+}
+
+impl<Source: FrameSource> Connection<Source> {
+    /// Reads and dispatches until the connection should end; returns the close frame to send.
+    async fn read_loop(&mut self, shutdown: &CancellationToken) -> Option<(u16, String)> {
+        let mut last_heard = Instant::now();
+        loop {
+            let session = self.session();
+            let superseded = async {
+                match &session {
+                    Some(session) => session.superseded().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let deadline = self.peer_timeout.map(|timeout| last_heard + timeout);
+            let incoming = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    return Some((CLOSE_GOING_AWAY, "server shutting down".to_owned()));
+                }
+                _ = superseded => {
+                    tracing::info!("session resumed by another connection; closing this one");
+                    self.drain_after_takeover().await;
+                    return Some((CLOSE_TAKEN_OVER, messages::SESSION_RESUMED_ELSEWHERE.to_owned()));
+                }
+                _ = sleep_until_optional(deadline) => {
+                    tracing::info!("peer stopped answering pings; closing");
+                    return Some((CLOSE_NORMAL, "peer timed out".to_owned()));
+                }
+                incoming = self.source.next_frame() => incoming,
+            };
+            last_heard = Instant::now();
+            match incoming {
+                None => return None,
+                Some(Incoming::Alive) => {}
+                Some(Incoming::Oversized { limit }) => {
+                    let error = ErrorObject::invalid_request(format!(
+                        "message exceeds the maximum size of {limit} bytes"
+                    ));
+                    self.respond(RequestId::UNPARSEABLE, Err(error)).await;
+                    if self.peer_timeout.is_some() {
+                        // A WebSocket stream cannot skip the rest of an oversized frame.
+                        return Some((CLOSE_TOO_BIG, "message too big".to_owned()));
+                    }
+                }
+                Some(Incoming::Message(bytes)) => self.handle(bytes).await,
+            }
+        }
+    }
+
+    fn session(&self) -> Option<Arc<SessionHandle>> {
+        match &self.phase {
+            Phase::New => None,
+            Phase::Initializing(session) | Phase::Ready(session) => Some(Arc::clone(session)),
+        }
+    }
+
+    /// Gives in-flight requests a bounded moment to answer (the engine already failed their long
+    /// polls with "resumed by another connection") before the connection closes.
+    async fn drain_after_takeover(&self) {
+        self.requests.close();
+        if tokio::time::timeout(TAKEOVER_DRAIN, self.requests.wait()).await.is_err() {
+            tracing::debug!("in-flight requests did not finish before the takeover close");
+        }
+    }
+
+    async fn handle(&mut self, bytes: Bytes) {
+        let message = match jsonrpc::parse_message(&bytes) {
+            Ok(message) => message,
+            Err(invalid) => {
+                self.respond(RequestId::UNPARSEABLE, Err(invalid.to_error_object())).await;
+                return;
+            }
+        };
+        match message {
+            Message::Request(request) => self.handle_request(request).await,
+            Message::Notification(notification) => self.handle_notification(&notification.method).await,
+            Message::Response(_) | Message::ErrorResponse(_) => {
+                // We never send requests to the client, so there is nothing to correlate.
+                tracing::debug!("ignoring a response from the client");
+            }
+        }
+    }
+
+    async fn handle_request(&mut self, request: Request) {
+        if request.method == method::INITIALIZE {
+            // Barrier: handled inline, so requests read after it see its outcome.
+            let result = self.initialize(&request).await;
+            self.respond(request.id, result).await;
+            return;
+        }
+        if !handlers::is_known_method(&request.method) {
+            let error = ErrorObject::method_not_found(&request.method);
+            self.respond(request.id, Err(error)).await;
+            return;
+        }
+        // Gating comes before params are decoded, so the error names the real problem.
+        let is_fs = request.method.starts_with("fs/");
+        let session = match &self.phase {
+            Phase::New => {
+                let text =
+                    if is_fs { messages::FS_BEFORE_INITIALIZE } else { messages::EXEC_BEFORE_INITIALIZE };
+                self.respond(request.id, Err(ErrorObject::invalid_request(text))).await;
+                return;
+            }
+            Phase::Initializing(_) => {
+                let text =
+                    if is_fs { messages::FS_BEFORE_INITIALIZED } else { messages::EXEC_BEFORE_INITIALIZED };
+                self.respond(request.id, Err(ErrorObject::invalid_request(text))).await;
+                return;
+            }
+            Phase::Ready(session) => Arc::clone(session),
+        };
+        // Everything else runs concurrently with the read loop and with other requests.
+        let context = self.context.clone();
+        self.requests.spawn(async move {
+            let closed = context.closed.clone();
+            tokio::select! {
+                _ = closed.cancelled() => {}
+                _ = async {
+                    let result = handlers::dispatch(&context, &session, &request).await;
+                    context.send(response_frame(&request.id, result)).await;
+                } => {}
+            }
+        });
+    }
+
+    async fn handle_notification(&mut self, method_name: &str) {
+        if method_name != method::INITIALIZED {
+            tracing::debug!(method = method_name, "ignoring an unknown notification");
+            return;
+        }
+        // Barrier: handled inline, like `initialize`.
+        match std::mem::replace(&mut self.phase, Phase::New) {
+            Phase::Initializing(session) => self.phase = Phase::Ready(session),
+            other => {
+                // A stray or repeated `initialized` changes nothing; there is no id to answer.
+                tracing::debug!("ignoring `initialized` outside the handshake");
+                self.phase = other;
+            }
+        }
+    }
+
+    async fn initialize(&mut self, request: &Request) -> Result<serde_json::Value, ErrorObject> {
+        if !matches!(self.phase, Phase::New) {
+            return Err(ErrorObject::invalid_request(messages::ALREADY_INITIALIZED));
+        }
+        let params: exec_protocol::initialize::InitializeParams = request.decode_params()?;
+        let engine = &self.context.shared.engine;
+        let session = match &params.resume_session_id {
+            None => engine.create_session().map_err(handlers::session_error)?,
+            Some(raw) => {
+                let unknown = || ErrorObject::invalid_request(messages::unknown_session(raw.as_str()));
+                let id = exec_engine::SessionId::parse(raw.as_str()).ok_or_else(unknown)?;
+                engine.resume_session(&id).map_err(|error| match error {
+                    exec_engine::SessionError::UnknownSession(_) => unknown(),
+                    other => handlers::session_error(other),
+                })?
+            }
+        };
+        tracing::info!(
+            session = %session.session_id(),
+            client = %params.client_name,
+            resumed = params.resume_session_id.is_some(),
+            "initialized"
+        );
+        let response = handlers::initialize_response(&self.context.shared, &session);
+        let session = Arc::new(session);
+        self.start_pumps_for_existing(&session);
+        self.phase = Phase::Initializing(session);
+        handlers::encode_result(&response)
+    }
+
+    /// Attaching subscribes: after a resume, every process that already exists gets a pump that starts at "now":
+    /// notifications produced while detached are not replayed (the client catches up with
+    /// `process/read`), but everything from here on is pushed.
+    fn start_pumps_for_existing(&self, session: &Arc<SessionHandle>) {
+        for process in session.list() {
+            if let Ok(subscription) = session.subscribe(&process.id, exec_engine::SubscribeFrom::Now) {
+                self.context.spawn_pump(Arc::clone(session), process.id.clone(), subscription);
+            }
+        }
+    }
+
+    async fn respond(&self, id: RequestId, result: Result<serde_json::Value, ErrorObject>) {
+        self.context.send(response_frame(&id, result)).await;
+    }
+}
+
+/// Encodes a response or error frame for `id`.
+pub(crate) fn response_frame(id: &RequestId, result: Result<serde_json::Value, ErrorObject>) -> String {
+    let mut frame = Vec::with_capacity(128);
+    let written = match &result {
+        Ok(value) => jsonrpc::write_response(&mut frame, id, value),
+        Err(error) => jsonrpc::write_error_response(&mut frame, id, error),
+    };
+    if let Err(error) = written {
+        // Only a failing Serialize impl gets here; answer with an internal error instead.
+        frame.clear();
+        let error = ErrorObject::internal_error(format!("cannot encode the response: {error}"));
+        jsonrpc::write_error_response(&mut frame, id, &error).expect("an error object always serializes");
+    }
+    String::from_utf8(frame).expect("serde_json writes UTF-8")
+}
+
+async fn sleep_until_optional(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,314 @@
+//! The file operations behind the `fs/*` methods, on absolute paths of the executor.
+//!
+//! Each operation is plain blocking `std::fs` code; the handlers run it on the blocking pool, one
+//! hop per request. Errors are `FsError`, which maps onto the wire codes the peer uses: not found
+//! → -32004, invalid input or permission denied → -32600, anything else → -32603.
+//!
+//! Decisions where the peer's behaviour is not pinned by the spec:
+//! - `createDirectory` and `remove` default to recursive; `remove` defaults to `force` (a missing
+//!   path is not an error).
+//! - `copy` of a directory needs `recursive: true`; copying a directory into itself (or below
+//!   itself) is refused; symbolic links are copied as links, never followed.
+//! - `getMetadata` reports `isSymlink` for the path itself and the file/directory kind and size of
+//!   what it points to (the link's own, if it dangles).
+//!
+//! This module knows nothing of JSON-RPC or sessions.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+/// A failed file operation, classified the way the wire reports it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FsError {
+    /// The path (or a parent) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot work as asked (relative path, directory without `recursive`, ...), or
+    /// the OS refused it for permissions.
+    #[error("{0}")]
+    Invalid(String),
+    /// Anything else the OS reported.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl FsError {
+    fn from_io(context: &str, path: &Path, error: io::Error) -> Self {
+        let message = format!("{context} {}: {error}", path.display());
+        match error.kind() {
+            io::ErrorKind::NotFound => FsError::NotFound(message),
+            io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied => FsError::Invalid(message),
+            _ => FsError::Other(message),
+        }
+    }
+}
+
+/// Turns a wire path (absolute, or a `file://` URI) into an absolute path.
+pub(crate) fn absolute_path(raw: &str) -> Result<PathBuf, FsError> {
+    let path = match raw.strip_prefix("file://") {
+        Some(rest) => PathBuf::from(percent_decode(rest)),
+        None => PathBuf::from(raw),
+    };
+    if path.is_absolute() { Ok(path) } else { Err(FsError::Invalid(format!("path must be absolute: {raw}"))) }
+}
+
+/// Decodes `%XX` escapes of a `file://` URI path; anything malformed is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(value) = bytes.get(index + 1..index + 3).and_then(|hex| {
+                std::str::from_utf8(hex).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            })
+        {
+            decoded.push(value);
+            index += 3;
+            continue;
+        }
+        decoded.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, FsError> {
+    std::fs::read(path).map_err(|error| FsError::from_io("cannot read", path, error))
+}
+
+pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<(), FsError> {
+    std::fs::write(path, data).map_err(|error| FsError::from_io("cannot write", path, error))
+}
+
+pub(crate) fn create_directory(path: &Path, recursive: bool) -> Result<(), FsError> {
+    let result = if recursive { std::fs::create_dir_all(path) } else { std::fs::create_dir(path) };
+    result.map_err(|error| FsError::from_io("cannot create directory", path, error))
+}
+
+/// What `fs/getMetadata` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Metadata {
+    pub(crate) is_directory: bool,
+    pub(crate) is_file: bool,
+    pub(crate) is_symlink: bool,
+    pub(crate) size: u64,
+    pub(crate) created_at_ms: i64,
+    pub(crate) modified_at_ms: i64,
+}
+
+pub(crate) fn get_metadata(path: &Path) -> Result<Metadata, FsError> {
+    let own =
+        std::fs::symlink_metadata(path).map_err(|error| FsError::from_io("cannot stat", path, error))?;
+    let is_symlink = own.file_type().is_symlink();
+    // Follow the link for the kind and size of the target; a dangling link describes itself.
+    let target = if is_symlink { std::fs::metadata(path).unwrap_or(own) } else { own };
+    Ok(Metadata {
+        is_directory: target.is_dir(),
+        is_file: target.is_file(),
+        is_symlink,
+        size: target.len(),
+        created_at_ms: target.created().map(millis_since_epoch).unwrap_or(0),
+        modified_at_ms: target.modified().map(millis_since_epoch).unwrap_or(0),
+    })
+}
+
+fn millis_since_epoch(time: SystemTime) -> i64 {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// One entry of `fs/readDirectory`; links are reported as neither file nor directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DirectoryEntry {
+    pub(crate) file_name: String,
+    pub(crate) is_directory: bool,
+    pub(crate) is_file: bool,
+}
+
+pub(crate) fn read_directory(path: &Path) -> Result<Vec<DirectoryEntry>, FsError> {
+    let context = "cannot read directory";
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|error| FsError::from_io(context, path, error))? {
+        let entry = entry.map_err(|error| FsError::from_io(context, path, error))?;
+        let file_type = entry.file_type().map_err(|error| FsError::from_io(context, &entry.path(), error))?;
+        entries.push(DirectoryEntry {
+            file_name: entry.file_name().to_string_lossy().into_owned(),
+            is_directory: file_type.is_dir(),
+            is_file: file_type.is_file(),
+        });
+    }
+    entries.sort_by(|left, right| left.file_name.cmp(&right.file_name));
+    Ok(entries)
+}
+
+pub(crate) fn remove(path: &Path, recursive: bool, force: bool) -> Result<(), FsError> {
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound && force => return Ok(()),
+        Err(error) => return Err(FsError::from_io("cannot remove", path, error)),
+    };
+    let result = if metadata.is_dir() {
+        if recursive { std::fs::remove_dir_all(path) } else { std::fs::remove_dir(path) }
+    } else {
+        std::fs::remove_file(path)
+    };
+    match result {
+        Err(error) if error.kind() == io::ErrorKind::NotFound && force => Ok(()),
+        other => other.map_err(|error| FsError::from_io("cannot remove", path, error)),
+    }
+}
+
+pub(crate) fn copy(source: &Path, destination: &Path, recursive: bool) -> Result<(), FsError> {
+    let metadata =
+        std::fs::symlink_metadata(source).map_err(|error| FsError::from_io("cannot copy", source, error))?;
+    if metadata.is_dir() {
+        if !recursive {
+            return Err(FsError::Invalid(format!(
+                "cannot copy directory {} without recursive: true",
+                source.display()
+            )));
+        }
+        if is_within(destination, source) {
+            return Err(FsError::Invalid(format!(
+                "cannot copy directory {} into itself ({})",
+                source.display(),
+                destination.display()
+            )));
+        }
+        copy_tree(source, destination)
+    } else {
+        copy_entry(source, destination, &metadata)
+    }
+}
+
+/// Whether `inner` is `outer` or lies below it, judged on normalized absolute paths (and on the
+/// canonical paths, when they exist, so a link cannot sneak the destination inside the source).
+fn is_within(inner: &Path, outer: &Path) -> bool {
+    let lexical = normalize(inner).starts_with(normalize(outer));
+    let canonical_outer = std::fs::canonicalize(outer).ok();
+    // The destination usually does not exist yet; canonicalize its nearest existing ancestor.
+    let canonical_inner = inner.ancestors().find_map(|ancestor| {
+        let canonical = std::fs::canonicalize(ancestor).ok()?;
+        Some(canonical.join(inner.strip_prefix(ancestor).ok()?))
+    });
+    let canonical = match (canonical_inner, canonical_outer) {
+        (Some(inner), Some(outer)) => normalize(&inner).starts_with(outer),
+        _ => false,
+    };
+    lexical || canonical
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut normalized = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                normalized.pop();
+            }
+            Component::CurDir => {}
+            other => normalized.push(other),
+        }
+    }
+    normalized
+}
+
+fn copy_tree(source: &Path, destination: &Path) -> Result<(), FsError> {
+    let context = "cannot copy";
+    std::fs::create_dir_all(destination).map_err(|error| FsError::from_io(context, destination, error))?;
+    for entry in std::fs::read_dir(source).map_err(|error| FsError::from_io(context, source, error))? {
+        let entry = entry.map_err(|error| FsError::from_io(context, source, error))?;
+        let from = entry.path();
+        let to = destination.join(entry.file_name());
+        let metadata =
+            std::fs::symlink_metadata(&from).map_err(|error| FsError::from_io(context, &from, error))?;
+        if metadata.is_dir() {
+            copy_tree(&from, &to)?;
+        } else {
+            copy_entry(&from, &to, &metadata)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies one non-directory entry: links stay links, files keep their permissions.
+fn copy_entry(source: &Path, destination: &Path, metadata: &std::fs::Metadata) -> Result<(), FsError> {
+    let context = "cannot copy";
+    if metadata.file_type().is_symlink() {
+        let target = std::fs::read_link(source).map_err(|error| FsError::from_io(context, source, error))?;
+        std::os::unix::fs::symlink(&target, destination)
+            .map_err(|error| FsError::from_io(context, destination, error))
+    } else {
+        std::fs::copy(source, destination)
+            .map(drop)
+            .map_err(|error| FsError::from_io(context, destination, error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("exec-transport-fs-{name}-{}", std::process::id()));
+        // Leftovers of an earlier run would make the assertions below meaningless.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("clean scratch dir");
+        }
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        dir
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(absolute_path("/tmp/x").unwrap(), PathBuf::from("/tmp/x"));
+        assert_eq!(absolute_path("file:///tmp/a%20b").unwrap(), PathBuf::from("/tmp/a b"));
+        assert_eq!(absolute_path("relative").unwrap_err().to_string(), "path must be absolute: relative");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn write_read_metadata_remove() {
+        let dir = scratch("basic");
+        let file = dir.join("f.txt");
+        write_file(&file, b"hello").unwrap();
+        assert_eq!(read_file(&file).unwrap(), b"hello");
+        let metadata = get_metadata(&file).unwrap();
+        assert!(metadata.is_file && !metadata.is_directory && !metadata.is_symlink);
+        assert_eq!(metadata.size, 5);
+        assert!(matches!(read_file(&dir.join("missing")), Err(FsError::NotFound(_))));
+        create_directory(&dir.join("a/b/c"), true).unwrap();
+        assert!(matches!(create_directory(&dir.join("x/y"), false), Err(FsError::NotFound(_))));
+        let names: Vec<_> = read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
+        assert_eq!(names, ["a", "f.txt"]);
+        assert!(matches!(remove(&dir.join("a"), false, true), Err(FsError::Other(_))));
+        remove(&dir.join("a"), true, true).unwrap();
+        remove(&dir.join("a"), true, true).unwrap();
+        assert!(matches!(remove(&dir.join("a"), true, false), Err(FsError::NotFound(_))));
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[test]
+    fn copy_rules() {
+        let dir = scratch("copy");
+        let source = dir.join("src");
+        create_directory(&source.join("nested"), true).unwrap();
+        write_file(&source.join("nested/file"), b"data").unwrap();
+        std::os::unix::fs::symlink("nested/file", source.join("link")).unwrap();
+
+        assert!(matches!(copy(&source, &dir.join("dst"), false), Err(FsError::Invalid(_))));
+        assert!(matches!(copy(&source, &source.join("inside"), true), Err(FsError::Invalid(_))));
+        assert!(matches!(copy(&source, &source, true), Err(FsError::Invalid(_))));
+        copy(&source, &dir.join("dst"), true).unwrap();
+        assert_eq!(read_file(&dir.join("dst/nested/file")).unwrap(), b"data");
+        let link = get_metadata(&dir.join("dst/link")).unwrap();
+        assert!(link.is_symlink && link.is_file);
+        assert_eq!(std::fs::read_link(dir.join("dst/link")).unwrap(), PathBuf::from("nested/file"));
+        copy(&source.join("nested/file"), &dir.join("single"), false).unwrap();
+        assert_eq!(read_file(&dir.join("single")).unwrap(), b"data");
+        remove(&dir, true, false).unwrap();
+    }
+}

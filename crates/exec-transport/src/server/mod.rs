@@ -1,0 +1,167 @@
+//! The exec-server: accepts connections and serves the protocol on top of an [`Engine`].
+//!
+//! Entry points:
+//! - [`run`] serves WebSocket connections from a bound [`TcpListener`] until `shutdown` fires;
+//! - [`serve_stdio`] serves one newline-delimited connection over any reader/writer pair.
+//!
+//! The caller binds the socket (port 0 in tests) and owns signals; both entry points kill every
+//! process of every session before they return. Per-connection logic (handshake gating, the
+//! request-concurrency rule, notification pumps) lives in `connection`; the protocol-to-engine
+//! mapping in `handlers`; the `fs/*` methods in `fs`; the HTTP upgrade in `handshake`.
+
+mod connection;
+mod fs;
+mod handlers;
+mod handshake;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use exec_engine::Engine;
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+pub use handshake::Admission;
+
+use crate::rpc::{LineSink, LineSource, WebSocketSink, WebSocketSource};
+
+/// How long shutdown waits for connections to say goodbye before it stops waiting.
+const CONNECTION_DRAIN: Duration = Duration::from_secs(2);
+
+/// Everything the server needs to know besides the engine. Built by the binary from flags and
+/// the config file; tests build it directly.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Bearer token and browser origins allowed to upgrade.
+    pub admission: Admission,
+    /// The largest incoming message (WebSocket message or stdio line) accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// How often the server pings an idle WebSocket peer.
+    pub ping_interval: Duration,
+    /// A WebSocket peer that sends nothing at all (not even a pong) for this long is treated as
+    /// dead: its connection ends and its session detaches.
+    pub peer_timeout: Duration,
+    /// How long a new TCP connection may take to send its HTTP request head.
+    pub handshake_timeout: Duration,
+    /// The environment `envPolicy` starts from: the server's own, captured once at start-up by
+    /// the binary (tests pass a fixed map). Without `envPolicy`, a child gets exactly `env`.
+    pub base_environment: BTreeMap<String, String>,
+    /// Reported as `serverInfo` in the `initialize` result.
+    pub server_name: String,
+    /// Reported as `serverInfo` in the `initialize` result.
+    pub server_version: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            admission: Admission::default(),
+            max_message_bytes: 16 * 1024 * 1024,
+            ping_interval: Duration::from_secs(10),
+            peer_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            base_environment: BTreeMap::new(),
+            server_name: "exec-server".to_owned(),
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// State shared by every connection of one server.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) config: ServerConfig,
+}
+
+/// Serves WebSocket connections accepted from `listener` until `shutdown` is cancelled, then
+/// closes every connection (bounded wait) and kills every session's processes.
+pub async fn run(
+    listener: TcpListener,
+    engine: Engine,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared { engine, config });
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let shared = Arc::clone(&shared);
+                let shutdown = shutdown.clone();
+                let span = tracing::info_span!("connection", %peer);
+                connections.spawn(serve_tcp(stream, shared, shutdown).instrument(span));
+            }
+            Err(error) => {
+                // Usually EMFILE/ENFILE: back off briefly instead of spinning on the error.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    connections.close();
+    if tokio::time::timeout(CONNECTION_DRAIN, connections.wait()).await.is_err() {
+        tracing::warn!("some connections did not close within {CONNECTION_DRAIN:?}");
+    }
+    shared.engine.shutdown().await;
+    Ok(())
+}
+
+/// Serves one newline-delimited connection (for `--listen stdio`) until the input ends or
+/// `shutdown` is cancelled, then kills every session's processes.
+pub async fn serve_stdio<R, W>(
+    reader: R,
+    writer: W,
+    engine: Engine,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let max = config.max_message_bytes;
+    let shared = Arc::new(Shared { engine, config });
+    let source = LineSource::new(reader, max);
+    let sink = LineSink::new(writer);
+    connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
+    shared.engine.shutdown().await;
+}
+
+async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+    // Small notifications must not wait for a delayed ACK (Nagle): the peer's 44 ms stall.
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
+    let config = &shared.config;
+    let websocket_config = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_bytes))
+        .max_frame_size(Some(config.max_message_bytes));
+    let handshake = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        handshake = handshake::accept(stream, &config.admission, websocket_config, config.handshake_timeout) => handshake,
+    };
+    match handshake {
+        Ok(handshake::Handshake::Upgraded(websocket)) => {
+            let (sink, stream) = (*websocket).split();
+            let source = WebSocketSource { stream, max_message_bytes: config.max_message_bytes };
+            let sink = WebSocketSink { sink };
+            let ping = Some((config.ping_interval, config.peer_timeout));
+            connection::serve(source, sink, Arc::clone(&shared), ping, shutdown).await;
+        }
+        Ok(handshake::Handshake::Answered { status }) => {
+            tracing::debug!(status, "answered a plain HTTP request");
+        }
+        Err(error) => tracing::debug!(%error, "handshake failed"),
+    }
+}
