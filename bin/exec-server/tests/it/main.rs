@@ -10,3 +10,4 @@
 //! Helpers live in the `test-support` crate; nothing here sleeps for a fixed time.
 
 mod conformance;
+mod server;

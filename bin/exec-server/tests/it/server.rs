@@ -1,0 +1,423 @@
+//! Our server's own behaviour beyond the shared conformance subset (SPEC.md §3–§6): concurrent
+//! handling on one connection, session takeover, the HTTP side of the listener (`/readyz`, Origin,
+//! bearer tokens, compression offers), the message size limit, the extensions (`process/signal`,
+//! `process/list`, `eof`, `writeId`, seq-ordered delivery), clean shutdown on SIGTERM without
+//! orphans, and `--listen stdio`.
+//!
+//! Every wait is bounded by a deadline; nothing sleeps for a fixed time and nothing asserts on
+//! durations.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use test_support::{
+    DEFAULT_DEADLINE, RawClient, ServerProcess, Signal, Target, TempDir, decode_base64, encode_base64,
+    start_params,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+fn ours() -> Target {
+    Target::ours(env!("CARGO_BIN_EXE_exec-server"))
+}
+
+async fn connected(server: &ServerProcess) -> RawClient {
+    let mut client = RawClient::connect(server.url()).await;
+    client.initialize("server-tests").await;
+    client
+}
+
+/// `host:port` of a `ws://host:port` URL.
+fn authority(url: &str) -> String {
+    url.strip_prefix("ws://").expect("a ws:// URL").split('/').next().unwrap_or_default().to_owned()
+}
+
+/// Sends `request` as raw bytes on a fresh TCP connection and returns the response head (status
+/// line and headers), read up to the blank line or the end of the stream.
+async fn raw_http(server: &ServerProcess, request: &str) -> String {
+    let exchange = async {
+        let mut stream = TcpStream::connect(authority(server.url())).await.expect("TCP connect");
+        stream.write_all(request.as_bytes()).await.expect("write the request");
+        let mut head = Vec::new();
+        let mut buffer = [0_u8; 1024];
+        while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+            let read = stream.read(&mut buffer).await.expect("read the response");
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&buffer[..read]);
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    };
+    tokio::time::timeout(DEFAULT_DEADLINE, exchange).await.expect("the HTTP exchange timed out")
+}
+
+/// The status code of a raw HTTP response head.
+#[track_caller]
+fn status_of(head: &str) -> u16 {
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"))
+}
+
+/// A WebSocket upgrade request for `/` with `extra` header lines (each ending in `\r\n`).
+fn upgrade_request(extra: &str) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// The session's `process/list` entry for `process_id`.
+async fn listed(client: &mut RawClient, process_id: &str) -> Value {
+    let list = client.request_ok("process/list", json!({})).await;
+    let processes = list["processes"].as_array().unwrap_or_else(|| panic!("process/list result {list}"));
+    processes
+        .iter()
+        .find(|entry| entry["processId"] == process_id)
+        .unwrap_or_else(|| panic!("{process_id} is not in {list}"))
+        .clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency and takeover (SPEC §3, §4)
+
+/// A long-poll read does not delay a later request on the same connection: the `process/start`
+/// sent after it is answered while the read is still pending (the read returns the bytes written
+/// only after the start's response arrived, so it cannot have returned before).
+#[tokio::test]
+async fn long_poll_read_does_not_block_other_requests() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    let mut params = start_params("cat", &["cat"]);
+    params["pipeStdin"] = json!(true);
+    client.request_ok("process/start", params).await;
+
+    let read_id = client.send_request("process/read", json!({ "processId": "cat", "waitMs": 60_000 })).await;
+    let start_id = client.send_request("process/start", start_params("other", &["true"])).await;
+    let started = client.response(start_id).await.expect("the second process/start");
+    assert_eq!(started["processId"], "other");
+
+    // Only now give the pending read something to return.
+    assert_eq!(client.write("cat", b"after-start").await.expect("process/write"), "accepted");
+    let read = client.response(read_id).await.expect("the long-poll read");
+    let output: Vec<u8> = read["chunks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("read result {read}"))
+        .iter()
+        .flat_map(|chunk| decode_base64(chunk["chunk"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(output, b"after-start", "the read returned before the start was answered: {read}");
+}
+
+/// Resuming an attached session takes it over: same session id, the old connection's long poll
+/// fails with -32600 and the old connection is closed; the new one sees the session's processes.
+#[tokio::test]
+async fn resume_takes_over_an_attached_session() {
+    let server = ours().spawn().await;
+    let mut old = RawClient::connect(server.url()).await;
+    let session_id = old.initialize("old").await;
+    old.request_ok("process/start", start_params("sleeper", &["sleep", "30"])).await;
+    let read_id = old.send_request("process/read", json!({ "processId": "sleeper", "waitMs": 60_000 })).await;
+    // Make sure the read is in flight before the takeover: a later request on the same
+    // connection is answered while the read still waits.
+    old.request_ok("process/list", json!({})).await;
+
+    let mut new = RawClient::connect(server.url()).await;
+    let resumed = new.resume("new", &session_id).await.expect("the takeover resume");
+    assert_eq!(resumed, session_id);
+
+    let error = old.response(read_id).await.expect_err("the evicted long poll must fail");
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (-32600, "session has been resumed by another connection"),
+        "whole error: {error:?}"
+    );
+    // The evicted connection is closed: waiting on it ends with "closed" (or a failed
+    // connection), never with a message or a timeout.
+    let waiter = tokio::spawn(async move {
+        old.next_notification(DEFAULT_DEADLINE).await;
+    });
+    let panic = waiter.await.expect_err("the old connection delivered a notification instead of closing");
+    let payload = panic.into_panic();
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_default();
+    assert!(
+        message.contains("closed the connection") || message.contains("connection failed"),
+        "the old connection was not closed: {message}"
+    );
+
+    let entry = listed(&mut new, "sleeper").await;
+    assert_eq!(entry["running"], true, "entry: {entry}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP side of the listener (SPEC §3)
+
+#[tokio::test]
+async fn readyz_answers_200() {
+    let server = ours().spawn().await;
+    let head = raw_http(&server, "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status_of(&head), 200, "response: {head:?}");
+}
+
+#[tokio::test]
+async fn browser_origin_is_refused_with_403() {
+    let server = ours().spawn().await;
+    let head = raw_http(&server, &upgrade_request("Origin: https://evil.example\r\n")).await;
+    assert_eq!(status_of(&head), 403, "response: {head:?}");
+}
+
+#[tokio::test]
+async fn bearer_token_is_required_when_configured() {
+    let dir = TempDir::new("token");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret-token").expect("write the token file");
+    let server = ours()
+        .spawn_with(|command| {
+            command.arg("--auth-token-file").arg(&token_file);
+        })
+        .await;
+
+    let without = raw_http(&server, &upgrade_request("")).await;
+    assert_eq!(status_of(&without), 401, "response: {without:?}");
+    let wrong = raw_http(&server, &upgrade_request("Authorization: Bearer wrong\r\n")).await;
+    assert_eq!(status_of(&wrong), 401, "response: {wrong:?}");
+    let with = raw_http(&server, &upgrade_request("Authorization: Bearer s3cret-token\r\n")).await;
+    assert_eq!(status_of(&with), 101, "response: {with:?}");
+}
+
+#[tokio::test]
+async fn compression_offer_is_accepted() {
+    let server = ours().spawn().await;
+    let head = raw_http(&server, &upgrade_request("Sec-WebSocket-Extensions: permessage-deflate\r\n")).await;
+    assert_eq!(status_of(&head), 101, "response: {head:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message size limit (SPEC §3)
+
+#[tokio::test]
+async fn oversized_frame_is_refused_and_server_stays_up() {
+    let server = ours()
+        .spawn_with(|command| {
+            command.args(["--max-message-bytes", "1024"]);
+        })
+        .await;
+    let mut client = connected(&server).await;
+    let big = json!({ "id": 99, "method": "process/list", "params": { "pad": "x".repeat(4096) } });
+    client.send_json(big).await;
+    let response = client.raw_response(json!(-1)).await;
+    assert_eq!(response["error"]["code"], -32600, "response: {response}");
+    let message = response["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("maximum") && message.contains("1024"), "response: {response}");
+
+    let mut fresh = connected(&server).await;
+    fresh.request_ok("process/list", json!({})).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extensions (SPEC §4–§6)
+
+#[tokio::test]
+async fn initialize_reports_server_info_and_capabilities() {
+    let server = ours().spawn().await;
+    let mut client = RawClient::connect(server.url()).await;
+    let result = client.request_ok("initialize", json!({ "clientName": "server-tests" })).await;
+    assert_eq!(result["serverInfo"]["name"], "exec-server", "result: {result}");
+    let capabilities = result["capabilities"].as_array().unwrap_or_else(|| panic!("result: {result}"));
+    assert!(capabilities.iter().any(|name| name == "process/signal"), "result: {result}");
+}
+
+#[tokio::test]
+async fn signal_terminate_reports_143_and_signal_15() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    client.request_ok("process/start", start_params("sleeper", &["sleep", "30"])).await;
+    let result =
+        client.request_ok("process/signal", json!({ "processId": "sleeper", "signal": "terminate" })).await;
+    assert_eq!(result, json!({}));
+    let run = client.collect_until_closed("sleeper").await;
+    let exits = run.exits();
+    assert_eq!(exits.len(), 1, "events: {:?}", run.events);
+    assert_eq!(exits[0].params["exitCode"], 143, "exit: {:?}", exits[0]);
+    assert_eq!(exits[0].params["signal"], 15, "exit: {:?}", exits[0]);
+}
+
+#[tokio::test]
+async fn list_shows_running_process() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    client.request_ok("process/start", start_params("sleeper", &["sleep", "30"])).await;
+    let entry = listed(&mut client, "sleeper").await;
+    assert_eq!(entry["argv"], json!(["sleep", "30"]), "entry: {entry}");
+    assert!(entry["pid"].as_u64().is_some_and(|pid| pid > 0), "entry: {entry}");
+    assert_eq!(entry["running"], true, "entry: {entry}");
+}
+
+#[tokio::test]
+async fn write_eof_and_write_id() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    let mut params = start_params("cat", &["cat"]);
+    params["pipeStdin"] = json!(true);
+    client.request_ok("process/start", params).await;
+
+    let once = json!({ "processId": "cat", "chunk": encode_base64(b"once "), "writeId": "w-1" });
+    for _ in 0..2 {
+        let result = client.request_ok("process/write", once.clone()).await;
+        assert_eq!(result["status"], "accepted", "result: {result}");
+    }
+    let last = json!({ "processId": "cat", "chunk": encode_base64(b"last"), "eof": true });
+    let result = client.request_ok("process/write", last).await;
+    assert_eq!(result["status"], "accepted", "result: {result}");
+
+    let run = client.collect_until_closed("cat").await;
+    assert_eq!(run.exit_code(), Some(0), "events: {:?}", run.events);
+    assert_eq!(String::from_utf8_lossy(&run.output()), "once last");
+}
+
+/// Our server sends each process's notifications in seq order on the wire (checked in arrival
+/// order, not after sorting).
+#[tokio::test]
+async fn notifications_arrive_in_seq_order() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    client.request_ok("process/start", start_params("seq", &["seq", "1", "20000"])).await;
+    let until = Instant::now() + DEFAULT_DEADLINE;
+    let mut last_seq = 0;
+    let mut output = Vec::new();
+    loop {
+        let remaining = until.saturating_duration_since(Instant::now());
+        let event = client.next_notification(remaining).await;
+        if event.process_id() != Some("seq") {
+            continue;
+        }
+        let seq = event.seq().unwrap_or_else(|| panic!("no seq: {event:?}"));
+        assert_eq!(seq, last_seq + 1, "{event:?} arrived after seq {last_seq}");
+        last_seq = seq;
+        if let Some(chunk) = event.chunk() {
+            output.extend(chunk);
+        }
+        if event.method == "process/closed" {
+            break;
+        }
+    }
+    let expected: String = (1..=20_000).map(|number| format!("{number}\n")).collect();
+    assert!(output == expected.as_bytes(), "the output of seq 1 20000 differs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown (SPEC §5: "if the server dies, its children die too")
+
+/// The process group and state of `pid` from `/proc/PID/stat`, or `None` when it is gone.
+fn group_and_state(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let group = fields.get(2)?.parse().ok()?;
+    Some((group, state))
+}
+
+/// Live (not zombie) processes whose process group is `group`.
+fn live_members(group: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            group_and_state(*pid).is_some_and(|(member_of, state)| member_of == group && state != 'Z')
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sigterm_leaves_no_orphans() {
+    let mut server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    client.request_ok("process/start", start_params("tree", &["sh", "-c", "sleep 300 & sleep 300"])).await;
+    let entry = listed(&mut client, "tree").await;
+    let pid = entry["pid"].as_u64().and_then(|pid| u32::try_from(pid).ok()).expect("a pid");
+    let (group, _) = group_and_state(pid).expect("the child is alive");
+    assert_eq!(group, pid, "the child leads its own process group");
+
+    // Wait until the shell has started both sleeps (the group has at least 2 live members).
+    let until = Instant::now() + DEFAULT_DEADLINE;
+    while live_members(group).len() < 2 {
+        assert!(Instant::now() < until, "the group never grew: {:?}", live_members(group));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    server.terminate_with(Signal::SIGTERM).expect("SIGTERM the server");
+    let status = server.wait_with_deadline(DEFAULT_DEADLINE).await.expect("wait for the server");
+    let status = status.unwrap_or_else(|| panic!("the server did not exit: {}", server.captured_output()));
+    assert!(status.success(), "the server exited with {status}: {}", server.captured_output());
+
+    let until = Instant::now() + DEFAULT_DEADLINE;
+    loop {
+        let left = live_members(group);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < until, "processes of group {group} outlived the server: {left:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stdio mode (SPEC §3)
+
+#[tokio::test]
+async fn stdio_mode_runs_a_process_and_exits_on_eof() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_exec-server"))
+        .args(["--listen", "stdio"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn exec-server --listen stdio");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+
+    let exchange = async {
+        let mut send = async |message: Value| {
+            stdin.write_all(format!("{message}\n").as_bytes()).await.expect("write to the server");
+            stdin.flush().await.expect("flush");
+        };
+        send(json!({ "id": 1, "method": "initialize", "params": { "clientName": "stdio" } })).await;
+        send(json!({ "method": "initialized" })).await;
+        send(json!({ "id": 2, "method": "process/start", "params": start_params("echo", &["echo", "hi"]) }))
+            .await;
+        let mut responses = Vec::new();
+        let mut output = Vec::new();
+        loop {
+            let line =
+                lines.next_line().await.expect("read from the server").expect("the server closed stdout");
+            let message: Value =
+                serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line}"));
+            if message.get("id").is_some() {
+                assert!(message.get("error").is_none(), "error response: {message}");
+                responses.push(message["id"].clone());
+            } else if message["method"] == "process/output" {
+                output.extend(decode_base64(message["params"]["chunk"].as_str().unwrap_or_default()));
+            } else if message["method"] == "process/closed" {
+                break;
+            }
+        }
+        assert_eq!(responses, vec![json!(1), json!(2)]);
+        assert_eq!(output, b"hi\n");
+        drop(stdin);
+    };
+    tokio::time::timeout(DEFAULT_DEADLINE, exchange).await.expect("the stdio exchange timed out");
+    let status = tokio::time::timeout(DEFAULT_DEADLINE, child.wait())
+        .await
+        .expect("the server did not exit after stdin closed")
+        .expect("wait for the server");
+    assert!(status.success(), "the server exited with {status}");
+}
