@@ -64,6 +64,14 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "BYTES")]
     max_message_bytes: Option<usize>,
 
+    /// How often an idle WebSocket peer is pinged.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ping_interval: Option<Duration>,
+
+    /// A WebSocket peer silent this long (not even a pong) is dropped and its session detached.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    peer_timeout: Option<Duration>,
+
     /// Log format on stderr (filter with `RUST_LOG`).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
@@ -91,6 +99,8 @@ struct FileConfig {
     max_processes_per_session: Option<usize>,
     max_processes: Option<usize>,
     max_message_bytes: Option<usize>,
+    ping_interval: Option<String>,
+    peer_timeout: Option<String>,
     log_format: Option<LogFormat>,
 }
 
@@ -186,6 +196,12 @@ impl Settings {
         };
         if let Some(bytes) = cli.max_message_bytes.or(file.max_message_bytes) {
             server.max_message_bytes = bytes;
+        }
+        if let Some(interval) = duration(cli.ping_interval, "ping_interval", &file.ping_interval)? {
+            server.ping_interval = interval;
+        }
+        if let Some(timeout) = duration(cli.peer_timeout, "peer_timeout", &file.peer_timeout)? {
+            server.peer_timeout = timeout;
         }
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()

@@ -221,6 +221,61 @@ async fn oversized_frame_is_refused_and_server_stays_up() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dead peers and other bad input (SPEC §3–§4)
+
+#[tokio::test]
+async fn silent_peer_is_dropped_after_the_peer_timeout() {
+    let server = ours()
+        .spawn_with(|command| {
+            command.args(["--ping-interval", "100ms", "--peer-timeout", "500ms"]);
+        })
+        .await;
+    // Upgrade by hand and then never answer a ping: the server must give up on us and close.
+    let exchange = async {
+        let mut stream = TcpStream::connect(authority(server.url())).await.expect("TCP connect");
+        stream.write_all(upgrade_request("").as_bytes()).await.expect("write the upgrade");
+        let mut received = Vec::new();
+        let mut buffer = [0_u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+        }
+        received
+    };
+    let received = tokio::time::timeout(DEFAULT_DEADLINE, exchange)
+        .await
+        .expect("the server never closed a connection whose peer stopped answering pings");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 101"), "received: {text:?}");
+    // Pings (opcode 0x9) were sent before the close (opcode 0x8).
+    let after_head = &received[text.find("\r\n\r\n").expect("a response head") + 4..];
+    assert_eq!(after_head.first(), Some(&0x89), "first frame is not a ping: {after_head:?}");
+
+    // The server itself is fine.
+    let mut client = connected(&server).await;
+    client.request_ok("process/list", json!({})).await;
+}
+
+#[tokio::test]
+async fn relative_cwd_and_stray_notifications() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    let mut params = start_params("p1", &["true"]);
+    params["cwd"] = json!("relative/dir");
+    let error = client.request_error("process/start", params).await;
+    assert_eq!(error.code, -32602, "error: {error:?}");
+    assert_eq!(error.message, "cwd must be an absolute path: relative/dir");
+
+    // A notification other than `initialized` has no id to answer; it is ignored and the
+    // connection keeps serving.
+    client.notify("process/bogus", json!({ "x": 1 })).await;
+    client.notify("initialized", json!({})).await;
+    client.request_ok("process/list", json!({})).await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Extensions (SPEC §4–§6)
 
 #[tokio::test]
