@@ -280,6 +280,20 @@ mod tests {
     }
 
     #[test]
+    fn flags_win_over_the_config_file() {
+        let path = std::env::temp_dir().join(format!("exec-server-settings-{}.toml", std::process::id()));
+        std::fs::write(&path, "session_ttl = \"5s\"\nretention_bytes = 4096\nlisten = \"stdio\"\n").unwrap();
+        let config = path.to_str().unwrap();
+        let cli = Cli::parse_from(["exec-server", "--config", config, "--session-ttl", "7s"]);
+        let settings = Settings::resolve(cli).unwrap();
+        // Best-effort cleanup of a scratch file; a leftover is harmless.
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(settings.engine.session_ttl, Duration::from_secs(7));
+        assert_eq!(settings.engine.retention_bytes, 4096);
+        assert_eq!(settings.listen, Listen::Stdio);
+    }
+
+    #[test]
     fn file_config_rejects_unknown_keys() {
         let error = toml::from_str::<FileConfig>("sesion_ttl = \"5s\"").unwrap_err().to_string();
         assert!(error.contains("sesion_ttl"), "{error}");

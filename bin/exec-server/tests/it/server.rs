@@ -276,6 +276,48 @@ async fn relative_cwd_and_stray_notifications() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// fs/* (SPEC §5)
+
+#[tokio::test]
+async fn fs_methods_round_trip() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    let scratch = TempDir::new("fs-methods");
+    let root = scratch.path().to_str().expect("a UTF-8 temp path").to_owned();
+    let file = format!("{root}/dir/a.txt");
+
+    client.request_ok("fs/createDirectory", json!({ "path": format!("{root}/dir/sub") })).await;
+    client.request_ok("fs/writeFile", json!({ "path": file, "dataBase64": encode_base64(b"hello") })).await;
+    let read = client.request_ok("fs/readFile", json!({ "path": file })).await;
+    assert_eq!(decode_base64(read["dataBase64"].as_str().unwrap_or_default()), b"hello");
+    let metadata = client.request_ok("fs/getMetadata", json!({ "path": file })).await;
+    assert_eq!((metadata["isFile"].clone(), metadata["isDirectory"].clone()), (json!(true), json!(false)));
+    let listing = client.request_ok("fs/readDirectory", json!({ "path": format!("{root}/dir") })).await;
+    let names: Vec<&str> = listing["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["fileName"].as_str())
+        .collect();
+    assert_eq!(names, ["a.txt", "sub"], "listing: {listing}");
+
+    let into_itself = json!({ "sourcePath": format!("{root}/dir"), "destinationPath": format!("{root}/dir/sub/x"), "recursive": true });
+    assert_eq!(client.request_error("fs/copy", into_itself).await.code, -32600);
+    let without_recursive = json!({ "sourcePath": format!("{root}/dir"), "destinationPath": format!("{root}/copy"), "recursive": false });
+    assert_eq!(client.request_error("fs/copy", without_recursive).await.code, -32600);
+    let copy = json!({ "sourcePath": format!("{root}/dir"), "destinationPath": format!("{root}/copy"), "recursive": true });
+    client.request_ok("fs/copy", copy).await;
+    let copied = client.request_ok("fs/readFile", json!({ "path": format!("{root}/copy/a.txt") })).await;
+    assert_eq!(decode_base64(copied["dataBase64"].as_str().unwrap_or_default()), b"hello");
+
+    client.request_ok("fs/remove", json!({ "path": format!("{root}/dir") })).await;
+    let missing = client.request_error("fs/readFile", json!({ "path": file })).await;
+    assert_eq!(missing.code, -32004, "error: {missing:?}");
+    let relative = client.request_error("fs/readFile", json!({ "path": "relative.txt" })).await;
+    assert_eq!(relative.code, -32600, "error: {relative:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Extensions (SPEC §4–§6)
 
 #[tokio::test]
