@@ -42,7 +42,8 @@ const CLOSE_TAKEN_OVER: u16 = 4000;
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
-/// WebSocket close code "policy violation": the peer stopped answering pings.
+/// WebSocket close code "normal closure", sent when the peer stopped answering pings (it will most
+/// likely never read it, but a peer that merely stalled learns why the connection ended).
 const CLOSE_NORMAL: u16 = 1000;
 
 /// Where the connection is in the handshake.
