@@ -15,3 +15,7 @@ tidy:
 # Format the workspace.
 fmt:
     cargo fmt --all
+
+# Measure our server and the Codex peer side by side.
+bench:
+    cargo xtask bench

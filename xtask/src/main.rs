@@ -5,9 +5,11 @@
 //!   tidy). If `cargo xtask ci` passes locally, CI is green.
 //! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
 //! - `peer-test`: installs the Codex peer with npm and runs the conformance cases against it.
+//! - `bench`: measures our server and the peer side by side and prints ratios.
 //!
 //! It deliberately depends on no workspace crate and no async runtime, so it compiles in seconds.
 
+mod bench;
 mod peer;
 mod tidy;
 
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(&root),
         Some("tidy") => tidy::run(&root),
         Some("peer-test") => peer::peer_test(&root),
+        Some("bench") => bench::bench(&root),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -42,7 +45,8 @@ usage: cargo xtask <command>
 commands:
   ci          run the whole gate: fmt, clippy, tests, docs, tidy
   tidy        check repository hygiene (module docs, banned attributes, dependency edges)
-  peer-test   install the Codex peer (npm) and run the conformance cases against it";
+  peer-test   install the Codex peer (npm) and run the conformance cases against it
+  bench       measure our server and the Codex peer side by side (release builds)";
 
 /// The workspace root: the parent of this crate's manifest directory.
 fn project_root() -> PathBuf {

@@ -19,8 +19,9 @@ const PEER_VERSION: &str = "0.123.0";
 /// The environment variable the conformance tests read (see `test_support::PEER_ENV`).
 const PEER_ENV: &str = "EXEC_PEER_CODEX";
 
-/// Installs the peer if needed, then runs the peer conformance tests.
-pub fn peer_test(root: &Path) -> Result<(), String> {
+/// Installs the peer into `<root>/.cache/peer` unless the pinned version is already there;
+/// returns the path of its `codex` launcher.
+pub fn ensure_installed(root: &Path) -> Result<std::path::PathBuf, String> {
     let prefix = root.join(".cache").join("peer");
     let codex = prefix.join("node_modules").join(".bin").join("codex");
     if !(codex.exists() && installed_version_matches(&prefix)) {
@@ -29,6 +30,12 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
             return Err(format!("npm finished but {} is missing", codex.display()));
         }
     }
+    Ok(codex)
+}
+
+/// Installs the peer if needed, then runs the peer conformance tests.
+pub fn peer_test(root: &Path) -> Result<(), String> {
+    let codex = ensure_installed(root)?;
     let codex = codex.to_str().ok_or_else(|| format!("{} is not UTF-8", codex.display()))?;
     let env = [(PEER_ENV, codex)];
     if crate::has_nextest(root) {

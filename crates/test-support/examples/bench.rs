@@ -1,0 +1,164 @@
+//! The benchmark client behind `cargo xtask bench`: measures one running server at a URL and
+//! prints one `RESULT` line that xtask parses and compares across servers.
+//!
+//! Three measurements, all on one connection (SPEC.md §10):
+//! - `start_closed_ms`: median time from sending `process/start` of `/bin/true` to receiving its
+//!   `process/closed`, back to back;
+//! - `rtt_us`: median round trip of a small request (`process/read` of an unknown id, which every
+//!   server answers at once with an error);
+//! - `stream_gbps`: bytes per second of one process writing 256 MiB to stdout, decoded by this
+//!   client from `process/output` notifications.
+//!
+//! It is a measuring tool, not a test: it asserts nothing about timing.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+const STARTS: usize = 200;
+const ROUND_TRIPS: usize = 1000;
+const STREAM_BYTES: u64 = 256 * 1024 * 1024;
+
+type Socket = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(url), label) = (args.next(), args.next().unwrap_or_else(|| "server".to_owned())) else {
+        eprintln!("usage: bench URL [LABEL]");
+        std::process::exit(2);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let mut socket = connect(&url).await;
+        let start_closed = start_to_closed(&mut socket).await;
+        let round_trip = round_trips(&mut socket).await;
+        let throughput = stream(&mut socket).await;
+        println!(
+            "RESULT {label} start_closed_ms={:.3} rtt_us={:.1} stream_gbps={:.3}",
+            start_closed.as_secs_f64() * 1e3,
+            round_trip.as_secs_f64() * 1e6,
+            throughput
+        );
+    });
+}
+
+async fn connect(url: &str) -> Socket {
+    let authority = url.strip_prefix("ws://").expect("a ws:// URL").trim_end_matches('/');
+    let stream = TcpStream::connect(authority).await.expect("connect");
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.expect("websocket handshake");
+    send(&mut socket, json!({"id": 0, "method": "initialize", "params": {"clientName": "bench"}})).await;
+    wait_for(&mut socket, |message| message["id"] == 0).await;
+    send(&mut socket, json!({"method": "initialized"})).await;
+    socket
+}
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket.send(Message::text(value.to_string())).await.expect("send");
+}
+
+async fn next_text(socket: &mut Socket) -> Message {
+    loop {
+        match socket.next().await.expect("the server closed the connection").expect("read") {
+            message @ (Message::Text(_) | Message::Binary(_)) => return message,
+            _ => continue,
+        }
+    }
+}
+
+async fn wait_for(socket: &mut Socket, done: impl Fn(&Value) -> bool) {
+    loop {
+        let message = next_text(socket).await;
+        let value: Value = serde_json::from_slice(&message.into_data()).expect("JSON");
+        if done(&value) {
+            return;
+        }
+    }
+}
+
+fn start_params(process_id: &str, argv: &[&str]) -> Value {
+    json!({"processId": process_id, "argv": argv, "cwd": "/", "env": {}, "tty": false})
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn start_to_closed(socket: &mut Socket) -> Duration {
+    let mut samples = Vec::with_capacity(STARTS);
+    for index in 0..STARTS {
+        let process_id = format!("true-{index}");
+        let started = Instant::now();
+        let params = start_params(&process_id, &["/bin/true"]);
+        send(socket, json!({"id": 1000 + index, "method": "process/start", "params": params})).await;
+        wait_for(socket, |message| {
+            message["method"] == "process/closed" && message["params"]["processId"] == process_id.as_str()
+        })
+        .await;
+        samples.push(started.elapsed());
+    }
+    median(samples)
+}
+
+async fn round_trips(socket: &mut Socket) -> Duration {
+    let mut samples = Vec::with_capacity(ROUND_TRIPS);
+    for index in 0..ROUND_TRIPS {
+        let id = 100_000 + index;
+        let started = Instant::now();
+        send(socket, json!({"id": id, "method": "process/read", "params": {"processId": "missing"}})).await;
+        wait_for(socket, |message| message["id"] == id).await;
+        samples.push(started.elapsed());
+    }
+    median(samples)
+}
+
+/// The fields of a notification this client looks at; the chunk stays borrowed from the frame.
+#[derive(serde::Deserialize)]
+struct Notification<'a> {
+    method: Option<&'a str>,
+    #[serde(borrow)]
+    params: Option<Params<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Params<'a> {
+    process_id: Option<&'a str>,
+    chunk: Option<&'a str>,
+}
+
+async fn stream(socket: &mut Socket) -> f64 {
+    let count = STREAM_BYTES.to_string();
+    let params = start_params("stream", &["head", "-c", &count, "/dev/zero"]);
+    let started = Instant::now();
+    send(socket, json!({"id": 9, "method": "process/start", "params": params})).await;
+    let mut received = 0u64;
+    let mut decoded = Vec::new();
+    loop {
+        let data = next_text(socket).await.into_data();
+        let notification: Notification<'_> = serde_json::from_slice(&data).expect("JSON");
+        let Some(params) = notification.params else { continue };
+        if params.process_id != Some("stream") {
+            continue;
+        }
+        match notification.method {
+            Some("process/output") => {
+                decoded.clear();
+                base64::engine::general_purpose::STANDARD
+                    .decode_vec(params.chunk.unwrap_or_default(), &mut decoded)
+                    .expect("base64");
+                received += decoded.len() as u64;
+            }
+            Some("process/closed") => break,
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(received, STREAM_BYTES, "bytes lost in the stream");
+    received as f64 / elapsed.as_secs_f64() / 1e9
+}

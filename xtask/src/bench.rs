@@ -1,0 +1,115 @@
+//! `cargo xtask bench`: measures our server and the Codex peer side by side (SPEC.md §10) and
+//! reports ratios.
+//!
+//! Both servers run as release builds on loopback; the same Rust client (the `bench` example of
+//! `test-support`) measures each in turn: `/bin/true` start → `process/closed` latency, a small
+//! request's round trip, and 256 MiB of stdout streamed to the client. Numbers vary with the
+//! machine's load, so they are reported, never asserted.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// One server's measurements, parsed from the client's `RESULT` line.
+#[derive(Debug, Default)]
+struct Measurement {
+    start_closed_ms: f64,
+    rtt_us: f64,
+    stream_gbps: f64,
+}
+
+pub(crate) fn bench(root: &Path) -> Result<(), String> {
+    crate::run(root, "cargo", &["build", "--release", "-p", "exec-server"], &[])?;
+    crate::run(root, "cargo", &["build", "--release", "-p", "test-support", "--example", "bench"], &[])?;
+    let release = root.join("target").join("release");
+    let client = release.join("examples").join("bench");
+
+    let ours = measure(&client, "ours", Command::new(release.join("exec-server")))?;
+    let codex = crate::peer::ensure_installed(root)?;
+    let scratch = std::env::temp_dir().join(format!("exec-server-bench-codex-home-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)
+        .map_err(|error| format!("cannot create {}: {error}", scratch.display()))?;
+    let mut peer_command = Command::new(codex);
+    peer_command.arg("exec-server").env("CODEX_HOME", &scratch);
+    let peer = measure(&client, "peer", peer_command);
+    // Best effort: a leftover scratch folder in the temp dir is harmless.
+    let _ = std::fs::remove_dir_all(&scratch);
+    let peer = peer?;
+
+    println!();
+    println!("| what | ours | peer (Codex 0.123) | ours vs peer |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| /bin/true start → closed, median | {:.3} ms | {:.3} ms | {:.1}× faster |",
+        ours.start_closed_ms,
+        peer.start_closed_ms,
+        peer.start_closed_ms / ours.start_closed_ms
+    );
+    println!(
+        "| small request round trip, median | {:.1} µs | {:.1} µs | {:.2}× faster |",
+        ours.rtt_us,
+        peer.rtt_us,
+        peer.rtt_us / ours.rtt_us
+    );
+    println!(
+        "| 256 MiB stdout to the client | {:.3} GB/s | {:.3} GB/s | {:.2}× the throughput |",
+        ours.stream_gbps,
+        peer.stream_gbps,
+        ours.stream_gbps / peer.stream_gbps
+    );
+    Ok(())
+}
+
+/// Starts a server with `--listen ws://127.0.0.1:0`, reads its URL, runs the client against it,
+/// and stops the server.
+fn measure(client: &Path, label: &str, mut server: Command) -> Result<Measurement, String> {
+    // Its own process group, so the whole tree goes down together: the peer's `codex` is a Node
+    // launcher whose native server child would otherwise outlive it.
+    server
+        .args(["--listen", "ws://127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = server.spawn().map_err(|error| format!("cannot start the {label} server: {error}"))?;
+    let result = run_client(client, label, &mut child);
+    // Ending the server is best effort: it may already have exited, which is what we want.
+    let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", child.id())]).status();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn run_client(client: &Path, label: &str, server: &mut Child) -> Result<Measurement, String> {
+    let stdout = server.stdout.take().ok_or("the server has no stdout")?;
+    let mut url = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut url)
+        .map_err(|error| format!("cannot read the {label} server's URL: {error}"))?;
+    let url = url.trim();
+    if !url.starts_with("ws://") {
+        return Err(format!("the {label} server printed {url:?} instead of its URL"));
+    }
+    eprintln!("xtask: measuring {label} at {url}");
+    let output = Command::new(client)
+        .args([url, label])
+        .output()
+        .map_err(|error| format!("cannot run the bench client: {error}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().find(|line| line.starts_with("RESULT ")).ok_or_else(|| {
+        format!("the bench client failed on {label}: {}", String::from_utf8_lossy(&output.stderr))
+    })?;
+    eprintln!("xtask: {line}");
+    let mut measurement = Measurement::default();
+    for field in line.split_whitespace().skip(2) {
+        let (key, value) = field.split_once('=').ok_or_else(|| format!("bad field {field:?}"))?;
+        let value: f64 = value.parse().map_err(|_| format!("bad number in {field:?}"))?;
+        match key {
+            "start_closed_ms" => measurement.start_closed_ms = value,
+            "rtt_us" => measurement.rtt_us = value,
+            "stream_gbps" => measurement.stream_gbps = value,
+            _ => {}
+        }
+    }
+    Ok(measurement)
+}
