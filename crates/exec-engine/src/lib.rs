@@ -44,7 +44,7 @@
 //!         match event {
 //!             Event::Output(chunk) => output.extend_from_slice(&chunk.data),
 //!             Event::Exited { status, .. } => assert!(status.success()),
-//!             Event::Closed { .. } | Event::Gap { .. } => {}
+//!             Event::Closed { .. } | Event::Gap { .. } | Event::Failed { .. } => {}
 //!         }
 //!     }
 //!     print!("{}", String::from_utf8_lossy(&output));

@@ -305,6 +305,7 @@ mod tests {
                 Step::Event(Event::Exited { seq, status }) => parts.push(format!("{seq}:exit={status:?}")),
                 Step::Event(Event::Closed { seq }) => parts.push(format!("{seq}:closed")),
                 Step::Event(Event::Gap { dropped_before }) => parts.push(format!("gap<{dropped_before}")),
+                Step::Event(Event::Failed { reason, .. }) => parts.push(format!("failed:{reason}")),
                 Step::Pending => {
                     parts.push("pending".to_owned());
                     break;

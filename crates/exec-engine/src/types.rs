@@ -258,15 +258,26 @@ pub enum Event {
         /// The first seq delivered after the gap.
         dropped_before: Seq,
     },
+    /// Delivery stopped for good: a remote backend lost its connection and could not recover,
+    /// or could not catch the process up. The local engine never produces it. It is the last
+    /// event of its stream.
+    Failed {
+        /// The first seq that was not delivered.
+        next_seq: Seq,
+        /// Why, in one line.
+        reason: String,
+    },
 }
 
 impl Event {
-    /// The seq of this event (for a gap, the first seq after it).
+    /// The seq of this event (for a gap, the first seq after it; for a failure, the first seq
+    /// that was not delivered).
     pub fn seq(&self) -> Seq {
         match self {
             Event::Output(chunk) => chunk.seq,
             Event::Exited { seq, .. } | Event::Closed { seq } => *seq,
             Event::Gap { dropped_before } => *dropped_before,
+            Event::Failed { next_seq, .. } => *next_seq,
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct ReadResponseFields<'a> {
     pub failure: Option<&'a str>,
     /// Extension `droppedBefore` (omitted when `None`).
     pub dropped_before: Option<u64>,
+    /// Extension `signal` (omitted when `None`).
+    pub signal: Option<i32>,
 }
 
 /// Appends a complete `process/read` response frame to `out`: `chunks` yields `(seq, stream,
@@ -102,6 +104,10 @@ pub fn write_read_response<'b>(
     }
     if let Some(dropped_before) = fields.dropped_before {
         push_u64_field(out, b",\"droppedBefore\":", dropped_before);
+    }
+    if let Some(signal) = fields.signal {
+        out.extend_from_slice(b",\"signal\":");
+        push_i64(out, i64::from(signal));
     }
     out.extend_from_slice(b"}}");
 }

@@ -178,6 +178,10 @@ pub struct ProcessReadResponse {
     /// evicted, so a gap is never silent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped_before: Option<u64>,
+    /// Extension (capability `exitSignal`): the signal that killed the process, when one did
+    /// (`exitCode` is then 128+N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
 }
 
 /// Params of `process/write`.
@@ -353,6 +357,9 @@ pub struct ProcessInfo {
     pub exit_code: Option<i32>,
     /// The next unassigned seq.
     pub next_seq: u64,
+    /// Extension (capability `exitSignal`): the signal that killed the process, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
 }
 
 /// Notification `process/output`: one chunk of output.

@@ -37,5 +37,8 @@
 //!
 //! TLS (terminate it in front of the server), HTTP beyond `GET /readyz`, and any notion of users.
 
+pub mod client;
 pub(crate) mod rpc;
 pub mod server;
+
+pub use client::{ClientError, ConnectOptions, ExecClient, ProcessHandle, ProcessSpec, Recovery};

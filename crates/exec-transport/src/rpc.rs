@@ -117,10 +117,16 @@ pub(crate) async fn write_loop<S: FrameSink>(
 // ---------------------------------------------------------------------------------------------
 // WebSocket
 
+/// WebSocket close code for a connection whose session was resumed by another connection
+/// (application range 4000–4999). A client must not reconnect and take the session back.
+pub(crate) const CLOSE_TAKEN_OVER: u16 = 4000;
+
 /// Reading half of a WebSocket connection.
 pub(crate) struct WebSocketSource<S> {
     pub(crate) stream: SplitStream<WebSocketStream<S>>,
     pub(crate) max_message_bytes: usize,
+    /// The peer's close frame (code and reason), once one arrived.
+    pub(crate) close_frame: Option<(u16, String)>,
 }
 
 impl<S> FrameSource for WebSocketSource<S>
@@ -133,7 +139,11 @@ where
                 Ok(Message::Text(text)) => Some(Incoming::Message(Bytes::from(text))),
                 Ok(Message::Binary(bytes)) => Some(Incoming::Message(bytes)),
                 Ok(Message::Ping(_) | Message::Pong(_)) => Some(Incoming::Alive),
-                Ok(Message::Close(_)) => None,
+                Ok(Message::Close(frame)) => {
+                    self.close_frame =
+                        frame.map(|frame| (u16::from(frame.code), frame.reason.as_str().to_owned()));
+                    None
+                }
                 Ok(Message::Frame(_)) => continue,
                 Err(tungstenite::Error::Capacity(error)) => {
                     tracing::warn!(%error, "refusing an oversized websocket message");

@@ -90,6 +90,7 @@ async fn a_lagging_subscriber_gets_every_byte_in_order() {
                     }
                     Event::Closed { .. } => assert!(exited),
                     Event::Gap { .. } => panic!("a live subscriber must never see a gap"),
+                    Event::Failed { reason, .. } => panic!("the local engine never fails a stream: {reason}"),
                 }
             }
         })

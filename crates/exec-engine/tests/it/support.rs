@@ -107,6 +107,7 @@ impl Collected {
             Event::Exited { status, .. } => self.exit = Some(*status),
             Event::Closed { .. } => self.closed = true,
             Event::Gap { .. } => {}
+            Event::Failed { reason, .. } => panic!("the local engine never fails a stream: {reason}"),
         }
         self.events.push(event.clone());
     }

@@ -132,6 +132,7 @@ fn check_read(id: &RequestId, chunks: &[(u64, Stream, Vec<u8>)], fields: ReadRes
         closed: fields.closed,
         failure: fields.failure.map(str::to_owned),
         dropped_before: fields.dropped_before,
+        signal: fields.signal,
     };
     let mut serde_out = Vec::new();
     jsonrpc::write_response(&mut serde_out, id, &response).unwrap();
@@ -147,6 +148,7 @@ fn read_response_edges() {
         closed: false,
         failure: None,
         dropped_before: None,
+        signal: None,
     };
     check_read(&RequestId::from(4), &[], running);
     check_read(&RequestId::from("r\"1\n"), &[], running);
@@ -158,6 +160,7 @@ fn read_response_edges() {
         closed: true,
         failure: Some("fail \"quoted\"\n"),
         dropped_before: Some(1),
+        signal: Some(9),
     };
     let chunks = vec![(1, Stream::Stdout, b"hi\n".to_vec()), (2, Stream::Stderr, Vec::new())];
     check_read(&RequestId::from(7), &chunks, finished);
@@ -178,6 +181,7 @@ fn read_response_edges() {
             closed: round % 4 == 0,
             failure: (round % 5 == 0).then_some(failure.as_str()),
             dropped_before: (round % 6 == 0).then_some(random.next()),
+            signal: (round % 7 == 0).then_some(random.next() as i32),
         };
         check_read(&RequestId::from(round), &chunks, fields);
     }

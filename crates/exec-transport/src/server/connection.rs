@@ -35,9 +35,7 @@ use crate::rpc::{self, FrameSink, FrameSource, Incoming, Outgoing};
 /// error responses before it closes.
 const TAKEOVER_DRAIN: Duration = Duration::from_secs(1);
 
-/// WebSocket close code sent to a connection whose session was resumed elsewhere (application
-/// range 4000–4999).
-const CLOSE_TAKEN_OVER: u16 = 4000;
+use crate::rpc::CLOSE_TAKEN_OVER;
 /// WebSocket close code "going away": the server is shutting down.
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code "message too big".

@@ -80,10 +80,16 @@ fn start_error(error: StartError) -> ErrorObject {
         }
         StartError::SessionTakenOver => ErrorObject::invalid_request(messages::SESSION_RESUMED_ELSEWHERE),
         // The peer words spawn failures as the bare OS error (`No such file or directory (os
-        // error 2)`); the source error alone matches it.
-        StartError::Spawn { source, .. } | StartError::Cwd { source, .. } => {
-            ErrorObject::internal_error(source.to_string())
-        }
+        // error 2)`); the source error alone matches it. `data` (an extension) tells the two
+        // causes apart, so a client can say "command not found" only when it is true.
+        StartError::Spawn { program, source } => ErrorObject {
+            data: Some(serde_json::json!({ "program": program })),
+            ..ErrorObject::internal_error(source.to_string())
+        },
+        StartError::Cwd { cwd, source } => ErrorObject {
+            data: Some(serde_json::json!({ "cwd": cwd.to_string_lossy() })),
+            ..ErrorObject::internal_error(source.to_string())
+        },
         other => ErrorObject::invalid_request(other.to_string()),
     }
 }
@@ -146,7 +152,7 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
                 seq: seq.get(),
             },
         ),
-        Event::Gap { .. } => return None,
+        Event::Gap { .. } | Event::Failed { .. } => return None,
     };
     Some(frame)
 }
@@ -327,6 +333,7 @@ async fn read(
         closed: outcome.closed,
         failure: outcome.failure,
         dropped_before: outcome.dropped_before.map(Seq::get),
+        signal: outcome.exit.as_ref().and_then(ExitStatus::signal),
     })
 }
 
@@ -403,6 +410,7 @@ fn list(session: &SessionHandle, _params: wire::ProcessListParams) -> wire::Proc
                 running: process.running,
                 exit_code: process.exit.as_ref().map(ExitStatus::wire_code),
                 next_seq: process.next_seq.get(),
+                signal: process.exit.as_ref().and_then(ExitStatus::signal),
             })
             .collect(),
     }

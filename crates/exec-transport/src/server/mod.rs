@@ -154,7 +154,8 @@ async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellatio
     match handshake {
         Ok(handshake::Handshake::Upgraded(websocket)) => {
             let (sink, stream) = (*websocket).split();
-            let source = WebSocketSource { stream, max_message_bytes: config.max_message_bytes };
+            let source =
+                WebSocketSource { stream, max_message_bytes: config.max_message_bytes, close_frame: None };
             let sink = WebSocketSink { sink };
             let ping = Some((config.ping_interval, config.peer_timeout));
             connection::serve(source, sink, Arc::clone(&shared), ping, shutdown).await;

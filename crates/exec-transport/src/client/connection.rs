@@ -1,0 +1,337 @@
+//! One WebSocket connection of an [`ExecClient`](super::ExecClient): dialing, the handshake,
+//! request/response matching, and handing notifications to the router.
+//!
+//! A connection is dead once its `lost` token is cancelled; it never comes back. Recovery (in
+//! `super`) dials a new one and swaps it in. Every request waiting on a dead connection is woken
+//! with [`CallError::Lost`] and the reason, so nothing waits on a socket that is gone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use exec_protocol::initialize::{InitializeParams, InitializeResponse};
+use exec_protocol::jsonrpc::{self, ErrorObject, Message, RequestId};
+use exec_protocol::{SessionId, method};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::ConnectOptions;
+use super::routes::Routes;
+use crate::rpc::{self, FrameSource, Incoming, Outgoing, WebSocketSink, WebSocketSource};
+
+/// Why a dial failed.
+#[derive(Debug)]
+pub(crate) enum DialError {
+    /// The URL could not be used at all.
+    InvalidUrl(String),
+    /// TCP, the WebSocket upgrade or the handshake failed; worth retrying during recovery.
+    Unreachable(String),
+    /// The server answered the upgrade with 401 or 403.
+    Refused { status: u16 },
+    /// `initialize` was answered with an error (an unknown or expired session on resume).
+    Rejected(ErrorObject),
+}
+
+/// Why a request did not get a result.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The server answered with an error.
+    Rpc(ErrorObject),
+    /// The connection is gone; the text says why.
+    Lost(String),
+}
+
+type Reply = Result<Box<RawValue>, ErrorObject>;
+
+/// A live (or dead) connection to one server.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    outbound: mpsc::Sender<Outgoing>,
+    pending: Mutex<HashMap<i64, oneshot::Sender<Reply>>>,
+    next_id: AtomicI64,
+    /// Cancelled when the connection is gone, for whatever reason.
+    lost: CancellationToken,
+    reason: OnceLock<String>,
+    /// The server closed it because another connection resumed the session: a deliberate
+    /// takeover, which recovery must not undo.
+    pub(crate) taken_over: AtomicBool,
+}
+
+impl Connection {
+    /// Whether the connection is gone.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.is_cancelled()
+    }
+
+    /// Waits until the connection is gone; returns why.
+    pub(crate) async fn lost(&self) -> String {
+        self.lost.cancelled().await;
+        self.reason()
+    }
+
+    fn reason(&self) -> String {
+        self.reason.get().cloned().unwrap_or_else(|| "connection closed".to_owned())
+    }
+
+    /// Marks the connection dead (the first reason wins) and wakes every waiting request.
+    pub(crate) fn shut(&self, reason: impl Into<String>) {
+        let _ = self.reason.set(reason.into());
+        self.lost.cancel();
+        // Dropping the senders wakes the waiters, which then read `reason`.
+        self.pending.lock().unwrap_or_else(|poison| poison.into_inner()).clear();
+    }
+
+    /// Sends a request and waits for its answer.
+    pub(crate) async fn request<P: Serialize>(
+        &self,
+        method_name: &str,
+        params: &P,
+    ) -> Result<Box<RawValue>, CallError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut frame = Vec::with_capacity(128);
+        jsonrpc::write_request(&mut frame, &RequestId::Integer(id), method_name, params)
+            .map_err(|error| CallError::Lost(format!("cannot encode {method_name} params: {error}")))?;
+        let frame = String::from_utf8(frame).expect("serde_json writes UTF-8");
+        let (reply_sender, reply) = oneshot::channel();
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|poison| poison.into_inner());
+            if self.is_lost() {
+                return Err(CallError::Lost(self.reason()));
+            }
+            pending.insert(id, reply_sender);
+        }
+        let removal = PendingGuard { connection: self, id };
+        if self.outbound.send(Outgoing::Frame(frame)).await.is_err() {
+            return Err(CallError::Lost(self.reason()));
+        }
+        let answer = reply.await;
+        drop(removal);
+        match answer {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(CallError::Rpc(error)),
+            Err(_) => Err(CallError::Lost(self.reason())),
+        }
+    }
+
+    /// Sends a notification (no answer).
+    pub(crate) async fn notify<P: Serialize>(&self, method_name: &str, params: &P) -> Result<(), CallError> {
+        let mut frame = Vec::with_capacity(64);
+        jsonrpc::write_notification(&mut frame, method_name, params)
+            .map_err(|error| CallError::Lost(format!("cannot encode {method_name} params: {error}")))?;
+        let frame = String::from_utf8(frame).expect("serde_json writes UTF-8");
+        self.outbound.send(Outgoing::Frame(frame)).await.map_err(|_| CallError::Lost(self.reason()))
+    }
+
+    /// Closes the WebSocket politely (after what is queued) and marks the connection dead.
+    pub(crate) async fn close(&self, reason: &str) {
+        let _ = self.outbound.send(Outgoing::Close { code: 1000, reason: String::new() }).await;
+        self.shut(reason);
+    }
+
+    fn answer(&self, id: i64, reply: Reply) {
+        let sender = self.pending.lock().unwrap_or_else(|poison| poison.into_inner()).remove(&id);
+        match sender {
+            Some(sender) => {
+                let _ = sender.send(reply);
+            }
+            None => tracing::debug!(id, "answer to a request nobody waits for"),
+        }
+    }
+}
+
+/// Removes a request from the pending table when its caller stops waiting (cancellation).
+struct PendingGuard<'a> {
+    connection: &'a Connection,
+    id: i64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.connection.pending.lock().unwrap_or_else(|poison| poison.into_inner()).remove(&self.id);
+    }
+}
+
+/// Dials `url`, performs the WebSocket upgrade and the `initialize`/`initialized` handshake
+/// (resuming `resume` when given), and starts the connection's reader and writer tasks.
+pub(crate) async fn dial(
+    url: &str,
+    options: &ConnectOptions,
+    resume: Option<&SessionId>,
+    routes: Arc<Routes>,
+) -> Result<(Arc<Connection>, InitializeResponse), DialError> {
+    let mut request =
+        url.into_client_request().map_err(|error| DialError::InvalidUrl(format!("{url}: {error}")))?;
+    if let Some(token) = &options.auth_token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| DialError::InvalidUrl("the auth token is not a valid header value".to_owned()))?;
+        request.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+    let uri = request.uri();
+    let host = uri.host().ok_or_else(|| DialError::InvalidUrl(format!("{url}: no host")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    if uri.scheme_str() != Some("ws") {
+        return Err(DialError::InvalidUrl(format!(
+            "{url}: only ws:// URLs are supported (put TLS in front)"
+        )));
+    }
+    let port = uri.port_u16().unwrap_or(80);
+
+    let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect((host.as_str(), port)))
+        .await
+        .map_err(|_| DialError::Unreachable(format!("timed out after {:?}", options.connect_timeout)))?
+        .map_err(|error| DialError::Unreachable(error.to_string()))?;
+    // Small frames (keystrokes, acks) must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(options.max_message_bytes);
+    config.max_frame_size = Some(options.max_message_bytes);
+    let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
+    let (socket, _) = tokio::time::timeout(options.connect_timeout, upgrade)
+        .await
+        .map_err(|_| {
+            DialError::Unreachable(format!("websocket upgrade timed out after {:?}", options.connect_timeout))
+        })?
+        .map_err(|error| match error {
+            tokio_tungstenite::tungstenite::Error::Http(response)
+                if matches!(response.status().as_u16(), 401 | 403) =>
+            {
+                DialError::Refused { status: response.status().as_u16() }
+            }
+            other => DialError::Unreachable(other.to_string()),
+        })?;
+
+    let (sink, stream) = socket.split();
+    let (outbound, outbound_receiver) = rpc::outbound_queue();
+    let connection = Arc::new(Connection {
+        outbound,
+        pending: Mutex::new(HashMap::new()),
+        next_id: AtomicI64::new(1),
+        lost: CancellationToken::new(),
+        reason: OnceLock::new(),
+        taken_over: AtomicBool::new(false),
+    });
+
+    let writer_connection = Arc::clone(&connection);
+    let ping_every = options.ping_interval;
+    tokio::spawn(async move {
+        let sink = WebSocketSink { sink };
+        tokio::select! {
+            result = rpc::write_loop(sink, outbound_receiver, ping_every) => {
+                if let Err(error) = result {
+                    writer_connection.shut(format!("sending to the server failed: {error}"));
+                }
+            }
+            () = writer_connection.lost.cancelled() => {}
+        }
+    });
+    let reader_connection = Arc::clone(&connection);
+    let source = WebSocketSource { stream, max_message_bytes: options.max_message_bytes, close_frame: None };
+    let peer_timeout = options.peer_timeout;
+    tokio::spawn(async move {
+        let reason = read_loop(&reader_connection, source, &routes, peer_timeout).await;
+        reader_connection.shut(reason);
+    });
+
+    let handshake = async {
+        let params =
+            InitializeParams { client_name: options.client_name.clone(), resume_session_id: resume.cloned() };
+        let result = connection.request(method::INITIALIZE, &params).await;
+        let raw = match result {
+            Ok(raw) => raw,
+            Err(CallError::Rpc(error)) => return Err(DialError::Rejected(error)),
+            Err(CallError::Lost(reason)) => return Err(DialError::Unreachable(reason)),
+        };
+        let response: InitializeResponse = serde_json::from_str(raw.get())
+            .map_err(|error| DialError::Unreachable(format!("bad initialize result: {error}")))?;
+        connection
+            .notify(method::INITIALIZED, &serde_json::Value::Null)
+            .await
+            .map_err(|_| DialError::Unreachable("connection lost during the handshake".to_owned()))?;
+        Ok(response)
+    };
+    match tokio::time::timeout(options.connect_timeout, handshake).await {
+        Ok(Ok(response)) => Ok((connection, response)),
+        Ok(Err(error)) => {
+            connection.shut("handshake failed");
+            Err(error)
+        }
+        Err(_) => {
+            connection.shut("handshake timed out");
+            Err(DialError::Unreachable(format!("initialize timed out after {:?}", options.connect_timeout)))
+        }
+    }
+}
+
+/// Reads frames until the connection ends; returns why it ended.
+async fn read_loop<S>(
+    connection: &Connection,
+    mut source: WebSocketSource<S>,
+    routes: &Routes,
+    peer_timeout: Option<Duration>,
+) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    loop {
+        let next = async {
+            match peer_timeout {
+                Some(limit) => tokio::time::timeout(limit, source.next_frame()).await.map_err(|_| limit),
+                None => Ok(source.next_frame().await),
+            }
+        };
+        let incoming = tokio::select! {
+            incoming = next => incoming,
+            () = connection.lost.cancelled() => return connection.reason(),
+        };
+        match incoming {
+            Err(limit) => return format!("the server sent nothing for {limit:?} (dead connection)"),
+            Ok(None) => {
+                return match source.close_frame.take() {
+                    Some((code, _)) if code == rpc::CLOSE_TAKEN_OVER => {
+                        connection.taken_over.store(true, Ordering::SeqCst);
+                        "the session was resumed by another connection".to_owned()
+                    }
+                    Some((code, reason)) if !reason.is_empty() => {
+                        format!("the server closed the connection ({code}: {reason})")
+                    }
+                    Some((code, _)) => format!("the server closed the connection ({code})"),
+                    None => "the server closed the connection".to_owned(),
+                };
+            }
+            Ok(Some(Incoming::Alive)) => {}
+            Ok(Some(Incoming::Oversized { limit })) => {
+                return format!("the server sent a message larger than {limit} bytes");
+            }
+            Ok(Some(Incoming::Message(bytes))) => handle_frame(connection, routes, &bytes),
+        }
+    }
+}
+
+fn handle_frame(connection: &Connection, routes: &Routes, bytes: &Bytes) {
+    match jsonrpc::parse_message(bytes) {
+        Ok(Message::Response(response)) => match response.id {
+            RequestId::Integer(id) => connection.answer(id, Ok(response.result)),
+            RequestId::String(id) => tracing::debug!(%id, "response with an id this client never uses"),
+        },
+        Ok(Message::ErrorResponse(response)) => match response.id {
+            Some(RequestId::Integer(id)) if id >= 0 => connection.answer(id, Err(response.error)),
+            _ => tracing::warn!(error = %response.error, "the server reported an error for no request"),
+        },
+        Ok(Message::Notification(notification)) => {
+            routes.route(&notification.method, notification.params.as_deref());
+        }
+        Ok(Message::Request(request)) => {
+            tracing::debug!(method = %request.method, "ignoring a request from the server");
+        }
+        Err(error) => tracing::warn!(%error, "ignoring an unparseable frame from the server"),
+    }
+}

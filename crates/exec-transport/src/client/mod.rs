@@ -1,0 +1,787 @@
+//! [`ExecClient`]: the Rust client of an exec-server (ours or the Codex peer), over WebSocket.
+//!
+//! ```text
+//!  caller ──► ExecClient::call ──► Connection (writer task) ──► socket
+//!                                   Connection (reader task) ◄── socket
+//!                                     ├─ responses → the waiting call
+//!                                     └─ notifications → Routes → Slot (per subscriber, seq order)
+//!  ProcessHandle::next_event ◄── Slot ── (pull with process/read when behind)
+//! ```
+//!
+//! - One connection at a time. When it drops, every waiting call is woken. Without recovery the
+//!   client goes down for good: every later call fails with [`ClientError::Disconnected`] and every
+//!   live handle gets an [`Event::Failed`](exec_engine::Event::Failed). With recovery (the default) a background task
+//!   re-dials with backoff inside [`Recovery::window`], resumes the session, and marks every
+//!   handle "behind", so each catches up with `process/read` from its last delivered seq. Calls
+//!   that are safe to repeat (reads, `list`, `terminate`, `resize`, writes carrying a `writeId`,
+//!   `start`) wait for the new connection and are sent again; the others fail with
+//!   `Disconnected`.
+//! - Routing is registered before `process/start` is sent, so no early notification is missed,
+//!   and a handle's events come out in seq order however the server ordered them.
+//! - Extensions are used only when `initialize` listed them in `capabilities`; against a server
+//!   without them (the Codex peer), the calls that need them return [`ClientError::Unsupported`].
+
+mod connection;
+mod process;
+mod routes;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use exec_engine::{
+    BackendError, BoxEventStream, ExecBackend, ProcessError, ProcessInfo, PtySize, ReadOutcome, ReadRequest,
+    Seq, Signal, SpawnSpec, StartError, StdinMode, Stdio, SubscribeFrom, WriteOptions, WriteStatus,
+};
+use exec_protocol::initialize::{InitializeResponse, ServerInfo};
+use exec_protocol::jsonrpc::ErrorObject;
+use exec_protocol::process as wire;
+use exec_protocol::{SessionId, capability, messages, method};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use self::connection::{CallError, Connection, DialError};
+pub use self::process::{ProcessHandle, ProcessSpec};
+use self::routes::{Routes, Slot, SlotState};
+pub use exec_protocol::process::{EnvInherit, EnvPolicy};
+
+/// How to connect, and how hard to try to stay connected.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Sent as `clientName` in `initialize`.
+    pub client_name: String,
+    /// Sent as `Authorization: Bearer <token>` on the upgrade.
+    pub auth_token: Option<String>,
+    /// Limit for the TCP connect, the WebSocket upgrade and the handshake, each.
+    pub connect_timeout: Duration,
+    /// Interval of WebSocket pings to the server (`None`: no pings).
+    pub ping_interval: Option<Duration>,
+    /// With nothing (not even a pong) from the server for this long, the connection is dead.
+    pub peer_timeout: Option<Duration>,
+    /// Largest message accepted from the server.
+    pub max_message_bytes: usize,
+    /// Output a handle buffers for a caller that is not reading; past it, output is dropped
+    /// from the push path and fetched again with `process/read` when the caller reads.
+    pub max_buffered_bytes_per_process: usize,
+    /// Automatic reconnection; `None` turns it off.
+    pub recovery: Option<Recovery>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            client_name: format!("exec-client/{}", env!("CARGO_PKG_VERSION")),
+            auth_token: None,
+            connect_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(10)),
+            peer_timeout: Some(Duration::from_secs(30)),
+            max_message_bytes: 64 << 20,
+            max_buffered_bytes_per_process: 8 << 20,
+            recovery: Some(Recovery::default()),
+        }
+    }
+}
+
+/// Automatic reconnection after a dropped connection.
+#[derive(Clone, Debug)]
+pub struct Recovery {
+    /// How long to keep trying before giving up (keep it below the server's session TTL).
+    pub window: Duration,
+    /// The first delay between attempts; it doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The longest delay between attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for Recovery {
+    fn default() -> Recovery {
+        Recovery {
+            window: Duration::from_secs(20),
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why a client call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached (bad URL, refused, timed out, handshake failed).
+    #[error("could not connect to {url}: {reason}")]
+    Connect {
+        /// The URL dialed.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server refused the upgrade with this HTTP status (401: token missing or wrong; 403:
+    /// origin refused).
+    #[error("the server at {url} refused the connection (HTTP {status}): check the auth token")]
+    AuthRefused {
+        /// The URL dialed.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+    },
+    /// The connection is gone (and recovery is off, or failed); every later call fails the same
+    /// way.
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+    /// The server answered with a JSON-RPC error.
+    #[error("{message} (error {code})")]
+    Remote {
+        /// The JSON-RPC error code.
+        code: i64,
+        /// The server's message.
+        message: String,
+        /// The error's `data` member (`Null` when absent). A failed `process/start` from our
+        /// server carries `{"program"}` or `{"cwd"}` to say which one the OS error is about.
+        data: serde_json::Value,
+    },
+    /// The server did not advertise the extension this call needs.
+    #[error("the server does not support the `{0}` extension")]
+    Unsupported(&'static str),
+    /// The server sent something this client cannot understand.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl From<ErrorObject> for ClientError {
+    fn from(error: ErrorObject) -> ClientError {
+        ClientError::Remote { code: error.code, message: error.message, data: error.data.unwrap_or_default() }
+    }
+}
+
+/// Whether a call may be sent again on a new connection after the old one dropped mid-call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Retry {
+    Safe,
+    Never,
+}
+
+#[derive(Clone, Debug)]
+enum Link {
+    Up(Arc<Connection>),
+    Recovering,
+    Down(String),
+}
+
+/// A connection to an exec-server, with automatic recovery. Cheap to clone; every clone shares
+/// the connection and the session.
+#[derive(Clone, Debug)]
+pub struct ExecClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    url: String,
+    options: ConnectOptions,
+    routes: Arc<Routes>,
+    link: watch::Sender<Link>,
+    session_id: SessionId,
+    server_info: Option<ServerInfo>,
+    capabilities: Vec<String>,
+    /// Serializes recovery starts, so one drop starts one recovery.
+    recovering: Mutex<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Link::Up(connection) = &*self.link.borrow() {
+            connection.shut("client dropped");
+        }
+    }
+}
+
+impl ExecClient {
+    /// Connects to `url` (`ws://host:port`) and performs the handshake with a new session.
+    pub async fn connect(url: &str, options: ConnectOptions) -> Result<ExecClient, ClientError> {
+        Self::connect_inner(url, options, None).await
+    }
+
+    /// Connects and resumes an existing session (its processes, and their retained output).
+    pub async fn resume(
+        url: &str,
+        session_id: &str,
+        options: ConnectOptions,
+    ) -> Result<ExecClient, ClientError> {
+        Self::connect_inner(url, options, Some(SessionId::new(session_id))).await
+    }
+
+    async fn connect_inner(
+        url: &str,
+        options: ConnectOptions,
+        resume: Option<SessionId>,
+    ) -> Result<ExecClient, ClientError> {
+        let routes = Arc::new(Routes::default());
+        let (connection, response) = connection::dial(url, &options, resume.as_ref(), Arc::clone(&routes))
+            .await
+            .map_err(|error| dial_error(url, error))?;
+        let InitializeResponse { session_id, server_info, capabilities } = response;
+        let (link, _) = watch::channel(Link::Up(Arc::clone(&connection)));
+        let inner = Arc::new(Inner {
+            url: url.to_owned(),
+            options,
+            routes,
+            link,
+            session_id,
+            server_info,
+            capabilities,
+            recovering: Mutex::new(()),
+        });
+        watch_connection(&inner, connection);
+        Ok(ExecClient { inner })
+    }
+
+    /// The session this client is attached to (save it to resume later).
+    pub fn session_id(&self) -> &str {
+        self.inner.session_id.as_str()
+    }
+
+    /// The URL this client dials.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The server's name and version, when it reported them.
+    pub fn server_info(&self) -> Option<&ServerInfo> {
+        self.inner.server_info.as_ref()
+    }
+
+    /// Whether the server advertised an extension (see `exec_protocol::capability`).
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.inner.capabilities.iter().any(|capability| capability == name)
+    }
+
+    fn require(&self, name: &'static str) -> Result<(), ClientError> {
+        if self.has_capability(name) { Ok(()) } else { Err(ClientError::Unsupported(name)) }
+    }
+
+    /// Closes the connection politely; every later call fails with `Disconnected`, and live
+    /// handles get `Failed`. The session stays on the server until its TTL.
+    pub async fn close(&self) {
+        let previous = self.inner.link.send_replace(Link::Down("the client was closed".to_owned()));
+        if let Link::Up(connection) = previous {
+            connection.close("the client was closed").await;
+        }
+        for slot in self.inner.routes.all() {
+            slot.fail("the client was closed");
+        }
+    }
+
+    /// Starts a process and returns its handle. Its events are buffered from the first one, so
+    /// nothing is missed however late the caller starts reading.
+    pub async fn start(
+        &self,
+        id: impl Into<String>,
+        spec: ProcessSpec,
+    ) -> Result<ProcessHandle, ClientError> {
+        let id = id.into();
+        if spec.size.is_some() && !self.has_capability(capability::SIZE) {
+            return Err(ClientError::Unsupported(capability::SIZE));
+        }
+        let slot = Slot::new(
+            id.clone(),
+            SlotState::new(0, false, self.inner.options.max_buffered_bytes_per_process),
+        );
+        // Registered first: the server may send output before it answers `start`.
+        self.inner.routes.register(&slot);
+        let params = spec.into_wire(&id);
+        let result = loop {
+            match self
+                .call::<_, wire::ProcessStartResponse>(method::PROCESS_START, &params, Retry::Never)
+                .await
+            {
+                Err(ClientError::Disconnected(reason)) if self.inner.options.recovery.is_some() => {
+                    // Did the start reach the server before the connection dropped? Ask (this
+                    // waits for the reconnect); if so, it is ours: catch up instead of starting
+                    // it twice.
+                    let probe =
+                        ReadRequest { after_seq: Some(Seq::new(MAX_SAFE_SEQ)), ..ReadRequest::default() };
+                    match self.read_wire(&id, probe).await {
+                        Ok(_) => {
+                            slot.mark_behind();
+                            break Ok(());
+                        }
+                        Err(ClientError::Remote { .. }) => continue,
+                        Err(_) => break Err(ClientError::Disconnected(reason)),
+                    }
+                }
+                other => break other.map(drop),
+            }
+        };
+        match result {
+            Ok(()) => Ok(ProcessHandle::new(self.clone(), id, slot)),
+            Err(error) => {
+                self.inner.routes.unregister(&slot);
+                Err(error)
+            }
+        }
+    }
+
+    /// Follows an existing process (after [`ExecClient::resume`], say): events after the given
+    /// point, caught up from the server's retention first.
+    pub async fn attach(
+        &self,
+        id: impl Into<String>,
+        from: SubscribeFrom,
+    ) -> Result<ProcessHandle, ClientError> {
+        let id = id.into();
+        let max = self.inner.options.max_buffered_bytes_per_process;
+        let state = match from {
+            SubscribeFrom::Start => SlotState::new(0, true, max),
+            SubscribeFrom::After(seq) => SlotState::new(seq.get(), true, max),
+            SubscribeFrom::Now => {
+                // Where "now" is: the next unassigned seq, from a read past the end.
+                let probe = wire::ProcessReadParams {
+                    process_id: exec_protocol::ProcessId::new(id.as_str()),
+                    after_seq: Some(MAX_SAFE_SEQ),
+                    max_bytes: None,
+                    wait_ms: None,
+                };
+                let read: wire::ProcessReadResponse =
+                    self.call(method::PROCESS_READ, &probe, Retry::Safe).await?;
+                let mut state = SlotState::new(read.next_seq.saturating_sub(1), false, max);
+                if read.closed {
+                    state.end();
+                }
+                state
+            }
+        };
+        let slot = Slot::new(id.clone(), state);
+        self.inner.routes.register(&slot);
+        Ok(ProcessHandle::new(self.clone(), id, slot))
+    }
+
+    /// Retained output of a process after a cursor (`process/read`), optionally long-polling.
+    pub async fn read(&self, id: &str, request: ReadRequest) -> Result<ReadOutcome, ClientError> {
+        let read = self.read_wire(id, request).await?;
+        Ok(read_outcome(read))
+    }
+
+    pub(crate) async fn read_wire(
+        &self,
+        id: &str,
+        request: ReadRequest,
+    ) -> Result<wire::ProcessReadResponse, ClientError> {
+        let params = wire::ProcessReadParams {
+            process_id: exec_protocol::ProcessId::new(id),
+            after_seq: request.after_seq.map(Seq::get),
+            max_bytes: request.max_bytes.map(|bytes| bytes as u64),
+            wait_ms: request.wait.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+        };
+        self.call(method::PROCESS_READ, &params, Retry::Safe).await
+    }
+
+    /// Writes to a process's stdin. With the `writeId` extension every write carries an id and
+    /// is retried across a reconnect without being doubled; without it, a write interrupted by a
+    /// disconnect fails with `Disconnected` (it may or may not have been written).
+    pub async fn write(
+        &self,
+        id: &str,
+        data: Bytes,
+        options: WriteOptions,
+    ) -> Result<WriteStatus, ClientError> {
+        if options.eof {
+            self.require(capability::EOF)?;
+        }
+        let write_id = match options.write_id {
+            Some(write_id) => Some(write_id),
+            None if self.has_capability(capability::WRITE_ID) => Some(uuid::Uuid::new_v4().to_string()),
+            None => None,
+        };
+        let retry = if write_id.is_some() && self.has_capability(capability::WRITE_ID) {
+            Retry::Safe
+        } else {
+            Retry::Never
+        };
+        let params = wire::ProcessWriteParams {
+            process_id: exec_protocol::ProcessId::new(id),
+            chunk: exec_protocol::ByteChunk::from(data.as_ref()),
+            eof: options.eof,
+            write_id,
+        };
+        let response: wire::ProcessWriteResponse = self.call(method::PROCESS_WRITE, &params, retry).await?;
+        Ok(match response.status {
+            wire::WriteStatus::Accepted => WriteStatus::Accepted,
+            wire::WriteStatus::UnknownProcess => WriteStatus::UnknownProcess,
+            wire::WriteStatus::StdinClosed => WriteStatus::StdinClosed,
+            wire::WriteStatus::Starting => WriteStatus::Starting,
+        })
+    }
+
+    /// Kills a process group at once, or with SIGTERM first and SIGKILL after `grace` (needs the
+    /// `graceMs` extension). Returns whether it was running.
+    pub async fn terminate(&self, id: &str, grace: Option<Duration>) -> Result<bool, ClientError> {
+        if grace.is_some() {
+            self.require(capability::GRACE_MS)?;
+        }
+        let params = wire::ProcessTerminateParams {
+            process_id: exec_protocol::ProcessId::new(id),
+            grace_ms: grace.map(|grace| u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let response: wire::ProcessTerminateResponse =
+            self.call(method::PROCESS_TERMINATE, &params, Retry::Safe).await?;
+        Ok(response.running)
+    }
+
+    /// Sends a named signal to a process group (the `process/signal` extension). Not retried
+    /// across a reconnect: a signal must not be delivered twice.
+    pub async fn signal(&self, id: &str, signal: Signal) -> Result<(), ClientError> {
+        self.require(capability::PROCESS_SIGNAL)?;
+        let params = wire::ProcessSignalParams {
+            process_id: exec_protocol::ProcessId::new(id),
+            signal: wire_signal(signal),
+        };
+        let _: wire::ProcessSignalResponse = self.call(method::PROCESS_SIGNAL, &params, Retry::Never).await?;
+        Ok(())
+    }
+
+    /// Sets a PTY's window size (the `process/resize` extension).
+    pub async fn resize(&self, id: &str, size: PtySize) -> Result<(), ClientError> {
+        self.require(capability::PROCESS_RESIZE)?;
+        let params = wire::ProcessResizeParams {
+            process_id: exec_protocol::ProcessId::new(id),
+            rows: size.rows,
+            cols: size.cols,
+        };
+        let _: wire::ProcessResizeResponse = self.call(method::PROCESS_RESIZE, &params, Retry::Safe).await?;
+        Ok(())
+    }
+
+    /// The session's processes (the `process/list` extension).
+    pub async fn list(&self) -> Result<Vec<ProcessInfo>, ClientError> {
+        self.require(capability::PROCESS_LIST)?;
+        let response: wire::ProcessListResponse =
+            self.call(method::PROCESS_LIST, &wire::ProcessListParams {}, Retry::Safe).await?;
+        Ok(response
+            .processes
+            .into_iter()
+            .map(|info| ProcessInfo {
+                id: exec_engine::ProcessId::new(info.process_id.into_string()),
+                argv: info.argv,
+                pid: Some(info.pid),
+                tty: info.tty,
+                running: info.running,
+                exit: info.exit_code.map(|code| routes::exit_status(code, info.signal)),
+                next_seq: Seq::new(info.next_seq),
+            })
+            .collect())
+    }
+
+    /// The live connection, waiting while recovery runs.
+    async fn connection(&self) -> Result<Arc<Connection>, ClientError> {
+        let mut link = self.inner.link.subscribe();
+        loop {
+            match &*link.borrow_and_update() {
+                Link::Up(connection) => return Ok(Arc::clone(connection)),
+                Link::Down(reason) => return Err(ClientError::Disconnected(reason.clone())),
+                Link::Recovering => {}
+            }
+            if link.changed().await.is_err() {
+                return Err(ClientError::Disconnected("the client is gone".to_owned()));
+            }
+        }
+    }
+
+    /// Sends a request and decodes its result; across a dropped connection, `Retry::Safe` calls
+    /// are sent again once recovery has reconnected.
+    async fn call<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method_name: &str,
+        params: &P,
+        retry: Retry,
+    ) -> Result<R, ClientError> {
+        loop {
+            let connection = self.connection().await?;
+            match connection.request(method_name, params).await {
+                Ok(raw) => {
+                    return serde_json::from_str(raw.get()).map_err(|error| {
+                        ClientError::Protocol(format!("cannot decode the {method_name} result: {error}"))
+                    });
+                }
+                Err(CallError::Rpc(error)) => return Err(error.into()),
+                Err(CallError::Lost(reason)) => {
+                    connection_lost(&self.inner, &connection, &reason);
+                    if retry == Retry::Never || self.inner.options.recovery.is_none() {
+                        return Err(ClientError::Disconnected(reason));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A seq no server reaches; also exact in a JavaScript number (the peer is Node).
+const MAX_SAFE_SEQ: u64 = (1 << 53) - 1;
+
+fn dial_error(url: &str, error: DialError) -> ClientError {
+    match error {
+        DialError::InvalidUrl(reason) | DialError::Unreachable(reason) => {
+            ClientError::Connect { url: url.to_owned(), reason }
+        }
+        DialError::Refused { status } => ClientError::AuthRefused { url: url.to_owned(), status },
+        DialError::Rejected(error) => error.into(),
+    }
+}
+
+/// Watches a connection and starts recovery (or goes down) when it is lost.
+fn watch_connection(inner: &Arc<Inner>, connection: Arc<Connection>) {
+    let weak = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        let reason = connection.lost().await;
+        if let Some(inner) = weak.upgrade() {
+            connection_lost(&inner, &connection, &reason);
+        }
+    });
+}
+
+/// Reacts once to the loss of `connection` (callers race to report it; the first one acts).
+fn connection_lost(inner: &Arc<Inner>, connection: &Arc<Connection>, reason: &str) {
+    let _guard = inner.recovering.lock().unwrap_or_else(|poison| poison.into_inner());
+    let current = matches!(&*inner.link.borrow(), Link::Up(up) if Arc::ptr_eq(up, connection));
+    if !current {
+        return;
+    }
+    connection.shut(reason);
+    if connection.taken_over.load(std::sync::atomic::Ordering::SeqCst) {
+        go_down(inner, reason.to_owned());
+        return;
+    }
+    match &inner.options.recovery {
+        None => go_down(inner, format!("{reason} (automatic recovery is off)")),
+        Some(recovery) => {
+            tracing::info!(reason, "connection lost; reconnecting");
+            inner.link.send_replace(Link::Recovering);
+            tokio::spawn(recover(Arc::clone(inner), reason.to_owned(), recovery.clone()));
+        }
+    }
+}
+
+fn go_down(inner: &Inner, reason: String) {
+    for slot in inner.routes.all() {
+        slot.fail(&reason);
+    }
+    inner.link.send_replace(Link::Down(reason));
+}
+
+/// Re-dials with backoff until the window closes, then resumes the session and puts every
+/// handle into catch-up.
+async fn recover(inner: Arc<Inner>, reason: String, recovery: Recovery) {
+    let deadline = tokio::time::Instant::now() + recovery.window;
+    let mut backoff = recovery.initial_backoff;
+    let mut last_error = String::from("no attempt made");
+    loop {
+        if tokio::time::Instant::now() >= deadline {
+            let message = format!(
+                "{reason}; could not reconnect within {:?} (last attempt: {last_error})",
+                recovery.window
+            );
+            go_down(&inner, message);
+            return;
+        }
+        let attempt =
+            connection::dial(&inner.url, &inner.options, Some(&inner.session_id), Arc::clone(&inner.routes));
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok((connection, _))) => {
+                tracing::info!("reconnected; session resumed");
+                for slot in inner.routes.all() {
+                    slot.mark_behind();
+                }
+                // A `close` during recovery wins: do not bring the link back up.
+                let closed = matches!(&*inner.link.borrow(), Link::Down(_));
+                if closed {
+                    connection.shut("the client was closed");
+                    return;
+                }
+                inner.link.send_replace(Link::Up(Arc::clone(&connection)));
+                watch_connection(&inner, connection);
+                return;
+            }
+            Ok(Err(DialError::Rejected(error))) => {
+                go_down(&inner, format!("{reason}; the session could not be resumed: {}", error.message));
+                return;
+            }
+            Ok(Err(DialError::Refused { status })) => {
+                go_down(&inner, format!("{reason}; the server refused the reconnection (HTTP {status})"));
+                return;
+            }
+            Ok(Err(DialError::InvalidUrl(error) | DialError::Unreachable(error))) => last_error = error,
+            Err(_) => last_error = "timed out".to_owned(),
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tokio::time::sleep(backoff.min(remaining)).await;
+        backoff = (backoff * 2).min(recovery.max_backoff);
+    }
+}
+
+fn wire_signal(signal: Signal) -> wire::Signal {
+    match signal {
+        Signal::Interrupt => wire::Signal::Interrupt,
+        Signal::Terminate => wire::Signal::Terminate,
+        Signal::Kill => wire::Signal::Kill,
+        Signal::Hangup => wire::Signal::Hangup,
+        Signal::Quit => wire::Signal::Quit,
+        Signal::User1 => wire::Signal::User1,
+        Signal::User2 => wire::Signal::User2,
+    }
+}
+
+fn read_outcome(read: wire::ProcessReadResponse) -> ReadOutcome {
+    ReadOutcome {
+        chunks: read
+            .chunks
+            .into_iter()
+            .map(|chunk| exec_engine::OutputChunk {
+                seq: Seq::new(chunk.seq),
+                stream: routes::stream_kind(chunk.stream),
+                data: Bytes::from(chunk.chunk.into_vec()),
+            })
+            .collect(),
+        next_seq: Seq::new(read.next_seq),
+        exit: read.exited.then(|| routes::exit_status(read.exit_code.unwrap_or(-1), read.signal)),
+        closed: read.closed,
+        failure: read.failure,
+        dropped_before: read.dropped_before.map(Seq::new),
+    }
+}
+
+/// Maps a client error to the engine's typed errors where the server's message identifies one,
+/// so code written against the local engine sees the same errors remotely.
+fn backend_error(error: ClientError, id: Option<&str>) -> BackendError {
+    match error {
+        ClientError::Disconnected(reason) => BackendError::Disconnected(reason),
+        ClientError::Remote { code, message, .. } => {
+            let process = || exec_engine::ProcessId::new(id.unwrap_or_default());
+            if message == messages::ARGV_EMPTY {
+                StartError::EmptyArgv.into()
+            } else if message == messages::process_already_exists(id.unwrap_or_default()) {
+                StartError::DuplicateId(process()).into()
+            } else if message == messages::unknown_process(id.unwrap_or_default()) {
+                ProcessError::UnknownProcess(process()).into()
+            } else if message == messages::SESSION_RESUMED_ELSEWHERE {
+                ProcessError::SessionTakenOver.into()
+            } else if message.contains("has no tty") {
+                ProcessError::NotATty(process()).into()
+            } else {
+                BackendError::Remote { code: Some(code), message }
+            }
+        }
+        other => BackendError::Remote { code: None, message: other.to_string() },
+    }
+}
+
+#[async_trait]
+impl ExecBackend for ExecClient {
+    async fn start(
+        &self,
+        id: exec_engine::ProcessId,
+        spec: SpawnSpec,
+    ) -> Result<BoxEventStream, BackendError> {
+        let program = spec.argv.first().cloned().unwrap_or_default();
+        let mut spec = ProcessSpec::from(spec);
+        if !self.has_capability(capability::SIZE) {
+            // A server without the extension starts every PTY at its own default size.
+            spec.size = None;
+        }
+        match ExecClient::start(self, id.as_str(), spec).await {
+            Ok(handle) => Ok(Box::new(handle)),
+            // Spawn failures come back as the bare OS error text (-32603).
+            Err(ClientError::Remote { code: exec_protocol::jsonrpc::INTERNAL_ERROR, message, data }) => {
+                let source = std::io::Error::other(message);
+                Err(match data.get("cwd").and_then(serde_json::Value::as_str) {
+                    Some(cwd) => StartError::Cwd { cwd: cwd.into(), source },
+                    None => StartError::Spawn { program, source },
+                }
+                .into())
+            }
+            Err(error) => Err(backend_error(error, Some(id.as_str()))),
+        }
+    }
+
+    async fn read(
+        &self,
+        id: &exec_engine::ProcessId,
+        request: ReadRequest,
+    ) -> Result<ReadOutcome, BackendError> {
+        ExecClient::read(self, id.as_str(), request)
+            .await
+            .map_err(|error| backend_error(error, Some(id.as_str())))
+    }
+
+    async fn write(
+        &self,
+        id: &exec_engine::ProcessId,
+        data: Bytes,
+        options: WriteOptions,
+    ) -> Result<WriteStatus, BackendError> {
+        ExecClient::write(self, id.as_str(), data, options)
+            .await
+            .map_err(|error| backend_error(error, Some(id.as_str())))
+    }
+
+    async fn terminate(
+        &self,
+        id: &exec_engine::ProcessId,
+        grace: Option<Duration>,
+    ) -> Result<bool, BackendError> {
+        ExecClient::terminate(self, id.as_str(), grace)
+            .await
+            .map_err(|error| backend_error(error, Some(id.as_str())))
+    }
+
+    async fn signal(&self, id: &exec_engine::ProcessId, signal: Signal) -> Result<(), BackendError> {
+        ExecClient::signal(self, id.as_str(), signal)
+            .await
+            .map_err(|error| backend_error(error, Some(id.as_str())))
+    }
+
+    async fn resize(&self, id: &exec_engine::ProcessId, size: PtySize) -> Result<(), BackendError> {
+        ExecClient::resize(self, id.as_str(), size)
+            .await
+            .map_err(|error| backend_error(error, Some(id.as_str())))
+    }
+
+    async fn list(&self) -> Result<Vec<ProcessInfo>, BackendError> {
+        ExecClient::list(self).await.map_err(|error| backend_error(error, None))
+    }
+
+    async fn subscribe(
+        &self,
+        id: &exec_engine::ProcessId,
+        from: SubscribeFrom,
+    ) -> Result<BoxEventStream, BackendError> {
+        // The local engine refuses an unknown id here; check the same way.
+        let probe = ReadRequest { after_seq: Some(Seq::new(MAX_SAFE_SEQ)), ..ReadRequest::default() };
+        ExecClient::read(self, id.as_str(), probe)
+            .await
+            .map_err(|error| backend_error(error, Some(id.as_str())))?;
+        let handle = ExecClient::attach(self, id.as_str(), from)
+            .await
+            .map_err(|error| backend_error(error, Some(id.as_str())))?;
+        Ok(Box::new(handle))
+    }
+}
+
+impl From<SpawnSpec> for ProcessSpec {
+    /// The engine's spec: an exact environment (no `envPolicy`), as the engine itself does.
+    fn from(spec: SpawnSpec) -> ProcessSpec {
+        let (tty, pipe_stdin, size) = match spec.stdio {
+            Stdio::Pipes { stdin } => (false, stdin == StdinMode::Pipe, None),
+            Stdio::Pty { size } => (true, false, Some(size)),
+        };
+        ProcessSpec {
+            argv: spec.argv,
+            cwd: spec.cwd.to_string_lossy().into_owned(),
+            env: spec.env,
+            env_policy: None,
+            tty,
+            pipe_stdin,
+            arg0: spec.arg0,
+            size,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! [`ProcessSpec`] (what to start) and [`ProcessHandle`] (one process's events and controls).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use exec_engine::{
+    Event, EventStream, ExitStatus, PtySize, ReadOutcome, ReadRequest, Seq, Signal, WriteOptions, WriteStatus,
+};
+use exec_protocol::process as wire;
+
+use super::routes::{Next, Slot};
+use super::{ClientError, EnvInherit, EnvPolicy, ExecClient, MAX_SAFE_SEQ};
+
+/// What to start on the server (`process/start`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ProcessSpec {
+    /// Program and arguments; must not be empty.
+    pub argv: Vec<String>,
+    /// Absolute working directory on the server.
+    pub cwd: String,
+    /// Variables laid over the policy's result (or, without a policy, the whole environment).
+    pub env: BTreeMap<String, String>,
+    /// How the server builds the base environment from its own; `None` = `env` is exact.
+    pub env_policy: Option<EnvPolicy>,
+    /// Run on a pseudo-terminal.
+    pub tty: bool,
+    /// Without `tty`: give the child a writable stdin pipe instead of `/dev/null`.
+    pub pipe_stdin: bool,
+    /// What the child sees as `argv[0]`.
+    pub arg0: Option<String>,
+    /// Initial PTY size (the `size` extension).
+    pub size: Option<PtySize>,
+}
+
+impl ProcessSpec {
+    /// `argv` in `cwd` with the server's core environment (`envPolicy {inherit: core}`), no
+    /// stdin and no TTY: the executor's `HOME` and `PATH`, never the caller's.
+    pub fn new<I, S>(argv: I, cwd: impl Into<String>) -> ProcessSpec
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ProcessSpec {
+            argv: argv.into_iter().map(Into::into).collect(),
+            cwd: cwd.into(),
+            env: BTreeMap::new(),
+            env_policy: Some(EnvPolicy {
+                inherit: EnvInherit::Core,
+                ignore_default_excludes: false,
+                exclude: Vec::new(),
+                set: BTreeMap::new(),
+                include_only: Vec::new(),
+            }),
+            tty: false,
+            pipe_stdin: false,
+            arg0: None,
+            size: None,
+        }
+    }
+
+    /// Sets one variable on top of the base environment.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> ProcessSpec {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// Replaces the environment policy (`None`: `env` is the whole environment).
+    pub fn env_policy(mut self, policy: Option<EnvPolicy>) -> ProcessSpec {
+        self.env_policy = policy;
+        self
+    }
+
+    /// Gives the child a writable stdin pipe.
+    pub fn pipe_stdin(mut self) -> ProcessSpec {
+        self.pipe_stdin = true;
+        self
+    }
+
+    /// Runs the child on a PTY, with an initial size when the server supports it.
+    pub fn tty(mut self, size: Option<PtySize>) -> ProcessSpec {
+        self.tty = true;
+        self.size = size;
+        self
+    }
+
+    pub(crate) fn into_wire(self, id: &str) -> wire::ProcessStartParams {
+        wire::ProcessStartParams {
+            process_id: exec_protocol::ProcessId::new(id),
+            argv: self.argv,
+            cwd: self.cwd,
+            env_policy: self.env_policy,
+            env: self.env,
+            tty: self.tty,
+            pipe_stdin: self.pipe_stdin,
+            arg0: self.arg0,
+            size: self.size.map(|size| wire::TerminalSize { rows: size.rows, cols: size.cols }),
+        }
+    }
+}
+
+/// One process, as seen by this client: its events in seq order and its controls.
+///
+/// Events are buffered from the moment the handle was created (before `process/start` was
+/// sent), so a caller that starts reading late misses nothing. Dropping the handle stops the
+/// buffering; the process itself keeps running (use [`terminate`](ProcessHandle::terminate)).
+#[derive(Debug)]
+pub struct ProcessHandle {
+    client: ExecClient,
+    id: String,
+    slot: Arc<Slot>,
+    last_seq: u64,
+}
+
+impl Drop for ProcessHandle {
+    fn drop(&mut self) {
+        self.client.inner.routes.unregister(&self.slot);
+    }
+}
+
+impl ProcessHandle {
+    pub(crate) fn new(client: ExecClient, id: String, slot: Arc<Slot>) -> ProcessHandle {
+        let last_seq = slot.lock().delivered();
+        ProcessHandle { client, id, slot, last_seq }
+    }
+
+    /// The client-chosen process id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The client this handle talks through.
+    pub fn client(&self) -> &ExecClient {
+        &self.client
+    }
+
+    /// The seq of the last event returned by [`next_event`](ProcessHandle::next_event) (0 before
+    /// the first); attach with `SubscribeFrom::After` this to continue where it left off.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The next event in seq order, waiting for it. `None` after `Closed` or `Failed`.
+    ///
+    /// Cancel safe: dropping the future loses no event.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            let next = self.slot.lock().next();
+            match next {
+                Next::Event(event) => {
+                    if !matches!(event, Event::Failed { .. }) {
+                        self.last_seq = event.seq().get().max(self.last_seq);
+                    }
+                    return Some(event);
+                }
+                Next::End => return None,
+                Next::Wait => self.slot.changed.notified().await,
+                Next::Pull { after, epoch } => {
+                    let request = ReadRequest { after_seq: Some(Seq::new(after)), ..ReadRequest::default() };
+                    match self.client.read_wire(&self.id, request).await {
+                        Ok(read) => {
+                            let merged = self.slot.lock().merge_read(after, epoch, read);
+                            if let Err(reason) = merged {
+                                self.slot.fail(&reason);
+                            }
+                        }
+                        Err(ClientError::Disconnected(reason)) => self.slot.fail(&reason),
+                        Err(error) => {
+                            self.slot.fail(&format!("cannot catch up on process {}: {error}", self.id))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes to the process's stdin.
+    pub async fn write(&self, data: impl Into<Bytes>) -> Result<WriteStatus, ClientError> {
+        self.client.write(&self.id, data.into(), WriteOptions::default()).await
+    }
+
+    /// Closes the process's stdin (the `eof` extension; on a PTY this sends the EOF character).
+    pub async fn close_stdin(&self) -> Result<WriteStatus, ClientError> {
+        self.client.write(&self.id, Bytes::new(), WriteOptions { eof: true, write_id: None }).await
+    }
+
+    /// Sets the PTY window size.
+    pub async fn resize(&self, size: PtySize) -> Result<(), ClientError> {
+        self.client.resize(&self.id, size).await
+    }
+
+    /// Sends a named signal to the process group.
+    pub async fn signal(&self, signal: Signal) -> Result<(), ClientError> {
+        self.client.signal(&self.id, signal).await
+    }
+
+    /// Kills the process group, at once or after `grace`; whether it was running.
+    pub async fn terminate(&self, grace: Option<Duration>) -> Result<bool, ClientError> {
+        self.client.terminate(&self.id, grace).await
+    }
+
+    /// `process/read` on this process (independent of the event stream).
+    pub async fn read(&self, request: ReadRequest) -> Result<ReadOutcome, ClientError> {
+        self.client.read(&self.id, request).await
+    }
+
+    /// Waits until the process has exited and closed, discarding output events, and returns how
+    /// it ended. Fails with `Disconnected` if the stream failed first.
+    pub async fn wait(&mut self) -> Result<ExitStatus, ClientError> {
+        let mut status = None;
+        while let Some(event) = self.next_event().await {
+            match event {
+                Event::Exited { status: exit, .. } => status = Some(exit),
+                Event::Closed { .. } => break,
+                Event::Failed { reason, .. } => return Err(ClientError::Disconnected(reason)),
+                Event::Output(_) | Event::Gap { .. } => {}
+            }
+        }
+        if let Some(status) = status {
+            return Ok(status);
+        }
+        // Attached after the end: ask for the status.
+        let probe = ReadRequest { after_seq: Some(Seq::new(MAX_SAFE_SEQ)), ..ReadRequest::default() };
+        let outcome = self.client.read(&self.id, probe).await?;
+        outcome.exit.ok_or_else(|| {
+            ClientError::Protocol(format!("the events of process {} ended without an exit", self.id))
+        })
+    }
+}
+
+#[async_trait]
+impl EventStream for ProcessHandle {
+    async fn next_event(&mut self) -> Option<Event> {
+        ProcessHandle::next_event(self).await
+    }
+}

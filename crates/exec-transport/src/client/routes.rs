@@ -1,0 +1,588 @@
+//! Per-process event routing on the client: notifications in, events out **in seq order**.
+//!
+//! Each subscriber of a process owns a [`Slot`]: a reorder buffer keyed by seq (the Codex peer may
+//! send `exited` before the last output), a queue of events ready for the caller, and a flag that
+//! says "the queue may be missing something: ask the server before waiting". The router never
+//! blocks: a slot whose caller does not keep up drops further output notifications (bounded
+//! memory, so one flooding process cannot delay another's events) and its caller later catches up
+//! with `process/read` from the last seq it delivered. The same catch-up runs after a reconnect.
+//!
+//! The merge logic is sans-I/O ([`SlotState`]); the I/O (the `process/read` calls) lives with the
+//! handle in `super::process`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+
+use exec_engine::{Event, ExitStatus, OutputChunk, Seq, StreamKind};
+use exec_protocol::method;
+use exec_protocol::process::{
+    ProcessClosedNotification, ProcessExitedNotification, ProcessOutputNotification, ProcessReadResponse,
+    Stream,
+};
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+
+/// Every slot of every process this client follows.
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    slots: Mutex<HashMap<String, Vec<Weak<Slot>>>>,
+}
+
+impl Routes {
+    /// Adds a slot; it receives notifications from now on.
+    pub(crate) fn register(&self, slot: &Arc<Slot>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        let entry = slots.entry(slot.process_id.clone()).or_default();
+        entry.retain(|weak| weak.strong_count() > 0);
+        entry.push(Arc::downgrade(slot));
+    }
+
+    /// Removes a slot (its handle was dropped, or its start failed).
+    pub(crate) fn unregister(&self, slot: &Slot) {
+        let mut slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(entry) = slots.get_mut(&slot.process_id) {
+            entry.retain(|weak| weak.strong_count() > 0 && !std::ptr::eq(weak.as_ptr(), slot));
+            if entry.is_empty() {
+                slots.remove(&slot.process_id);
+            }
+        }
+    }
+
+    /// Every live slot.
+    pub(crate) fn all(&self) -> Vec<Arc<Slot>> {
+        let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        slots.values().flatten().filter_map(Weak::upgrade).collect()
+    }
+
+    /// Hands one notification to the slots of its process. Unknown methods and malformed params
+    /// are logged and dropped: a notification has no one to answer.
+    pub(crate) fn route(&self, method_name: &str, params: Option<&RawValue>) {
+        let decoded = match method_name {
+            method::PROCESS_OUTPUT => decode::<ProcessOutputNotification>(params).map(|note| {
+                let event = Event::Output(OutputChunk {
+                    seq: Seq::new(note.seq),
+                    stream: stream_kind(note.stream),
+                    data: bytes::Bytes::from(note.chunk.into_vec()),
+                });
+                (note.process_id.into_string(), event)
+            }),
+            method::PROCESS_EXITED => decode::<ProcessExitedNotification>(params).map(|note| {
+                let status = exit_status(note.exit_code, note.signal);
+                (note.process_id.into_string(), Event::Exited { seq: Seq::new(note.seq), status })
+            }),
+            method::PROCESS_CLOSED => decode::<ProcessClosedNotification>(params)
+                .map(|note| (note.process_id.into_string(), Event::Closed { seq: Seq::new(note.seq) })),
+            other => {
+                tracing::debug!(method = other, "ignoring an unknown notification");
+                return;
+            }
+        };
+        let (process_id, event) = match decoded {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                tracing::warn!(method = method_name, %error, "ignoring a malformed notification");
+                return;
+            }
+        };
+        let targets: Vec<Arc<Slot>> = {
+            let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+            let Some(entry) = slots.get(&process_id) else { return };
+            entry.iter().filter_map(Weak::upgrade).collect()
+        };
+        for slot in targets {
+            slot.push(event.clone());
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<T, serde_json::Error> {
+    serde_json::from_str(params.map_or("null", RawValue::get))
+}
+
+/// The engine's stream kind for a wire stream.
+pub(crate) fn stream_kind(stream: Stream) -> StreamKind {
+    match stream {
+        Stream::Stdout => StreamKind::Stdout,
+        Stream::Stderr => StreamKind::Stderr,
+        Stream::Pty => StreamKind::Pty,
+    }
+}
+
+/// How a process ended, from the wire: the `signal` extension when present; otherwise the code
+/// as sent (the Codex peer reports a killed process as -1).
+pub(crate) fn exit_status(exit_code: i32, signal: Option<i32>) -> ExitStatus {
+    match signal {
+        Some(signal) => ExitStatus::Signal(signal),
+        None => ExitStatus::Code(exit_code),
+    }
+}
+
+/// One subscriber's view of one process.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) process_id: String,
+    state: Mutex<SlotState>,
+    /// Wakes the (single) consumer; a stored permit covers a push between check and wait.
+    pub(crate) changed: Notify,
+}
+
+impl Slot {
+    pub(crate) fn new(process_id: String, state: SlotState) -> Arc<Slot> {
+        Arc::new(Slot { process_id, state: Mutex::new(state), changed: Notify::new() })
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn push(&self, event: Event) {
+        if self.lock().push(event) {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Something may have been missed (a reconnect): the consumer asks the server before waiting.
+    pub(crate) fn mark_behind(&self) {
+        self.lock().mark_behind();
+        self.changed.notify_one();
+    }
+
+    /// Delivery is over for good; the consumer gets what is queued, then `Failed`.
+    pub(crate) fn fail(&self, reason: &str) {
+        self.lock().fail(reason);
+        self.changed.notify_one();
+    }
+}
+
+/// What the consumer should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Deliver this event.
+    Event(Event),
+    /// The stream is over.
+    End,
+    /// Ask the server for what came after this seq, then look again.
+    Pull { after: u64, epoch: u64 },
+    /// Wait for a push.
+    Wait,
+}
+
+/// The merge state of one slot. Invariant: `ready` holds contiguous events `..=delivered`, and
+/// `pending` only seqs greater than `delivered + 1`... or equal, briefly, inside `drain`.
+#[derive(Debug)]
+pub(crate) struct SlotState {
+    /// The last seq moved to `ready` (0 = none).
+    delivered: u64,
+    /// `delivered` at creation: events up to it were never meant for this slot.
+    origin: u64,
+    ready: VecDeque<Event>,
+    pending: BTreeMap<u64, Event>,
+    /// Output bytes held in `ready` and `pending`.
+    buffered_bytes: usize,
+    /// Above this many buffered bytes, further output notifications are dropped (and pulled
+    /// later).
+    max_buffered_bytes: usize,
+    /// The queue may be missing events: pull before waiting.
+    behind: bool,
+    /// Counts the moments something was missed, so a pull that raced with one does not clear
+    /// `behind`.
+    epoch: u64,
+    exit_delivered: bool,
+    closed_delivered: bool,
+    failure: Option<String>,
+    /// `Failed` (or the end) was handed out.
+    finished: bool,
+}
+
+impl SlotState {
+    /// A slot that has delivered everything up to `delivered`; `behind` when it must first ask
+    /// the server (attach to an existing process).
+    pub(crate) fn new(delivered: u64, behind: bool, max_buffered_bytes: usize) -> SlotState {
+        SlotState {
+            delivered,
+            origin: delivered,
+            ready: VecDeque::new(),
+            pending: BTreeMap::new(),
+            buffered_bytes: 0,
+            max_buffered_bytes,
+            behind,
+            epoch: 0,
+            exit_delivered: false,
+            closed_delivered: false,
+            failure: None,
+            finished: false,
+        }
+    }
+
+    /// The last seq handed to the queue.
+    pub(crate) fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    fn mark_behind(&mut self) {
+        self.behind = true;
+        self.epoch += 1;
+    }
+
+    fn fail(&mut self, reason: &str) {
+        if !self.closed_delivered && self.failure.is_none() {
+            self.failure = Some(reason.to_owned());
+        }
+    }
+
+    /// A pushed event; returns whether the consumer should be woken.
+    pub(crate) fn push(&mut self, event: Event) -> bool {
+        let seq = event.seq().get();
+        if self.closed_delivered || self.failure.is_some() || seq <= self.delivered {
+            return false;
+        }
+        if let Event::Output(chunk) = &event {
+            let buffered = self.buffered_bytes + chunk.data.len();
+            if buffered > self.max_buffered_bytes && self.buffered_bytes > 0 {
+                // The caller is not keeping up: drop and fetch it again later with a read.
+                self.mark_behind();
+                return false;
+            }
+            self.buffered_bytes = buffered;
+        }
+        if let Some(replaced) = self.pending.insert(seq, event) {
+            self.unbuffer(&replaced);
+        }
+        self.drain()
+    }
+
+    fn unbuffer(&mut self, event: &Event) {
+        if let Event::Output(chunk) = event {
+            self.buffered_bytes -= chunk.data.len();
+        }
+    }
+
+    /// Moves contiguous events from `pending` to `ready`; returns whether any moved.
+    fn drain(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(entry) = self.pending.first_entry() {
+            let seq = *entry.key();
+            if seq <= self.delivered {
+                let stale = entry.remove();
+                self.unbuffer(&stale);
+                continue;
+            }
+            if seq != self.delivered + 1 {
+                break;
+            }
+            let event = entry.remove();
+            self.delivered = seq;
+            match event {
+                Event::Exited { .. } => self.exit_delivered = true,
+                Event::Closed { .. } => self.closed_delivered = true,
+                _ => {}
+            }
+            let closed = self.closed_delivered;
+            self.ready.push_back(event);
+            moved = true;
+            if closed {
+                // Nothing can follow `closed`.
+                let rest = std::mem::take(&mut self.pending);
+                rest.values().for_each(|event| self.unbuffer(event));
+                break;
+            }
+        }
+        moved
+    }
+
+    /// What the consumer should do next.
+    pub(crate) fn next(&mut self) -> Next {
+        if let Some(event) = self.ready.pop_front() {
+            self.unbuffer(&event);
+            return Next::Event(event);
+        }
+        if self.finished || self.closed_delivered {
+            self.finished = true;
+            return Next::End;
+        }
+        if let Some(reason) = self.failure.clone() {
+            self.finished = true;
+            return Next::Event(Event::Failed { next_seq: Seq::new(self.delivered + 1), reason });
+        }
+        if self.behind { Next::Pull { after: self.delivered, epoch: self.epoch } } else { Next::Wait }
+    }
+
+    /// Merges the answer to a `process/read {afterSeq: after}` issued at `epoch`.
+    ///
+    /// Chunks fill the queue. When the read returned nothing new, the seqs still missing below
+    /// `nextSeq` can only be the exit and the close (the read reports those as flags, without
+    /// their seqs), and are filled in; anything else is a gap that is reported, not spliced.
+    /// Returns `Err(reason)` when the answer cannot be reconciled.
+    pub(crate) fn merge_read(
+        &mut self,
+        after: u64,
+        epoch: u64,
+        read: ProcessReadResponse,
+    ) -> Result<(), String> {
+        if self.delivered != after || self.finished {
+            // Another path moved the cursor meanwhile (a push); the next pull starts afresh.
+            return Ok(());
+        }
+        if let Some(dropped_before) = read.dropped_before
+            && dropped_before > self.delivered + 1
+        {
+            self.ready.push_back(Event::Gap { dropped_before: Seq::new(dropped_before) });
+            self.delivered = dropped_before - 1;
+        }
+        let mut new_chunks = 0;
+        let returned_any = read.chunks.iter().any(|chunk| chunk.seq > after);
+        for chunk in read.chunks {
+            if chunk.seq > self.delivered && !self.pending.contains_key(&chunk.seq) {
+                new_chunks += 1;
+                self.buffered_bytes += chunk.chunk.len();
+                let event = Event::Output(OutputChunk {
+                    seq: Seq::new(chunk.seq),
+                    stream: stream_kind(chunk.stream),
+                    data: bytes::Bytes::from(chunk.chunk.into_vec()),
+                });
+                self.pending.insert(chunk.seq, event);
+            }
+        }
+        self.drain();
+        let exit_known =
+            self.exit_delivered || self.pending.values().any(|event| matches!(event, Event::Exited { .. }));
+
+        // Holes below the highest known seq: the exit (a read reports it only as a flag), or
+        // output the server no longer has.
+        if let Some(&top) = self.pending.keys().next_back() {
+            let holes: Vec<u64> =
+                (self.delivered + 1..top).filter(|seq| !self.pending.contains_key(seq)).collect();
+            if holes.len() == 1 && read.exited && !exit_known {
+                let status = exit_status(read.exit_code.unwrap_or(-1), read.signal);
+                self.pending.insert(holes[0], Event::Exited { seq: Seq::new(holes[0]), status });
+                self.drain();
+            } else if new_chunks == 0 {
+                // A second look shows the same hole: a server without `droppedBefore` shows
+                // eviction as a jump in seqs. Report it; never splice over it.
+                let first = *self.pending.keys().next().expect("pending is not empty");
+                self.ready.push_back(Event::Gap { dropped_before: Seq::new(first) });
+                self.delivered = first - 1;
+                self.drain();
+            }
+        }
+        if returned_any || !self.pending.is_empty() {
+            // `nextSeq` of a read that returned chunks says nothing about what follows them:
+            // pull again until a read brings nothing new.
+            return Ok(());
+        }
+
+        // Everything up to the read's `nextSeq` (the next unassigned seq) is accounted for but
+        // the exit and the close, which the read reports as flags: they take the missing seqs.
+        let missing: Vec<u64> = (self.delivered + 1..read.next_seq).collect();
+        // A slot attached after some seq may have started past the exit.
+        let wants_exit =
+            read.exited && !exit_known && !(self.origin > 0 && missing.len() == usize::from(read.closed));
+        let wants_close = read.closed;
+        if missing.len() != usize::from(wants_exit) + usize::from(wants_close) {
+            if missing.is_empty() {
+                if read.closed {
+                    // Every seq up to the close was delivered before this slot began (an attach
+                    // after the end): nothing more will come.
+                    self.end();
+                }
+                self.settle(epoch);
+                return Ok(());
+            }
+            return Err(format!(
+                "cannot account for seqs {missing:?} after seq {} (the server lost events)",
+                self.delivered
+            ));
+        }
+        let mut seqs = missing.into_iter();
+        if wants_exit {
+            let seq = seqs.next().expect("counted above");
+            let status = exit_status(read.exit_code.unwrap_or(-1), read.signal);
+            self.pending.insert(seq, Event::Exited { seq: Seq::new(seq), status });
+        }
+        if wants_close {
+            let seq = seqs.next().expect("counted above");
+            self.pending.insert(seq, Event::Closed { seq: Seq::new(seq) });
+        }
+        self.drain();
+        self.settle(epoch);
+        Ok(())
+    }
+
+    /// A pull brought nothing new: unless something was missed since it was issued, the queue is
+    /// complete and pushes can be trusted again.
+    fn settle(&mut self, epoch: u64) {
+        if self.epoch == epoch {
+            self.behind = false;
+        }
+    }
+
+    /// Marks the stream as over without an event (the process closed before an attach).
+    pub(crate) fn end(&mut self) {
+        self.closed_delivered = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use exec_protocol::ByteChunk;
+    use exec_protocol::process::OutputChunk as WireChunk;
+
+    use super::*;
+
+    fn output(seq: u64, text: &str) -> Event {
+        Event::Output(OutputChunk {
+            seq: Seq::new(seq),
+            stream: StreamKind::Stdout,
+            data: bytes::Bytes::copy_from_slice(text.as_bytes()),
+        })
+    }
+
+    fn drain_ready(state: &mut SlotState) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        while let Next::Event(event) = state.next() {
+            seqs.push(event.seq().get());
+        }
+        seqs
+    }
+
+    fn read(chunks: &[(u64, &str)], next_seq: u64, exited: bool, closed: bool) -> ProcessReadResponse {
+        ProcessReadResponse {
+            chunks: chunks
+                .iter()
+                .map(|(seq, text)| WireChunk {
+                    seq: *seq,
+                    stream: Stream::Stdout,
+                    chunk: ByteChunk::from(text.as_bytes()),
+                })
+                .collect(),
+            next_seq,
+            exited,
+            exit_code: exited.then_some(0),
+            closed,
+            failure: None,
+            dropped_before: None,
+            signal: None,
+        }
+    }
+
+    #[test]
+    fn reorders_pushes_by_seq() {
+        let mut state = SlotState::new(0, false, 1 << 20);
+        assert!(!state.push(Event::Exited { seq: Seq::new(3), status: ExitStatus::Code(0) }));
+        assert!(!state.push(output(2, "b")));
+        assert!(state.push(output(1, "a")));
+        assert!(state.push(Event::Closed { seq: Seq::new(4) }));
+        assert!(!state.push(output(2, "duplicate")));
+        assert_eq!(drain_ready(&mut state), [1, 2, 3, 4]);
+        assert_eq!(state.next(), Next::End);
+    }
+
+    #[test]
+    fn overflow_drops_and_then_pulls_everything_back() {
+        let mut state = SlotState::new(0, false, 4);
+        assert!(state.push(output(1, "abc")));
+        assert!(!state.push(output(2, "def")), "over the cap: dropped");
+        assert!(!state.push(output(3, "g")), "a hole before it: not deliverable yet");
+        assert_eq!(drain_ready(&mut state), [1]);
+        let Next::Pull { after: 1, epoch } = state.next() else { panic!("must pull") };
+        state.merge_read(1, epoch, read(&[(2, "def"), (3, "g")], 4, false, false)).unwrap();
+        assert_eq!(drain_ready(&mut state), [2, 3]);
+        let Next::Pull { after: 3, epoch } = state.next() else { panic!("must confirm") };
+        state.merge_read(3, epoch, read(&[], 4, false, false)).unwrap();
+        assert_eq!(state.next(), Next::Wait, "caught up");
+    }
+
+    #[test]
+    fn a_pull_racing_with_a_drop_does_not_clear_behind() {
+        let mut state = SlotState::new(0, true, 4);
+        let Next::Pull { after: 0, epoch } = state.next() else { panic!("must pull") };
+        state.mark_behind();
+        state.merge_read(0, epoch, read(&[], 1, false, false)).unwrap();
+        assert!(matches!(state.next(), Next::Pull { .. }));
+    }
+
+    #[test]
+    fn fills_in_exit_and_close_from_flags() {
+        let mut state = SlotState::new(0, true, 1 << 20);
+        let Next::Pull { after: 0, epoch } = state.next() else { panic!() };
+        state.merge_read(0, epoch, read(&[(1, "x")], 2, true, true)).unwrap();
+        assert_eq!(drain_ready(&mut state), [1]);
+        let Next::Pull { after: 1, epoch } = state.next() else { panic!() };
+        state.merge_read(1, epoch, read(&[], 4, true, true)).unwrap();
+        let mut events = Vec::new();
+        while let Next::Event(event) = state.next() {
+            events.push(event);
+        }
+        assert_eq!(
+            events,
+            [
+                Event::Exited { seq: Seq::new(2), status: ExitStatus::Code(0) },
+                Event::Closed { seq: Seq::new(3) }
+            ]
+        );
+        assert_eq!(state.next(), Next::End);
+    }
+
+    #[test]
+    fn exit_between_chunks_is_placed_in_its_hole() {
+        let mut state = SlotState::new(0, true, 1 << 20);
+        let Next::Pull { after: 0, epoch } = state.next() else { panic!() };
+        // Output 1, exited 2, output 3 (buffered in the pipe), closed 4.
+        state.merge_read(0, epoch, read(&[(1, "a"), (3, "b")], 4, true, true)).unwrap();
+        assert_eq!(drain_ready(&mut state), [1, 2, 3]);
+        let Next::Pull { after: 3, epoch } = state.next() else { panic!() };
+        state.merge_read(3, epoch, read(&[], 5, true, true)).unwrap();
+        assert_eq!(drain_ready(&mut state), [4]);
+        assert_eq!(state.next(), Next::End);
+    }
+
+    #[test]
+    fn attach_after_the_close_ends_at_once() {
+        let mut state = SlotState::new(5, true, 1 << 20);
+        let Next::Pull { after: 5, epoch } = state.next() else { panic!() };
+        state.merge_read(5, epoch, read(&[], 6, true, true)).unwrap();
+        assert_eq!(state.next(), Next::End);
+    }
+
+    #[test]
+    fn gap_is_reported_not_spliced() {
+        let mut state = SlotState::new(0, true, 1 << 20);
+        let Next::Pull { after: 0, epoch } = state.next() else { panic!() };
+        let mut answer = read(&[(5, "late")], 6, false, false);
+        answer.dropped_before = Some(5);
+        state.merge_read(0, epoch, answer).unwrap();
+        assert_eq!(state.next(), Next::Event(Event::Gap { dropped_before: Seq::new(5) }));
+        assert_eq!(drain_ready(&mut state), [5]);
+    }
+
+    #[test]
+    fn seq_jump_is_a_gap() {
+        let mut state = SlotState::new(0, true, 1 << 20);
+        let Next::Pull { after: 0, epoch } = state.next() else { panic!() };
+        state.merge_read(0, epoch, read(&[(3, "c")], 4, false, false)).unwrap();
+        let Next::Pull { after: 0, epoch } = state.next() else { panic!() };
+        state.merge_read(0, epoch, read(&[(3, "c")], 4, false, false)).unwrap();
+        assert_eq!(state.next(), Next::Event(Event::Gap { dropped_before: Seq::new(3) }));
+        assert_eq!(drain_ready(&mut state), [3]);
+    }
+
+    #[test]
+    fn unexplained_hole_is_an_error() {
+        let mut state = SlotState::new(0, true, 1 << 20);
+        let Next::Pull { after: 0, epoch } = state.next() else { panic!() };
+        assert!(state.merge_read(0, epoch, read(&[], 3, false, false)).is_err());
+    }
+
+    #[test]
+    fn failure_comes_after_queued_events() {
+        let mut state = SlotState::new(0, false, 1 << 20);
+        state.push(output(1, "a"));
+        state.fail("gone");
+        assert_eq!(state.next(), Next::Event(output(1, "a")));
+        assert_eq!(
+            state.next(),
+            Next::Event(Event::Failed { next_seq: Seq::new(2), reason: "gone".to_owned() })
+        );
+        assert_eq!(state.next(), Next::End);
+    }
+}

@@ -1,0 +1,306 @@
+//! What only a remote backend has: losing the connection (fail promptly, never hang), recovering
+//! it (every byte exactly once, stdin neither lost nor doubled), and client-side flow control.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use exec_engine::{Config, Event, ExitStatus, ReadRequest, Seq, SubscribeFrom};
+use exec_transport::{ClientError, ExecClient, ProcessSpec, Recovery};
+
+use crate::support::{DEADLINE, Proxy, TestServer, collect, connect, options};
+
+fn recovery() -> Option<Recovery> {
+    Some(Recovery { window: Duration::from_secs(10), ..Recovery::default() })
+}
+
+/// Retention big enough that nothing is evicted during the short detach of a recovery.
+fn roomy() -> Config {
+    Config { retention_bytes: 64 << 20, ..Config::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_fails_pending_and_later_calls_promptly() {
+    let mut server = TestServer::start().await;
+    let client = connect(&server.url(), None).await;
+    let mut handle = client.start("sleeper", ProcessSpec::new(["/bin/sleep", "30"], "/")).await.unwrap();
+    let long_poll = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let request = ReadRequest { wait: Some(Duration::from_secs(60)), ..ReadRequest::default() };
+            client.read("sleeper", request).await
+        })
+    };
+    // Whether the read is already in flight or not yet sent, it must end in `Disconnected`.
+    tokio::task::yield_now().await;
+    server.stop().await;
+
+    let pending = tokio::time::timeout(DEADLINE, long_poll).await.expect("the pending read ends").unwrap();
+    assert!(matches!(pending, Err(ClientError::Disconnected(_))), "{pending:?}");
+    let event = tokio::time::timeout(DEADLINE, handle.next_event()).await.expect("the handle hears of it");
+    // The server killed the process on shutdown and may have said so before closing.
+    let last = match event {
+        Some(Event::Failed { reason, .. }) => reason,
+        Some(_) => {
+            let rest = collect(&mut handle).await;
+            match rest.events.last() {
+                Some(Event::Failed { reason, .. }) => reason.clone(),
+                Some(Event::Closed { .. }) => String::from("closed"),
+                other => panic!("unexpected end {other:?}"),
+            }
+        }
+        None => panic!("the stream ended without Failed"),
+    };
+    assert!(!last.is_empty());
+    let later = client.list().await;
+    match later {
+        Err(ClientError::Disconnected(reason)) => {
+            assert!(reason.contains("recovery is off"), "the error says why: {reason}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_without_recovery_fails_every_handle() {
+    let server = TestServer::start().await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), None).await;
+    let mut handle = client.start("sleeper", ProcessSpec::new(["/bin/sleep", "30"], "/")).await.unwrap();
+    proxy.cut();
+    let event = tokio::time::timeout(DEADLINE, handle.next_event()).await.expect("no hang");
+    assert!(matches!(event, Some(Event::Failed { .. })), "{event:?}");
+    assert_eq!(handle.next_event().await, None);
+    let write = client.write("sleeper", bytes::Bytes::from_static(b"x"), Default::default()).await;
+    assert!(matches!(write, Err(ClientError::Disconnected(_))), "{write:?}");
+    // The session is still on the server: a new client can resume it and find the process.
+    let resumed = ExecClient::resume(&server.url(), client.session_id(), options(None)).await.unwrap();
+    let listed = resumed.list().await.unwrap();
+    assert!(listed.iter().any(|info| info.id.as_str() == "sleeper" && info.running));
+    resumed.terminate("sleeper", None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_delivers_every_byte_exactly_once() {
+    let server = TestServer::start_with(roomy()).await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), recovery()).await;
+    // 20,000 numbered lines, slowly enough that the cuts land mid-stream.
+    let script = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo line-$i; \
+                  if [ $((i % 2000)) -eq 0 ]; then sleep 0.05; fi; done";
+    let mut handle = client.start("numbers", ProcessSpec::new(["/bin/sh", "-c", script], "/")).await.unwrap();
+    let mut output = Vec::new();
+    let mut cuts = 0;
+    let mut last_seq = 0;
+    let mut status = None;
+    let run = async {
+        while let Some(event) = handle.next_event().await {
+            assert!(event.seq().get() > last_seq, "seq order: {event:?} after {last_seq}");
+            last_seq = event.seq().get();
+            match event {
+                Event::Output(chunk) => {
+                    output.extend_from_slice(&chunk.data);
+                    // Cut after every ~40 KiB, three times.
+                    if cuts < 3 && output.len() > (cuts + 1) * 40_000 {
+                        proxy.cut();
+                        cuts += 1;
+                    }
+                }
+                Event::Exited { status: exit, .. } => status = Some(exit),
+                Event::Closed { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(DEADLINE, run).await.expect("the stream ends");
+    assert_eq!(cuts, 3, "the connection was cut mid-stream");
+    assert_eq!(status, Some(ExitStatus::Code(0)));
+    let expected: String = (1..=20000).map(|i| format!("line-{i}\n")).collect();
+    assert!(output == expected.as_bytes(), "output differs ({} vs {} bytes)", output.len(), expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_writes_stdin_exactly_once() {
+    let server = TestServer::start_with(roomy()).await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), recovery()).await;
+    let spec = ProcessSpec::new(["/bin/cat"], "/").pipe_stdin();
+    let mut handle = client.start("cat", spec).await.unwrap();
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let client = client.clone();
+        let written = Arc::clone(&written);
+        tokio::spawn(async move {
+            for i in 0..300 {
+                let line = format!("input-{i}\n");
+                let status = client.write("cat", line.into(), Default::default()).await.unwrap();
+                assert_eq!(status, exec_engine::WriteStatus::Accepted);
+                written.fetch_add(1, Ordering::SeqCst);
+            }
+            let eof = exec_engine::WriteOptions { eof: true, write_id: None };
+            client.write("cat", bytes::Bytes::new(), eof).await.unwrap();
+        })
+    };
+    // Cut while writes are in flight: right after the writer passes each mark.
+    let cutter = async {
+        for mark in [30, 90, 150, 210, 270] {
+            while written.load(Ordering::SeqCst) < mark {
+                tokio::task::yield_now().await;
+            }
+            proxy.cut();
+        }
+    };
+    let (collected, ()) = tokio::join!(collect(&mut handle), cutter);
+    writer.await.unwrap();
+    let expected: String = (0..300).map(|i| format!("input-{i}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&collected.output), expected);
+    assert!(matches!(collected.events.last(), Some(Event::Closed { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_gives_up_after_the_window_with_a_clear_error() {
+    let mut server = TestServer::start().await;
+    let window = Some(Recovery { window: Duration::from_millis(500), ..Recovery::default() });
+    let client = connect(&server.url(), window).await;
+    let mut handle = client.start("sleeper", ProcessSpec::new(["/bin/sleep", "30"], "/")).await.unwrap();
+    server.stop().await;
+    let collected = collect(&mut handle).await;
+    match collected.events.last() {
+        Some(Event::Failed { reason, .. }) => assert!(reason.contains("could not reconnect"), "{reason}"),
+        Some(Event::Closed { .. }) => {}
+        other => panic!("unexpected end {other:?}"),
+    }
+    let later = tokio::time::timeout(DEADLINE, client.list()).await.expect("no hang");
+    match later {
+        Err(ClientError::Disconnected(reason)) => assert!(reason.contains("could not reconnect"), "{reason}"),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_that_is_not_read_does_not_block_others() {
+    let server = TestServer::start_with(roomy()).await;
+    let mut options = options(None);
+    options.max_buffered_bytes_per_process = 64 * 1024;
+    let client = ExecClient::connect(&server.url(), options).await.unwrap();
+    // A flood nobody reads yet...
+    let flood_script = "head -c 4000000 /dev/zero";
+    let mut flood =
+        client.start("flood", ProcessSpec::new(["/bin/sh", "-c", flood_script], "/")).await.unwrap();
+    // ...does not delay another process's events.
+    let mut quick = client.start("quick", ProcessSpec::new(["/bin/echo", "hi"], "/")).await.unwrap();
+    let quick = collect(&mut quick).await;
+    assert_eq!(quick.output, b"hi\n");
+    // And the flood, read late, is complete: what was dropped from the push path is pulled back.
+    let flood = collect(&mut flood).await;
+    assert_eq!(flood.output.len(), 4_000_000);
+    assert!(flood.output.iter().all(|byte| *byte == 0));
+    let seqs: Vec<u64> = flood.events.iter().map(|event| event.seq().get()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_after_resume_continues_where_it_left_off() {
+    let server = TestServer::start().await;
+    let first = connect(&server.url(), None).await;
+    let spec = ProcessSpec::new(["/bin/sh", "-c", "echo one; read x; echo two"], "/").pipe_stdin();
+    let mut handle = first.start("p", spec).await.unwrap();
+    let Some(Event::Output(chunk)) = handle.next_event().await else { panic!("first output") };
+    assert_eq!(&chunk.data[..], b"one\n");
+    let seen = handle.last_seq();
+    first.close().await;
+
+    let second = ExecClient::resume(&server.url(), first.session_id(), options(None)).await.unwrap();
+    let mut attached = second.attach("p", SubscribeFrom::After(Seq::new(seen))).await.unwrap();
+    second.write("p", bytes::Bytes::from_static(b"go\n"), Default::default()).await.unwrap();
+    let rest = collect(&mut attached).await;
+    assert_eq!(rest.output, b"two\n");
+    assert_eq!(rest.events.first().map(|event| event.seq().get()), Some(seen + 1));
+    assert!(attached.wait().await.is_ok());
+
+    // `Now` on a finished process: nothing more to deliver, but wait() still knows the status.
+    let mut late = second.attach("p", SubscribeFrom::Now).await.unwrap();
+    assert_eq!(late.next_event().await, None);
+    assert_eq!(late.wait().await.unwrap(), ExitStatus::Code(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_errors_are_distinct() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = unused.local_addr().unwrap();
+    drop(unused);
+    let refused = ExecClient::connect(&format!("ws://{address}"), options(None)).await;
+    assert!(matches!(refused, Err(ClientError::Connect { .. })), "{refused:?}");
+    let bad = ExecClient::connect("http://example", options(None)).await;
+    assert!(matches!(bad, Err(ClientError::Connect { .. })), "{bad:?}");
+    let server = TestServer::start().await;
+    let unknown =
+        ExecClient::resume(&server.url(), "00000000-0000-4000-8000-000000000000", options(None)).await;
+    match unknown {
+        Err(ClientError::Remote { code: -32600, message, .. }) => {
+            assert!(message.contains("unknown session"), "{message}")
+        }
+        other => panic!("expected an unknown-session error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_lost_is_not_written_twice() {
+    let server = TestServer::start().await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), recovery()).await;
+    let copy = std::env::temp_dir().join(format!("exec-transport-tee-{}", std::process::id()));
+    let _ = std::fs::remove_file(&copy);
+    let script = format!("exec tee {}", copy.display());
+    let mut handle = client
+        .start("tee", ProcessSpec::new(["/bin/sh", "-c", script.as_str()], "/").pipe_stdin())
+        .await
+        .unwrap();
+    client.write("tee", bytes::Bytes::from_static(b"first\n"), Default::default()).await.unwrap();
+
+    // The second write reaches the server, but its answer is held back and the connection cut.
+    proxy.freeze();
+    let write = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client.write("tee", bytes::Bytes::from_static(b"second\n"), Default::default()).await
+        })
+    };
+    let reached = async {
+        while !std::fs::read_to_string(&copy).unwrap_or_default().contains("second") {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(DEADLINE, reached).await.expect("the write reached the child");
+    proxy.cut();
+    let status = tokio::time::timeout(DEADLINE, write).await.expect("the write is answered").unwrap();
+    assert_eq!(status.unwrap(), exec_engine::WriteStatus::Accepted, "retried after the reconnect");
+
+    client
+        .write("tee", bytes::Bytes::new(), exec_engine::WriteOptions { eof: true, write_id: None })
+        .await
+        .unwrap();
+    let collected = collect(&mut handle).await;
+    assert_eq!(String::from_utf8_lossy(&collected.output), "first\nsecond\n");
+    let _ = std::fs::remove_file(&copy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_is_final_even_with_recovery() {
+    let server = TestServer::start().await;
+    let first = connect(&server.url(), recovery()).await;
+    let mut handle = first.start("sleeper", ProcessSpec::new(["/bin/sleep", "30"], "/")).await.unwrap();
+    let second = ExecClient::resume(&server.url(), first.session_id(), options(recovery())).await.unwrap();
+    let event = tokio::time::timeout(DEADLINE, handle.next_event()).await.expect("no hang");
+    match event {
+        Some(Event::Failed { reason, .. }) => {
+            assert!(reason.contains("resumed by another connection"), "{reason}")
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    assert!(matches!(first.list().await, Err(ClientError::Disconnected(_))));
+    // The first client did not take the session back: the second one still has it.
+    let listed = second.list().await.unwrap();
+    assert!(listed.iter().any(|info| info.id.as_str() == "sleeper"));
+    second.terminate("sleeper", None).await.unwrap();
+}

@@ -1,0 +1,10 @@
+//! Integration tests of `exec-transport`'s client against its server, in one process.
+//!
+//! - `backend`: the engine's behaviour cases, run once against the local engine and once against
+//!   an `ExecClient` connected to a real server over loopback: local and remote must agree.
+//! - `client`: what only a remote backend has: disconnects, recovery through a proxy that cuts
+//!   the TCP connection, ordering and flow control on the client side.
+
+mod backend;
+mod client;
+mod support;

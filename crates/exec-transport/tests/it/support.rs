@@ -1,0 +1,189 @@
+//! Shared fixtures: an in-process server on loopback, a TCP proxy that can cut its connections,
+//! and a deadline for every wait.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use exec_engine::{Config, Engine, Event};
+use exec_transport::server::{self, ServerConfig};
+use exec_transport::{ConnectOptions, ExecClient, ProcessHandle, Recovery};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// No single wait in these tests may take longer; far above what any of them needs.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A server running on this test's runtime.
+pub struct TestServer {
+    pub address: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(Config::default()).await
+    }
+
+    pub async fn start_with(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let engine = Engine::new(config);
+        let server_config = ServerConfig::default();
+        let task = tokio::spawn(server::run(listener, engine, server_config, shutdown.clone()));
+        TestServer { address, shutdown, task: Some(task) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.address)
+    }
+
+    /// Shuts the server down (every process is killed, every connection closed) and waits.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task).await.expect("server stops").unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Client options for tests: recovery off unless asked for.
+pub fn options(recovery: Option<Recovery>) -> ConnectOptions {
+    ConnectOptions { recovery, ..ConnectOptions::default() }
+}
+
+pub async fn connect(url: &str, recovery: Option<Recovery>) -> ExecClient {
+    ExecClient::connect(url, options(recovery)).await.expect("connect")
+}
+
+/// A TCP proxy in front of a server; `cut` kills every connection through it at once (with a
+/// reset, like a network failure) while new connections keep working, and `freeze` holds back
+/// whatever the server sends (so a request can reach the server while its answer is lost).
+pub struct Proxy {
+    pub address: SocketAddr,
+    live: Arc<Mutex<CancellationToken>>,
+    frozen: watch::Sender<bool>,
+    stop: CancellationToken,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let live = Arc::new(Mutex::new(CancellationToken::new()));
+        let (frozen, _) = watch::channel(false);
+        let stop = CancellationToken::new();
+        let accept_live = Arc::clone(&live);
+        let accept_stop = stop.clone();
+        let accept_frozen = frozen.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = accept_stop.cancelled() => return,
+                };
+                let Ok((client, _)) = accepted else { continue };
+                let cut = accept_live.lock().unwrap().clone();
+                tokio::spawn(pipe(client, upstream, cut, accept_frozen.subscribe()));
+            }
+        });
+        Proxy { address, live, frozen, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.address)
+    }
+
+    /// Resets every connection through the proxy now (and unfreezes the next ones).
+    pub fn cut(&self) {
+        let mut live = self.live.lock().unwrap();
+        live.cancel();
+        *live = CancellationToken::new();
+        self.frozen.send_replace(false);
+    }
+
+    /// Stops forwarding server-to-client bytes until the next `cut`.
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.live.lock().unwrap().cancel();
+    }
+}
+
+async fn pipe(
+    client: TcpStream,
+    upstream: SocketAddr,
+    cut: CancellationToken,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let Ok(server) = TcpStream::connect(upstream).await else { return };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up = tokio::io::copy(&mut client_read, &mut server_write);
+    let down = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = server_read.read(&mut buffer).await?;
+            if read == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            if frozen.wait_for(|frozen| !*frozen).await.is_err() {
+                return Ok(());
+            }
+            client_write.write_all(&buffer[..read]).await?;
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+        () = cut.cancelled() => {
+            // A zero linger turns the close into a reset, as a dropped network path looks.
+            let client = client_read.reunite(client_write).ok();
+            let server = server_read.reunite(server_write).ok();
+            if let Some(client) = client {
+                let _ = client.set_zero_linger();
+            }
+            if let Some(server) = server {
+                let _ = server.set_zero_linger();
+            }
+        }
+    }
+}
+
+/// Everything a handle delivered until its stream ended.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub events: Vec<Event>,
+    pub output: Vec<u8>,
+}
+
+pub async fn collect(handle: &mut ProcessHandle) -> Collected {
+    let mut collected = Collected::default();
+    let all = async {
+        while let Some(event) = handle.next_event().await {
+            if let Event::Output(chunk) = &event {
+                collected.output.extend_from_slice(&chunk.data);
+            }
+            collected.events.push(event);
+        }
+    };
+    tokio::time::timeout(DEADLINE, all).await.expect("the event stream ends in time");
+    collected
+}
