@@ -6,10 +6,13 @@
 //! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
 //! - `peer-test`: installs the Codex peer with npm and runs the conformance cases against it.
 //! - `bench`: measures our server and the peer side by side and prints ratios.
+//! - `interop`: installs the Python MCP SDK and `mcp-server-time` into a cache venv and checks
+//!   that the SDK's stdio client can use the server.
 //!
 //! It deliberately depends on no workspace crate and no async runtime, so it compiles in seconds.
 
 mod bench;
+mod interop;
 mod peer;
 mod tidy;
 
@@ -24,6 +27,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&root),
         Some("peer-test") => peer::peer_test(&root),
         Some("bench") => bench::bench(&root),
+        Some("interop") => interop::interop(&root),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -46,7 +50,9 @@ commands:
   ci          run the whole gate: fmt, clippy, tests, docs, tidy
   tidy        check repository hygiene (module docs, banned attributes, dependency edges)
   peer-test   install the Codex peer (npm) and run the conformance cases against it
-  bench       measure our server and the Codex peer side by side (release builds)";
+  bench       measure our server and the Codex peer side by side (release builds)
+  interop     install the Python MCP SDK and mcp-server-time (PyPI, into .cache/interop) and
+              check that the SDK's stdio client uses the server";
 
 /// The workspace root: the parent of this crate's manifest directory.
 fn project_root() -> PathBuf {

@@ -20,6 +20,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("exec-engine", &[]),
     ("exec-transport", &["shell-env-policy", "exec-protocol", "exec-engine"]),
     ("exec-mcp", &["exec-transport", "exec-protocol", "exec-engine", "shell-env-policy"]),
+    ("mcp-test-server", &[]),
     ("test-support", &["exec-protocol"]),
     ("exec-server", &["exec-transport", "exec-protocol", "exec-engine", "shell-env-policy"]),
     ("exec-client", &["exec-transport", "exec-mcp", "exec-protocol", "exec-engine", "shell-env-policy"]),

@@ -14,6 +14,8 @@
 //!   collecting one process's events until `process/closed` (reordered by `seq`), and for
 //!   draining a process through `process/read` long polls.
 //! - [`encode_base64`] / [`decode_base64`] convert chunks (standard alphabet, padded).
+//! - [`workspace_binary`] finds (and if needed builds) another workspace package's binary, such
+//!   as the `mcp-test-server` that exec-mcp's tests launch.
 //!
 //! ```no_run
 //! # async fn example() {
@@ -43,6 +45,7 @@
 //! Non-goals: this is not a client library (that is `exec-transport`'s `ExecClient`); it checks
 //! little by itself and leaves the assertions to the tests.
 
+mod binary;
 mod client;
 mod server;
 
@@ -50,6 +53,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
+pub use binary::workspace_binary;
 pub use client::{Chunk, ErrorObject, Notification, ProcessRun, RawClient, ReadResult, start_params};
 pub use nix::sys::signal::Signal;
 pub use server::{PEER_ENV, ServerProcess, Target, TempDir};
