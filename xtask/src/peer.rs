@@ -2,7 +2,8 @@
 //!
 //! The peer (`@openai/codex@0.123.0`, SPEC.md §2) is installed with npm into
 //! `<root>/.cache/peer` the first time (or when the pinned version changes), then the
-//! `conformance::peer::*` tests of `exec-server`'s `it` test binary run with `EXEC_PEER_CODEX`
+//! `conformance::peer::*` tests of `exec-server`'s `it` test binary (and `exec-client`'s `peer::*`
+//! tests) run with `EXEC_PEER_CODEX`
 //! pointing at its `codex` launcher. Those tests pin what the peer answers, so this command
 //! checks the tests themselves; `cargo xtask ci` runs the same cases against our server.
 //!
@@ -47,11 +48,13 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
                 "run",
                 "--package",
                 "exec-server",
+                "--package",
+                "exec-client",
                 "--test",
                 "it",
                 "--no-fail-fast",
                 "-E",
-                "test(/^conformance::peer::/)",
+                "test(/^conformance::peer::/) | (package(exec-client) & test(/^peer::/))",
             ],
             &env,
         )?;
@@ -63,6 +66,7 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
             &["test", "--package", "exec-server", "--test", "it", "conformance::peer::"],
             &env,
         )?;
+        crate::run(root, "cargo", &["test", "--package", "exec-client", "--test", "it", "peer::"], &env)?;
     }
     eprintln!("xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION}");
     Ok(())

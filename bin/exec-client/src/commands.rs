@@ -1,0 +1,205 @@
+//! `ps`, `attach` and `kill`: commands on an existing session, named by a session file (written
+//! by `run --session-file`) or by `--session ID`.
+//!
+//! Each resumes the session, which takes it over from a client still attached to it (that client
+//! stops: a takeover is final).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use exec_engine::{ExitStatus, Seq, Signal, SubscribeFrom};
+use exec_protocol::capability;
+use exec_transport::ExecClient;
+
+use crate::run::{exit_code, follow};
+use crate::session_file::SessionFile;
+use crate::{Failure, ServerArgs};
+
+/// Which session to use.
+#[derive(Args, Debug)]
+pub(crate) struct SessionArgs {
+    /// A session file written by `run --session-file`.
+    #[arg(long, value_name = "FILE", required_unless_present = "session")]
+    session_file: Option<PathBuf>,
+    /// A session id (with --url).
+    #[arg(long, value_name = "ID", conflicts_with = "session_file")]
+    session: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AttachArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The process to follow (default: the one in the session file).
+    process_id: Option<String>,
+    /// Show events after this seq (default: where the session file says output left off, or
+    /// from the start).
+    #[arg(long, value_name = "SEQ")]
+    from_seq: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KillArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The process to signal (default: the one in the session file).
+    process_id: Option<String>,
+    /// Send this signal (interrupt, terminate, kill, hangup, quit, user1, user2, or INT, TERM,
+    /// ...) instead of terminating the process group (SIGTERM, then SIGKILL after 2 s).
+    #[arg(long, short = 's', value_parser = parse_signal)]
+    signal: Option<Signal>,
+}
+
+fn parse_signal(text: &str) -> Result<Signal, String> {
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    Ok(match name {
+        "INTERRUPT" | "INT" | "2" => Signal::Interrupt,
+        "TERMINATE" | "TERM" | "15" => Signal::Terminate,
+        "KILL" | "9" => Signal::Kill,
+        "HANGUP" | "HUP" | "1" => Signal::Hangup,
+        "QUIT" | "3" => Signal::Quit,
+        "USER1" | "USR1" => Signal::User1,
+        "USER2" | "USR2" => Signal::User2,
+        _ => return Err(format!("unknown signal {text:?}")),
+    })
+}
+
+/// A resumed session and what the session file said about it.
+struct Resumed {
+    client: ExecClient,
+    file: Option<(PathBuf, SessionFile)>,
+}
+
+impl Resumed {
+    async fn open(server: &ServerArgs, args: &SessionArgs) -> Result<Resumed, Failure> {
+        let file = match &args.session_file {
+            Some(path) => {
+                let saved = SessionFile::load(path)?
+                    .ok_or_else(|| Failure::usage(format!("no session file at {}", path.display())))?;
+                Some((path.clone(), saved))
+            }
+            None => None,
+        };
+        let url = match (&server.url, &file) {
+            (Some(url), _) => url.clone(),
+            (None, Some((_, saved))) => saved.url.clone(),
+            (None, None) => server.url()?.to_owned(),
+        };
+        let session = match (&args.session, &file) {
+            (Some(session), _) => session.clone(),
+            (None, Some((_, saved))) => saved.session_id.clone(),
+            (None, None) => return Err(Failure::usage("pass --session-file or --session")),
+        };
+        let client = server.connect(&url, Some(&session)).await?;
+        Ok(Resumed { client, file })
+    }
+
+    fn process_id(&self, given: Option<String>) -> Result<String, Failure> {
+        given
+            .or_else(|| self.file.as_ref().and_then(|(_, saved)| saved.process_id.clone()))
+            .ok_or_else(|| Failure::usage("which process? pass PROCESS_ID"))
+    }
+}
+
+pub(crate) async fn ps(server: &ServerArgs, args: SessionArgs) -> Result<u8, Failure> {
+    let resumed = Resumed::open(server, &args).await?;
+    let processes = resumed.client.list().await?;
+    println!("{:<20} {:>8} {:<12} {:>8}  COMMAND", "ID", "PID", "STATE", "NEXT_SEQ");
+    for process in processes {
+        let state = match process.exit {
+            _ if process.running => "running".to_owned(),
+            Some(ExitStatus::Code(code)) => format!("exited({code})"),
+            Some(ExitStatus::Signal(signal)) => format!("killed({signal})"),
+            None => "exited".to_owned(),
+        };
+        let pid = process.pid.map_or_else(|| "-".to_owned(), |pid| pid.to_string());
+        println!(
+            "{:<20} {:>8} {:<12} {:>8}  {}",
+            process.id.as_str(),
+            pid,
+            state,
+            process.next_seq.get(),
+            process.argv.join(" ")
+        );
+    }
+    resumed.client.close().await;
+    Ok(0)
+}
+
+pub(crate) async fn attach(server: &ServerArgs, args: AttachArgs) -> Result<u8, Failure> {
+    let resumed = Resumed::open(server, &args.session).await?;
+    let id = resumed.process_id(args.process_id)?;
+    let saved_seq = resumed
+        .file
+        .as_ref()
+        .filter(|(_, saved)| saved.process_id.as_deref() == Some(id.as_str()))
+        .map_or(0, |(_, saved)| saved.last_seq);
+    let after = args.from_seq.unwrap_or(saved_seq);
+    let from = if after == 0 { SubscribeFrom::Start } else { SubscribeFrom::After(Seq::new(after)) };
+    let mut handle = resumed.client.attach(id.as_str(), from).await?;
+    let interrupt_client = resumed.client.clone();
+    let interrupt_id = id.clone();
+    let interrupts = tokio::spawn(async move {
+        let Ok(mut interrupt) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        else {
+            return;
+        };
+        while interrupt.recv().await.is_some() {
+            if interrupt_client.has_capability(capability::PROCESS_SIGNAL) {
+                let _ = interrupt_client.signal(&interrupt_id, Signal::Interrupt).await;
+            } else {
+                let _ = interrupt_client.terminate(&interrupt_id, None).await;
+            }
+        }
+    });
+    let outcome = follow(&mut handle).await;
+    interrupts.abort();
+    if let Some((path, mut saved)) = resumed.file {
+        saved.process_id = Some(id);
+        saved.last_seq = handle.last_seq();
+        saved.save(&path)?;
+    }
+    outcome.map(exit_code)
+}
+
+pub(crate) async fn kill(server: &ServerArgs, args: KillArgs) -> Result<u8, Failure> {
+    let resumed = Resumed::open(server, &args.session).await?;
+    let id = resumed.process_id(args.process_id)?;
+    let client = &resumed.client;
+    let running = match args.signal {
+        Some(signal) => {
+            client.signal(&id, signal).await?;
+            true
+        }
+        None => {
+            let grace = client.has_capability(capability::GRACE_MS).then_some(Duration::from_secs(2));
+            client.terminate(&id, grace).await?
+        }
+    };
+    client.close().await;
+    if running { Ok(0) } else { Err(Failure { code: 1, message: format!("process {id} is not running") }) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(parse_signal("int"), Ok(Signal::Interrupt));
+        assert_eq!(parse_signal("SIGTERM"), Ok(Signal::Terminate));
+        assert_eq!(parse_signal("kill"), Ok(Signal::Kill));
+        assert_eq!(parse_signal("usr1"), Ok(Signal::User1));
+        assert!(parse_signal("bogus").is_err());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(exit_code(ExitStatus::Code(3)), 3);
+        assert_eq!(exit_code(ExitStatus::Signal(9)), 137);
+        assert_eq!(exit_code(ExitStatus::Code(-1)), 255);
+        assert_eq!(crate::exit::DISCONNECTED, 253);
+    }
+}

@@ -1,0 +1,180 @@
+//! The `exec-client` binary: run a command on an exec-server as if it were local (`run`), list
+//! a session's processes (`ps`), follow one again after a disconnect (`attach`), and signal one
+//! (`kill`).
+//!
+//! The protocol, ordering and recovery live in `exec_transport::ExecClient`; this crate owns
+//! what is specific to a terminal program: flags, stdio plumbing, the TTY, local signals, the
+//! session file, and turning every outcome into one exit code.
+//!
+//! Exit codes: the remote command's own (128+N when a signal killed it); 126/127 when the
+//! command could not be executed / found; [`exit::CONNECT`], [`exit::AUTH`], [`exit::SERVER`],
+//! [`exit::DISCONNECTED`] for the client's own failures; 2 for usage errors.
+
+mod commands;
+mod run;
+mod session_file;
+mod terminal;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use exec_transport::{ClientError, ConnectOptions, ExecClient};
+
+/// Exit codes of the client's own failures (the remote command's code is passed through).
+pub(crate) mod exit {
+    /// Bad flags or arguments.
+    pub const USAGE: u8 = 2;
+    /// The command was found but could not be executed (as a shell reports it).
+    pub const CANNOT_EXECUTE: u8 = 126;
+    /// The command was not found (as a shell reports it).
+    pub const NOT_FOUND: u8 = 127;
+    /// The server could not be reached.
+    pub const CONNECT: u8 = 250;
+    /// The server refused the credentials (HTTP 401/403).
+    pub const AUTH: u8 = 251;
+    /// The server answered a request with an error.
+    pub const SERVER: u8 = 252;
+    /// The connection was lost and could not be recovered.
+    pub const DISCONNECTED: u8 = 253;
+}
+
+/// Run and control processes on an exec-server.
+#[derive(Parser, Debug)]
+#[command(name = "exec-client", version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes: the remote command's own (128+N if signal N killed it), 126/127 when it could not be
+executed/found, 250 could not connect, 251 auth refused, 252 server error, 253 disconnected,
+2 usage error.";
+
+/// Where the server is and how to authenticate.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ServerArgs {
+    /// The server's URL, e.g. ws://127.0.0.1:8765.
+    #[arg(long, env = "EXEC_SERVER_URL", global = true)]
+    url: Option<String>,
+    /// A file holding the bearer token (else `EXEC_SERVER_TOKEN`).
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    /// Do not reconnect automatically after a dropped connection.
+    #[arg(long, global = true)]
+    no_recovery: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a command remotely, streaming its output and forwarding stdin, Ctrl-C and its exit
+    /// code.
+    Run(run::RunArgs),
+    /// List the processes of a session.
+    Ps(commands::SessionArgs),
+    /// Follow a process of a saved session again, from where its output left off.
+    Attach(commands::AttachArgs),
+    /// Signal a process of a session (default: terminate it).
+    Kill(commands::KillArgs),
+}
+
+/// A failure of the client itself: one line for stderr and an exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
+        Failure { code: exit::USAGE, message: message.into() }
+    }
+
+    /// The exit code and text for a client error.
+    pub(crate) fn from_client(error: ClientError) -> Failure {
+        let code = match &error {
+            ClientError::Connect { .. } => exit::CONNECT,
+            ClientError::AuthRefused { .. } => exit::AUTH,
+            ClientError::Disconnected(_) => exit::DISCONNECTED,
+            ClientError::Remote { .. } | ClientError::Unsupported(_) | ClientError::Protocol(_) => {
+                exit::SERVER
+            }
+        };
+        Failure { code, message: error.to_string() }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Failure {
+        Failure::from_client(error)
+    }
+}
+
+impl ServerArgs {
+    /// Connection options from the flags and environment.
+    pub(crate) fn options(&self) -> Result<ConnectOptions, Failure> {
+        let token = match &self.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|error| Failure::usage(format!("cannot read {}: {error}", path.display())))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => std::env::var("EXEC_SERVER_TOKEN").ok().filter(|token| !token.is_empty()),
+        };
+        let mut options = ConnectOptions { auth_token: token, ..ConnectOptions::default() };
+        if self.no_recovery {
+            options.recovery = None;
+        }
+        Ok(options)
+    }
+
+    pub(crate) fn url(&self) -> Result<&str, Failure> {
+        self.url.as_deref().ok_or_else(|| Failure::usage("no server URL: pass --url or set EXEC_SERVER_URL"))
+    }
+
+    /// Connects with a new session, or resumes `session` when given.
+    pub(crate) async fn connect(&self, url: &str, session: Option<&str>) -> Result<ExecClient, Failure> {
+        let options = self.options()?;
+        let client = match session {
+            Some(session) => ExecClient::resume(url, session, options).await?,
+            None => ExecClient::connect(url, options).await?,
+        };
+        Ok(client)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EXEC_CLIENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("exec-client: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(&cli.server, args).await,
+            Command::Ps(args) => commands::ps(&cli.server, args).await,
+            Command::Attach(args) => commands::attach(&cli.server, args).await,
+            Command::Kill(args) => commands::kill(&cli.server, args).await,
+        }
+    });
+    let code = match outcome {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("exec-client: {}", failure.message);
+            failure.code
+        }
+    };
+    // A blocking read of our stdin may still be parked in the runtime's thread pool; exiting
+    // here does not wait for it (the terminal was already restored by its guard).
+    std::process::exit(i32::from(code));
+}

@@ -1,0 +1,281 @@
+//! `exec-client run`: start a command remotely and behave like it ran here: output to the local
+//! stdout/stderr byte for byte, local stdin forwarded (its EOF included), local signals forwarded,
+//! an optional TTY, and the remote exit code as ours.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use exec_engine::{Event, ExitStatus, Signal, StreamKind, WriteOptions, WriteStatus};
+use exec_protocol::capability;
+use exec_transport::client::{EnvInherit, EnvPolicy};
+use exec_transport::{ClientError, ExecClient, ProcessHandle, ProcessSpec};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::session_file::SessionFile;
+use crate::terminal::{self, RawMode};
+use crate::{Failure, ServerArgs, exit};
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Give the command a pseudo-terminal of the local window size; the local terminal goes into
+    /// raw mode until the command ends.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Working directory on the server (absolute).
+    #[arg(long, default_value = "/")]
+    cwd: String,
+    /// Set a variable in the remote environment (repeatable).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Which of the server's own variables the command starts from: `core` (PATH, HOME, USER,
+    /// LANG, ...), `all` (minus names matching *KEY*, *SECRET*, *TOKEN*), or `none`.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Core)]
+    env_policy: PolicyArg,
+    /// Record the session (URL, session id, process id, last seq) in this file for `attach`,
+    /// `ps` and `kill`; if it names a live session on the same server, run in that session.
+    #[arg(long, value_name = "FILE")]
+    session_file: Option<PathBuf>,
+    /// The process id to use (default: a random one).
+    #[arg(long)]
+    id: Option<String>,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PolicyArg {
+    Core,
+    All,
+    None,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got {text:?}")),
+    }
+}
+
+pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failure> {
+    let url = server.url()?.to_owned();
+    let saved = match &args.session_file {
+        Some(path) => SessionFile::load(path)?,
+        None => None,
+    };
+    let client = match saved.as_ref().filter(|saved| saved.url == url) {
+        // An expired or unknown session is not an error here: start a new one.
+        Some(saved) => match server.connect(&url, Some(&saved.session_id)).await {
+            Err(failure) if failure.code == exit::SERVER => server.connect(&url, None).await?,
+            other => other?,
+        },
+        None => server.connect(&url, None).await?,
+    };
+
+    let signals = LocalSignals::install()?;
+    let stdin_is_terminal = terminal::stdin_is_terminal();
+    let inherit = match args.env_policy {
+        PolicyArg::Core => EnvInherit::Core,
+        PolicyArg::All => EnvInherit::All,
+        PolicyArg::None => EnvInherit::None,
+    };
+    let policy = EnvPolicy {
+        inherit,
+        ignore_default_excludes: false,
+        exclude: Vec::new(),
+        set: Default::default(),
+        include_only: Vec::new(),
+    };
+    let mut spec = ProcessSpec::new(args.command.iter().cloned(), args.cwd.clone()).env_policy(Some(policy));
+    spec.env = args.env.into_iter().collect();
+    if args.tty {
+        let size = terminal::window_size().filter(|_| client.has_capability(capability::SIZE));
+        spec = spec.tty(size);
+    } else if !stdin_is_terminal {
+        spec = spec.pipe_stdin();
+    }
+    // Without -t and with a terminal on stdin, the command gets no stdin (it reads EOF).
+    let forward_stdin = args.tty || !stdin_is_terminal;
+
+    let id = args.id.unwrap_or_else(|| format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+    let mut handle =
+        client.start(id.as_str(), spec).await.map_err(|error| start_failure(error, &args.command[0]))?;
+    let mut record = SessionFile {
+        url: url.clone(),
+        session_id: client.session_id().to_owned(),
+        process_id: Some(id.clone()),
+        last_seq: 0,
+    };
+    if let Some(path) = &args.session_file {
+        record.save(path)?;
+    }
+
+    let raw_mode = if args.tty && stdin_is_terminal {
+        Some(
+            RawMode::enable()
+                .map_err(|error| Failure::usage(format!("cannot set the terminal to raw mode: {error}")))?,
+        )
+    } else {
+        None
+    };
+    let stdin_task = forward_stdin.then(|| tokio::spawn(forward_input(client.clone(), id.clone())));
+    let signal_task = tokio::spawn(forward_signals(client.clone(), id.clone(), args.tty, signals));
+
+    let outcome = follow(&mut handle).await;
+
+    signal_task.abort();
+    if let Some(task) = stdin_task {
+        task.abort();
+    }
+    drop(raw_mode);
+    if let Some(path) = &args.session_file {
+        record.last_seq = handle.last_seq();
+        record.save(path)?;
+    }
+    outcome.map(exit_code)
+}
+
+/// Spawn failures read like a shell's: 127 when the command is not found, 126 when it cannot
+/// be executed.
+fn start_failure(error: ClientError, program: &str) -> Failure {
+    if let ClientError::Remote { message, data, .. } = &error {
+        if let Some(cwd) = data.get("cwd").and_then(serde_json::Value::as_str) {
+            return Failure {
+                code: exit::SERVER,
+                message: format!("cannot use {cwd} as the working directory: {message}"),
+            };
+        }
+        if message.contains("(os error 2)") {
+            return Failure {
+                code: exit::NOT_FOUND,
+                message: format!("{program}: command not found ({message})"),
+            };
+        }
+        if message.contains("(os error 13)") {
+            return Failure { code: exit::CANNOT_EXECUTE, message: format!("{program}: {message}") };
+        }
+    }
+    Failure::from_client(error)
+}
+
+/// The local exit code for a remote exit status.
+pub(crate) fn exit_code(status: ExitStatus) -> u8 {
+    match status {
+        ExitStatus::Code(code) => u8::try_from(code).unwrap_or(255),
+        ExitStatus::Signal(signal) => u8::try_from(128 + signal).unwrap_or(255),
+    }
+}
+
+/// Copies a process's output to the local stdout/stderr until it closes; returns how it ended.
+pub(crate) async fn follow(handle: &mut ProcessHandle) -> Result<ExitStatus, Failure> {
+    let mut stdout = tokio::io::stdout();
+    let mut stderr = tokio::io::stderr();
+    let mut status = None;
+    while let Some(event) = handle.next_event().await {
+        match event {
+            Event::Output(chunk) => {
+                let written = match chunk.stream {
+                    StreamKind::Stderr => write_all(&mut stderr, &chunk.data).await,
+                    StreamKind::Stdout | StreamKind::Pty => write_all(&mut stdout, &chunk.data).await,
+                };
+                if written.is_err() {
+                    // Our reader went away (`exec-client run -- yes | head`): stop the command
+                    // and end as a local pipeline would, by SIGPIPE.
+                    let _ = handle.terminate(None).await;
+                    return Ok(ExitStatus::Signal(13));
+                }
+            }
+            Event::Exited { status: exit, .. } => status = Some(exit),
+            Event::Closed { .. } => break,
+            Event::Gap { dropped_before } => {
+                eprintln!(
+                    "exec-client: output before seq {dropped_before} was lost (evicted from the server's retention)"
+                );
+            }
+            Event::Failed { reason, .. } => {
+                return Err(Failure { code: exit::DISCONNECTED, message: format!("disconnected: {reason}") });
+            }
+        }
+    }
+    match status {
+        Some(status) => Ok(status),
+        None => handle.wait().await.map_err(Failure::from_client),
+    }
+}
+
+async fn write_all(out: &mut (impl tokio::io::AsyncWrite + Unpin), data: &[u8]) -> std::io::Result<()> {
+    out.write_all(data).await?;
+    out.flush().await
+}
+
+/// Forwards local stdin to the process until EOF, then closes the remote stdin.
+async fn forward_input(client: ExecClient, id: String) {
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match stdin.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        match client.write(&id, Bytes::copy_from_slice(&buffer[..read]), WriteOptions::default()).await {
+            Ok(WriteStatus::Accepted) => {}
+            // The command closed its stdin or is gone: nothing more to forward.
+            Ok(_) | Err(_) => return,
+        }
+    }
+    if client.has_capability(capability::EOF) {
+        let _ = client.write(&id, Bytes::new(), WriteOptions { eof: true, write_id: None }).await;
+    }
+}
+
+/// The local signals `run` forwards. Installed before the process starts, so a Ctrl-C at any
+/// moment reaches the remote process instead of killing the client.
+pub(crate) struct LocalSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    window: tokio::signal::unix::Signal,
+}
+
+impl LocalSignals {
+    pub(crate) fn install() -> Result<LocalSignals, Failure> {
+        let install = |kind: SignalKind| {
+            signal(kind).map_err(|error| Failure::usage(format!("cannot handle signals: {error}")))
+        };
+        Ok(LocalSignals {
+            interrupt: install(SignalKind::interrupt())?,
+            terminate: install(SignalKind::terminate())?,
+            hangup: install(SignalKind::hangup())?,
+            window: install(SignalKind::window_change())?,
+        })
+    }
+}
+
+/// Forwards Ctrl-C (SIGINT), SIGTERM and SIGHUP to the process group, and window changes to the
+/// PTY, until aborted.
+async fn forward_signals(client: ExecClient, id: String, tty: bool, signals: LocalSignals) {
+    let LocalSignals { mut interrupt, mut terminate, mut hangup, mut window } = signals;
+    loop {
+        let forwarded = tokio::select! {
+            _ = interrupt.recv() => Signal::Interrupt,
+            _ = terminate.recv() => Signal::Terminate,
+            _ = hangup.recv() => Signal::Hangup,
+            _ = window.recv(), if tty => {
+                if let Some(size) = terminal::window_size()
+                    && client.has_capability(capability::PROCESS_RESIZE)
+                {
+                    let _ = client.resize(&id, size).await;
+                }
+                continue;
+            }
+        };
+        if client.has_capability(capability::PROCESS_SIGNAL) {
+            let _ = client.signal(&id, forwarded).await;
+        } else {
+            // A server without named signals (the Codex peer) can only kill.
+            let _ = client.terminate(&id, None).await;
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `exec-client` binary against a real server on loopback (run in this
+//! test process), driving the built binary as a user would: pipes, signals, and a real
+//! pseudo-terminal for `-t`.
+
+mod commands;
+mod peer;
+mod run;
+mod support;
+mod tty;

@@ -1,0 +1,77 @@
+//! `exec-client` and `ExecClient` against the Codex peer (`@openai/codex@0.123.0`), for what the
+//! peer supports: run, output, exit codes, stdin through `pipeStdin`, the library's ordering.
+//! The peer has no extensions, so nothing here may need one. These run when `EXEC_PEER_CODEX`
+//! names the peer's `codex` binary (`cargo xtask peer-test` installs it and sets it).
+
+use std::process::Stdio;
+
+use exec_engine::{Event, ExitStatus};
+use exec_transport::{ClientError, ConnectOptions, ExecClient, ProcessSpec};
+use test_support::{ServerProcess, Target};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::support::{DEADLINE, client, finish};
+
+async fn peer() -> Option<ServerProcess> {
+    match Target::peer_from_env() {
+        Some(target) => Some(target.spawn().await),
+        None => {
+            eprintln!("{} is not set: the peer case did not run", test_support::PEER_ENV);
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_output_and_exit_codes() {
+    let Some(server) = peer().await else { return };
+    let echo =
+        finish(client(server.url(), &["run", "--", "sh", "-c", "echo out; echo err >&2; exit 7"])).await;
+    assert_eq!(echo.code, Some(7), "{}", echo.stderr);
+    assert_eq!(echo.stdout_text(), "out\n");
+    assert!(echo.stderr.contains("err\n"), "{}", echo.stderr);
+    let missing = finish(client(server.url(), &["run", "--", "definitely-not-a-command"])).await;
+    assert_eq!(missing.code, Some(127), "{}", missing.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_through_pipe_stdin() {
+    let Some(server) = peer().await else { return };
+    // The peer cannot close a child's stdin (no `eof`), so the command stops by itself.
+    let mut command = client(server.url(), &["run", "--", "head", "-n", "2"]);
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a\nb\nc\n").await.unwrap();
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "a\nb\n");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_orders_events_and_refuses_missing_extensions() {
+    let Some(server) = peer().await else { return };
+    let client = ExecClient::connect(server.url(), ConnectOptions::default()).await.unwrap();
+    assert!(!client.has_capability(exec_protocol::capability::PROCESS_SIGNAL));
+    for round in 0..20 {
+        let spec = ProcessSpec::new(["/bin/sh", "-c", "echo one; echo two >&2; echo three; exit 4"], "/");
+        let mut handle = client.start(format!("p{round}"), spec).await.unwrap();
+        let mut seqs = Vec::new();
+        let mut status = None;
+        let mut output = Vec::new();
+        while let Some(event) = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap() {
+            seqs.push(event.seq().get());
+            match event {
+                Event::Output(chunk) => output.extend_from_slice(&chunk.data),
+                Event::Exited { status: exit, .. } => status = Some(exit),
+                Event::Closed { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "in seq order");
+        assert_eq!(status, Some(ExitStatus::Code(4)));
+        assert_eq!(output.len(), "one\ntwo\nthree\n".len());
+    }
+    let unsupported = client.signal("p0", exec_engine::Signal::Interrupt).await;
+    assert!(matches!(unsupported, Err(ClientError::Unsupported(_))), "{unsupported:?}");
+}

@@ -1,0 +1,144 @@
+//! `exec-client run` without a terminal: byte-exact output, stdin and its EOF, exit codes for
+//! every outcome, Ctrl-C forwarding, URL and token from flags or the environment.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+use crate::support::{DEADLINE, TestServer, client, finish, temp_path};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_is_byte_exact_on_both_streams() {
+    let server = TestServer::start().await;
+    // Every byte value, many times over, in a file the remote side cats to both streams.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let path = temp_path("bytes");
+    std::fs::write(&path, &data).unwrap();
+    let script = format!("cat {0}; cat {0} >&2", path.display());
+    let mut command = client(&server.url(), &["run", "--", "/bin/sh", "-c", &script]);
+    command.stderr(Stdio::piped());
+    let output = tokio::time::timeout(DEADLINE, command.output()).await.unwrap().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stdout == data, "stdout differs ({} bytes)", output.stdout.len());
+    assert!(output.stderr == data, "stderr differs ({} bytes)", output.stderr.len());
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_is_forwarded_and_its_eof_closes_the_remote_stdin() {
+    let server = TestServer::start().await;
+    let mut command = client(&server.url(), &["run", "--", "wc", "-l"]);
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a\nb\n").await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_are_passed_through_and_failures_are_distinct() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let cases: &[(&[&str], i32)] = &[
+        (&["run", "--", "sh", "-c", "exit 7"], 7),
+        (&["run", "--", "sh", "-c", "kill -9 $$"], 137),
+        (&["run", "--", "sh", "-c", "kill -15 $$"], 143),
+        (&["run", "--", "definitely-not-a-command"], 127),
+        (&["run", "--", "/"], 126),
+        (&["run", "--cwd", "/no/such/dir", "--", "true"], 252),
+    ];
+    for (args, expected) in cases {
+        let finished = finish(client(&url, args)).await;
+        assert_eq!(finished.code, Some(*expected), "{args:?}: {}", finished.stderr);
+    }
+    let not_found = finish(client(&url, &["run", "--", "definitely-not-a-command"])).await;
+    assert!(not_found.stderr.starts_with("exec-client: definitely-not-a-command"), "{}", not_found.stderr);
+    assert_eq!(not_found.stderr.lines().count(), 1, "one clear line: {}", not_found.stderr);
+
+    // Nobody listens on this port.
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("ws://{}", unused.local_addr().unwrap());
+    drop(unused);
+    let refused = finish(client(&dead, &["run", "--", "true"])).await;
+    assert_eq!(refused.code, Some(250), "{}", refused.stderr);
+    assert!(refused.stderr.contains("could not connect"), "{}", refused.stderr);
+
+    let usage = finish(client(&url, &["run", "--env", "NOEQUALS", "--", "true"])).await;
+    assert_eq!(usage.code, Some(2), "{}", usage.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_flags_and_policy_shape_the_remote_environment() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let core = finish(client(&url, &["run", "--env", "GREETING=hi there", "--", "/usr/bin/env"])).await;
+    let text = core.stdout_text();
+    assert!(text.lines().any(|line| line == "GREETING=hi there"), "{text}");
+    assert!(text.lines().any(|line| line.starts_with("PATH=")), "core keeps PATH: {text}");
+    let none =
+        finish(client(&url, &["run", "--env-policy", "none", "--env", "ONLY=1", "--", "/usr/bin/env"])).await;
+    assert_eq!(none.stdout_text(), "ONLY=1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_sends_interrupt_to_the_remote_process() {
+    let server = TestServer::start().await;
+    let script = "trap 'echo got-int; exit 5' INT; echo ready; while :; do sleep 0.2 & wait $!; done";
+    let mut child = client(&server.url(), &["run", "--", "sh", "-c", script]).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(DEADLINE, stdout.next_line()).await.unwrap().unwrap();
+    assert_eq!(ready.as_deref(), Some("ready"));
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let got = tokio::time::timeout(DEADLINE, stdout.next_line()).await.unwrap().unwrap();
+    assert_eq!(got.as_deref(), Some("got-int"));
+    let status = tokio::time::timeout(DEADLINE, child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_comes_from_a_file_or_the_environment() {
+    let server = TestServer::with_token("s3cret").await;
+    let url = server.url();
+    let missing = finish(client(&url, &["run", "--", "true"])).await;
+    assert_eq!(missing.code, Some(251), "{}", missing.stderr);
+    assert!(missing.stderr.contains("refused"), "{}", missing.stderr);
+
+    let mut from_env = client(&url, &["run", "--", "echo", "ok"]);
+    from_env.env("EXEC_SERVER_TOKEN", "s3cret");
+    let from_env = finish(from_env).await;
+    assert_eq!((from_env.code, from_env.stdout_text().as_str()), (Some(0), "ok\n"), "{}", from_env.stderr);
+
+    let token_file = temp_path("token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+    let token_arg = token_file.to_str().unwrap();
+    let from_file = finish(client(&url, &["run", "--token-file", token_arg, "--", "echo", "ok"])).await;
+    assert_eq!(from_file.code, Some(0), "{}", from_file.stderr);
+    let mut wrong = client(&url, &["run", "--", "true"]);
+    wrong.env("EXEC_SERVER_TOKEN", "wrong");
+    assert_eq!(finish(wrong).await.code, Some(251));
+    std::fs::remove_file(&token_file).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_stream_is_a_disconnect() {
+    // A real exec-server process, killed outright: no goodbye, no exit notifications.
+    let server = test_support::Target::ours(test_support::workspace_binary("exec-server")).spawn().await;
+    let script = "echo ready; while :; do echo tick; sleep 0.05; done";
+    let mut child =
+        client(server.url(), &["--no-recovery", "run", "--", "sh", "-c", script]).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(DEADLINE, stdout.next_line()).await.unwrap().unwrap();
+    assert_eq!(ready.as_deref(), Some("ready"));
+    server.terminate_with(test_support::Signal::SIGKILL).unwrap();
+    while let Ok(Some(_)) = tokio::time::timeout(DEADLINE, stdout.next_line()).await.unwrap() {}
+    let status = tokio::time::timeout(DEADLINE, child.wait()).await.unwrap().unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).await.unwrap();
+    assert_eq!(status.code(), Some(253), "{stderr}");
+    assert!(stderr.starts_with("exec-client: disconnected"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+}
