@@ -12,7 +12,7 @@ use exec_engine::{ExitStatus, Seq, Signal, SubscribeFrom};
 use exec_protocol::capability;
 use exec_transport::ExecClient;
 
-use crate::run::{exit_code, follow};
+use crate::run::{GapPolicy, exit_code, follow};
 use crate::session_file::SessionFile;
 use crate::{Failure, ServerArgs};
 
@@ -154,7 +154,7 @@ pub(crate) async fn attach(server: &ServerArgs, args: AttachArgs) -> Result<u8, 
             }
         }
     });
-    let outcome = follow(&mut handle).await;
+    let outcome = follow(&mut handle, GapPolicy::Warn).await;
     interrupts.abort();
     if let Some((path, mut saved)) = resumed.file {
         saved.process_id = Some(id);

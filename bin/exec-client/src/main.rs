@@ -1,6 +1,6 @@
 //! The `exec-client` binary: run a command on an exec-server as if it were local (`run`), list
-//! a session's processes (`ps`), follow one again after a disconnect (`attach`), and signal one
-//! (`kill`).
+//! a session's processes (`ps`), follow one again after a disconnect (`attach`), signal one
+//! (`kill`), and bridge an MCP stdio server running on the executor (`mcp`).
 //!
 //! The protocol, ordering and recovery live in `exec_transport::ExecClient`; this crate owns
 //! what is specific to a terminal program: flags, stdio plumbing, the TTY, local signals, the
@@ -11,6 +11,7 @@
 //! [`exit::DISCONNECTED`] for the client's own failures; 2 for usage errors.
 
 mod commands;
+mod mcp;
 mod run;
 mod session_file;
 mod terminal;
@@ -79,6 +80,8 @@ enum Command {
     Attach(commands::AttachArgs),
     /// Signal a process of a session (default: terminate it).
     Kill(commands::KillArgs),
+    /// Bridge local stdin/stdout to an MCP stdio server started on the executor.
+    Mcp(mcp::McpArgs),
 }
 
 /// A failure of the client itself: one line for stderr and an exit code.
@@ -165,6 +168,7 @@ fn main() -> ExitCode {
             Command::Ps(args) => commands::ps(&cli.server, args).await,
             Command::Attach(args) => commands::attach(&cli.server, args).await,
             Command::Kill(args) => commands::kill(&cli.server, args).await,
+            Command::Mcp(args) => mcp::mcp(&cli.server, args).await,
         }
     });
     let code = match outcome {

@@ -52,7 +52,7 @@ enum PolicyArg {
     None,
 }
 
-fn parse_env(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
         _ => Err(format!("expected NAME=VALUE, got {text:?}")),
@@ -123,7 +123,7 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     let stdin_task = forward_stdin.then(|| tokio::spawn(forward_input(client.clone(), id.clone())));
     let signal_task = tokio::spawn(forward_signals(client.clone(), id.clone(), args.tty, signals));
 
-    let outcome = follow(&mut handle).await;
+    let outcome = follow(&mut handle, GapPolicy::Warn).await;
 
     signal_task.abort();
     if let Some(task) = stdin_task {
@@ -139,7 +139,7 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
 
 /// Spawn failures read like a shell's: 127 when the command is not found, 126 when it cannot
 /// be executed.
-fn start_failure(error: ClientError, program: &str) -> Failure {
+pub(crate) fn start_failure(error: ClientError, program: &str) -> Failure {
     if let ClientError::Remote { message, data, .. } = &error {
         if let Some(cwd) = data.get("cwd").and_then(serde_json::Value::as_str) {
             return Failure {
@@ -168,8 +168,17 @@ pub(crate) fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
+/// What to do when output was lost from the server's retention.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum GapPolicy {
+    /// Say so on stderr and go on (a person reading a log).
+    Warn,
+    /// Stop with an error (a protocol stream, where a hole corrupts everything after it).
+    Fatal,
+}
+
 /// Copies a process's output to the local stdout/stderr until it closes; returns how it ended.
-pub(crate) async fn follow(handle: &mut ProcessHandle) -> Result<ExitStatus, Failure> {
+pub(crate) async fn follow(handle: &mut ProcessHandle, gaps: GapPolicy) -> Result<ExitStatus, Failure> {
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
     let mut status = None;
@@ -190,9 +199,14 @@ pub(crate) async fn follow(handle: &mut ProcessHandle) -> Result<ExitStatus, Fai
             Event::Exited { status: exit, .. } => status = Some(exit),
             Event::Closed { .. } => break,
             Event::Gap { dropped_before } => {
-                eprintln!(
-                    "exec-client: output before seq {dropped_before} was lost (evicted from the server's retention)"
+                let message = format!(
+                    "output before seq {dropped_before} was lost (evicted from the server's retention)"
                 );
+                if gaps == GapPolicy::Fatal {
+                    let _ = handle.terminate(None).await;
+                    return Err(Failure { code: exit::DISCONNECTED, message });
+                }
+                eprintln!("exec-client: {message}");
             }
             Event::Failed { reason, .. } => {
                 return Err(Failure { code: exit::DISCONNECTED, message: format!("disconnected: {reason}") });
