@@ -10,18 +10,14 @@
 //! that recovery cannot repair, or output lost from retention, ends it with exit code 253 rather
 //! than a silently corrupted stream.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::Bytes;
 use clap::Args;
-use exec_engine::{ExitStatus, WriteOptions, WriteStatus};
-use exec_mcp::{EnvSource, Location, McpConfig};
+use exec_engine::ExitStatus;
+use exec_mcp::{LaunchSpec, Location, McpConfig};
 use exec_protocol::capability;
-use exec_transport::client::{EnvInherit, EnvPolicy};
-use exec_transport::{ExecClient, ProcessSpec};
-use tokio::io::AsyncReadExt as _;
+use exec_transport::ExecClient;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::run::{GapPolicy, exit_code, follow, parse_env};
@@ -51,11 +47,9 @@ pub(crate) struct McpArgs {
 
 /// What to start, resolved from the flags or the config file.
 struct Server {
+    /// The executor named by the config, if any.
     url: Option<String>,
-    argv: Vec<String>,
-    cwd: String,
-    env: BTreeMap<String, String>,
-    policy: EnvPolicy,
+    spec: LaunchSpec,
 }
 
 pub(crate) async fn mcp(server_args: &ServerArgs, args: McpArgs) -> Result<u8, Failure> {
@@ -74,14 +68,15 @@ pub(crate) async fn mcp(server_args: &ServerArgs, args: McpArgs) -> Result<u8, F
             "exec-client: warning: the server cannot close a process's stdin (no `eof` extension); the MCP server will not see EOF"
         );
     }
-    let mut spec = ProcessSpec::new(server.argv.iter().cloned(), server.cwd).env_policy(Some(server.policy));
-    spec.env = server.env;
-    let spec = spec.pipe_stdin();
+    // One implementation of the remote environment rules: exec-mcp's, shared with its launcher.
+    let spec = server
+        .spec
+        .executor_process_spec(std::env::vars())
+        .map_err(|error| Failure::usage(error.to_string()))?;
+    let program = server.spec.command.clone();
     let id = format!("mcp-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut handle = client
-        .start(id.as_str(), spec)
-        .await
-        .map_err(|error| crate::run::start_failure(error, &server.argv[0]))?;
+    let mut handle =
+        client.start(id.as_str(), spec).await.map_err(|error| crate::run::start_failure(error, &program))?;
 
     let mut terminate = signal(SignalKind::terminate()).map_err(|error| Failure::usage(error.to_string()))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|error| Failure::usage(error.to_string()))?;
@@ -114,93 +109,40 @@ async fn stop(client: &ExecClient, id: &str) {
 /// Forwards local stdin until EOF, closes the remote stdin, and terminates the server if it has
 /// not exited within [`EXIT_GRACE`] (the bridge's output loop then ends with its exit).
 async fn forward_input(client: ExecClient, id: String) {
-    let mut stdin = tokio::io::stdin();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let read = match stdin.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(read) => read,
-        };
-        match client.write(&id, Bytes::copy_from_slice(&buffer[..read]), WriteOptions::default()).await {
-            Ok(WriteStatus::Accepted) => {}
-            Ok(_) | Err(_) => return,
-        }
-    }
-    if client.has_capability(capability::EOF) {
-        let _ = client.write(&id, Bytes::new(), WriteOptions { eof: true, write_id: None }).await;
-    }
+    crate::run::forward_input(client.clone(), id.clone()).await;
     tokio::time::sleep(EXIT_GRACE).await;
     stop(&client, &id).await;
 }
 
 fn resolve(args: McpArgs) -> Result<Server, Failure> {
-    let Some(path) = &args.config else {
-        if args.command.is_empty() {
-            return Err(Failure::usage("give the server command after --, or --config FILE --server NAME"));
+    let (url, mut spec) = match &args.config {
+        None => {
+            let Some((command, rest)) = args.command.split_first() else {
+                return Err(Failure::usage(
+                    "give the server command after --, or --config FILE --server NAME",
+                ));
+            };
+            (None, LaunchSpec::new("mcp", command.as_str()).with_args(rest.iter().cloned()))
         }
-        let policy = policy(EnvInherit::Core, Vec::new());
-        return Ok(Server {
-            url: None,
-            argv: args.command,
-            cwd: args.cwd.unwrap_or_else(|| "/".to_owned()),
-            env: args.env.into_iter().collect(),
-            policy,
-        });
-    };
-    if !args.command.is_empty() {
-        return Err(Failure::usage("give either a command or --config/--server, not both"));
-    }
-    let name = args.server.as_deref().unwrap_or_default();
-    let config = McpConfig::from_file(path).map_err(|error| Failure::usage(error.to_string()))?;
-    let server = config.server(name).map_err(|error| Failure::usage(error.to_string()))?;
-    let url = match server.location() {
-        Location::Executor { url } => Some(url.clone()),
-        Location::Local => None,
-    };
-    let cwd = match (args.cwd, server.cwd()) {
-        (Some(cwd), _) => cwd,
-        (None, Some(cwd)) => cwd.to_string_lossy().into_owned(),
-        (None, None) => "/".to_owned(),
-    };
-    // The executor's core variables and the remote-source names come from the executor; the
-    // literal values and the local-source names are sent.
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let mut remote_names = Vec::new();
-    for variable in server.env_vars() {
-        match variable.source {
-            EnvSource::Remote => remote_names.push(variable.name.clone()),
-            EnvSource::Local => {
-                if let Ok(value) = std::env::var(&variable.name) {
-                    env.insert(variable.name.clone(), value);
-                }
+        Some(path) => {
+            if !args.command.is_empty() {
+                return Err(Failure::usage("give either a command or --config/--server, not both"));
             }
+            let name = args.server.as_deref().unwrap_or_default();
+            let config = McpConfig::from_file(path).map_err(|error| Failure::usage(error.to_string()))?;
+            let server = config.server(name).map_err(|error| Failure::usage(error.to_string()))?;
+            let url = match server.location() {
+                Location::Executor { url } => Some(url.clone()),
+                Location::Local => None,
+            };
+            (url, server.launch_spec())
         }
-    }
-    env.extend(server.env().iter().map(|(name, value)| (name.clone(), value.clone())));
-    env.extend(args.env);
-    let argv = std::iter::once(server.command().to_owned()).chain(server.args().iter().cloned()).collect();
-    let policy = if remote_names.is_empty() {
-        policy(EnvInherit::Core, Vec::new())
-    } else {
-        remote_policy(remote_names)
     };
-    Ok(Server { url, argv, cwd, env, policy })
-}
-
-fn policy(inherit: EnvInherit, include_only: Vec<String>) -> EnvPolicy {
-    EnvPolicy {
-        inherit,
-        ignore_default_excludes: !include_only.is_empty(),
-        exclude: Vec::new(),
-        set: BTreeMap::new(),
-        include_only,
+    if let Some(cwd) = args.cwd {
+        spec.cwd = Some(cwd.into());
+    } else if spec.cwd.is_none() {
+        spec.cwd = Some("/".into());
     }
-}
-
-/// The executor's core variables plus the named ones (named explicitly, so the default
-/// `*KEY*`/`*SECRET*`/`*TOKEN*` exclusion does not apply to them).
-fn remote_policy(names: Vec<String>) -> EnvPolicy {
-    let mut keep: Vec<String> = shell_env_policy::CORE_VARS.iter().map(|name| (*name).to_owned()).collect();
-    keep.extend(names);
-    policy(EnvInherit::All, keep)
+    spec.env.extend(args.env);
+    Ok(Server { url, spec })
 }

@@ -225,7 +225,7 @@ async fn write_all(out: &mut (impl tokio::io::AsyncWrite + Unpin), data: &[u8]) 
 }
 
 /// Forwards local stdin to the process until EOF, then closes the remote stdin.
-async fn forward_input(client: ExecClient, id: String) {
+pub(crate) async fn forward_input(client: ExecClient, id: String) {
     let mut stdin = tokio::io::stdin();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {

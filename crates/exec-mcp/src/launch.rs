@@ -42,7 +42,8 @@ pub struct LaunchSpec {
     pub env: BTreeMap<String, String>,
     /// Variables copied from an environment at launch (see [`EnvSource`]).
     pub env_vars: Vec<EnvVar>,
-    /// The working directory; `None` means the launcher's own (local) or the executor's default.
+    /// The working directory; `None` means the launcher's own. The executor launcher requires it
+    /// (an absolute path on the executor).
     pub cwd: Option<PathBuf>,
     /// The stdout line cap, newline excluded (see [`DEFAULT_MAX_LINE_BYTES`]).
     pub max_line_bytes: usize,
@@ -126,8 +127,9 @@ impl LaunchSpec {
 /// Starts MCP servers somewhere and hands back their stdio as an [`McpTransport`].
 ///
 /// Object-safe (`Box<dyn Launcher>`), so a program can pick the launcher from configuration.
-/// Implementations: [`crate::LocalLauncher`] (a child process); an executor launcher builds the
-/// same transport from a remote process's streams with [`McpTransport::new`].
+/// Implementations: [`crate::LocalLauncher`] (a child process) and [`crate::ExecutorLauncher`]
+/// (a process started through an exec-server); both build their transport with
+/// [`McpTransport::new`].
 #[async_trait]
 pub trait Launcher: Send + Sync + std::fmt::Debug {
     /// Starts the server described by `spec`. The returned transport owns the process: closing
@@ -145,6 +147,19 @@ pub enum LaunchError {
         command: String,
         #[source]
         source: std::io::Error,
+    },
+    /// The spec cannot be run by this launcher (an executor server without a `cwd`, say).
+    #[error("mcp server `{server}`: {message}")]
+    Invalid { server: String, message: String },
+    /// The executor did not start the server: it refused `process/start` (the command or the
+    /// `cwd` does not exist there, ...) or the connection to it is gone.
+    #[error("mcp server `{server}`: cannot start `{command}` on the executor {url}: {source}")]
+    Executor {
+        server: String,
+        command: String,
+        url: String,
+        #[source]
+        source: Box<exec_transport::ClientError>,
     },
 }
 
