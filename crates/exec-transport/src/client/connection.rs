@@ -18,15 +18,15 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::ConnectOptions;
-use super::routes::Routes;
-use crate::rpc::{self, FrameSource, Incoming, Outgoing, WebSocketSink, WebSocketSource};
+use super::routes::{Routes, Slot};
+use crate::rpc::{self, FrameSink as _, FrameSource, Incoming, WebSocketSink, WebSocketSource};
 
 /// Why a dial failed.
 #[derive(Debug)]
@@ -53,9 +53,10 @@ pub(crate) enum CallError {
 type Reply = Result<Box<RawValue>, ErrorObject>;
 
 /// A live (or dead) connection to one server.
-#[derive(Debug)]
 pub(crate) struct Connection {
-    outbound: mpsc::Sender<Outgoing>,
+    /// The socket's writing half. Callers write their own frames (no hop through a writer
+    /// task: on a multi-threaded runtime each hop is a cross-thread wake-up on the hot path).
+    sink: tokio::sync::Mutex<WebSocketSink<TcpStream>>,
     pending: Mutex<HashMap<i64, oneshot::Sender<Reply>>>,
     next_id: AtomicI64,
     /// Cancelled when the connection is gone, for whatever reason.
@@ -64,6 +65,15 @@ pub(crate) struct Connection {
     /// The server closed it because another connection resumed the session: a deliberate
     /// takeover, which recovery must not undo.
     pub(crate) taken_over: AtomicBool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("lost", &self.is_lost())
+            .field("reason", &self.reason.get())
+            .finish()
+    }
 }
 
 impl Connection {
@@ -110,9 +120,7 @@ impl Connection {
             pending.insert(id, reply_sender);
         }
         let removal = PendingGuard { connection: self, id };
-        if self.outbound.send(Outgoing::Frame(frame)).await.is_err() {
-            return Err(CallError::Lost(self.reason()));
-        }
+        self.send(frame).await?;
         let answer = reply.await;
         drop(removal);
         match answer {
@@ -128,12 +136,31 @@ impl Connection {
         jsonrpc::write_notification(&mut frame, method_name, params)
             .map_err(|error| CallError::Lost(format!("cannot encode {method_name} params: {error}")))?;
         let frame = String::from_utf8(frame).expect("serde_json writes UTF-8");
-        self.outbound.send(Outgoing::Frame(frame)).await.map_err(|_| CallError::Lost(self.reason()))
+        self.send(frame).await
+    }
+
+    /// Writes one frame and flushes it. A failed write kills the connection.
+    async fn send(&self, frame: String) -> Result<(), CallError> {
+        let mut sink = self.sink.lock().await;
+        if self.is_lost() {
+            return Err(CallError::Lost(self.reason()));
+        }
+        let written = async {
+            sink.feed(frame).await?;
+            sink.flush().await
+        };
+        if let Err(error) = written.await {
+            self.shut(format!("sending to the server failed: {error}"));
+            return Err(CallError::Lost(self.reason()));
+        }
+        Ok(())
     }
 
     /// Closes the WebSocket politely (after what is queued) and marks the connection dead.
     pub(crate) async fn close(&self, reason: &str) {
-        let _ = self.outbound.send(Outgoing::Close { code: 1000, reason: String::new() }).await;
+        if !self.is_lost() {
+            let _ = self.sink.lock().await.close(1000, String::new()).await;
+        }
         self.shut(reason);
     }
 
@@ -210,9 +237,8 @@ pub(crate) async fn dial(
         })?;
 
     let (sink, stream) = socket.split();
-    let (outbound, outbound_receiver) = rpc::outbound_queue();
     let connection = Arc::new(Connection {
-        outbound,
+        sink: tokio::sync::Mutex::new(WebSocketSink { sink }),
         pending: Mutex::new(HashMap::new()),
         next_id: AtomicI64::new(1),
         lost: CancellationToken::new(),
@@ -220,19 +246,29 @@ pub(crate) async fn dial(
         taken_over: AtomicBool::new(false),
     });
 
-    let writer_connection = Arc::clone(&connection);
-    let ping_every = options.ping_interval;
-    tokio::spawn(async move {
-        let sink = WebSocketSink { sink };
-        tokio::select! {
-            result = rpc::write_loop(sink, outbound_receiver, ping_every) => {
-                if let Err(error) = result {
-                    writer_connection.shut(format!("sending to the server failed: {error}"));
+    if let Some(period) = options.ping_interval {
+        let pinger = Arc::clone(&connection);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    () = pinger.lost.cancelled() => return,
+                }
+                let mut sink = pinger.sink.lock().await;
+                let pinged = async {
+                    sink.ping().await?;
+                    sink.flush().await
+                };
+                if let Err(error) = pinged.await {
+                    drop(sink);
+                    pinger.shut(format!("sending to the server failed: {error}"));
+                    return;
                 }
             }
-            () = writer_connection.lost.cancelled() => {}
-        }
-    });
+        });
+    }
     let reader_connection = Arc::clone(&connection);
     let source = WebSocketSource { stream, max_message_bytes: options.max_message_bytes, close_frame: None };
     let peer_timeout = options.peer_timeout;
@@ -311,12 +347,22 @@ where
             Ok(Some(Incoming::Oversized { limit })) => {
                 return format!("the server sent a message larger than {limit} bytes");
             }
-            Ok(Some(Incoming::Message(bytes))) => handle_frame(connection, routes, &bytes),
+            Ok(Some(Incoming::Message(bytes))) => {
+                // A caller far behind holds the reader (and, through the socket, the server's
+                // flow control) until it catches up, instead of output being lost.
+                for slot in handle_frame(connection, routes, &bytes) {
+                    tokio::select! {
+                        () = slot.drained() => {}
+                        () = connection.lost.cancelled() => return connection.reason(),
+                    }
+                }
+            }
         }
     }
 }
 
-fn handle_frame(connection: &Connection, routes: &Routes, bytes: &Bytes) {
+/// Handles one frame; returns the slots over their byte budget that the reader must wait for.
+fn handle_frame(connection: &Connection, routes: &Routes, bytes: &Bytes) -> Vec<Arc<Slot>> {
     match jsonrpc::parse_message(bytes) {
         Ok(Message::Response(response)) => match response.id {
             RequestId::Integer(id) => connection.answer(id, Ok(response.result)),
@@ -327,11 +373,12 @@ fn handle_frame(connection: &Connection, routes: &Routes, bytes: &Bytes) {
             _ => tracing::warn!(error = %response.error, "the server reported an error for no request"),
         },
         Ok(Message::Notification(notification)) => {
-            routes.route(&notification.method, notification.params.as_deref());
+            return routes.route(&notification.method, notification.params.as_deref());
         }
         Ok(Message::Request(request)) => {
             tracing::debug!(method = %request.method, "ignoring a request from the server");
         }
         Err(error) => tracing::warn!(%error, "ignoring an unparseable frame from the server"),
     }
+    Vec::new()
 }

@@ -1,8 +1,8 @@
 //! [`ExecClient`]: the Rust client of an exec-server (ours or the Codex peer), over WebSocket.
 //!
 //! ```text
-//!  caller ──► ExecClient::call ──► Connection (writer task) ──► socket
-//!                                   Connection (reader task) ◄── socket
+//!  caller ──► ExecClient::call ──► Connection::send (the caller writes, under a lock) ──► socket
+//!                                   Connection reader task ◄── socket
 //!                                     ├─ responses → the waiting call
 //!                                     └─ notifications → Routes → Slot (per subscriber, seq order)
 //!  ProcessHandle::next_event ◄── Slot ── (pull with process/read when behind)
@@ -17,7 +17,11 @@
 //!   `start`) wait for the new connection and are sent again; the others fail with
 //!   `Disconnected`.
 //! - Routing is registered before `process/start` is sent, so no early notification is missed,
-//!   and a handle's events come out in seq order however the server ordered them.
+//!   and a handle's events come out in seq order however the server ordered them. A handle
+//!   buffers up to [`ConnectOptions::max_buffered_bytes_per_process`] for a caller that is not
+//!   reading; past that the reader waits for it (backpressure, nothing lost), so a caller must
+//!   not stop reading a process's events while it waits for that process to take its stdin,
+//!   exactly as with a local pipe.
 //! - Extensions are used only when `initialize` listed them in `capabilities`; against a server
 //!   without them (the Codex peer), the calls that need them return [`ClientError::Unsupported`].
 
@@ -62,8 +66,10 @@ pub struct ConnectOptions {
     pub peer_timeout: Option<Duration>,
     /// Largest message accepted from the server.
     pub max_message_bytes: usize,
-    /// Output a handle buffers for a caller that is not reading; past it, output is dropped
-    /// from the push path and fetched again with `process/read` when the caller reads.
+    /// Output a handle buffers for a caller that is not reading. Below it, a slow caller never
+    /// delays another process's events; past it, the connection stops reading until that caller
+    /// catches up (the server then slows the children), so nothing is lost and memory stays
+    /// bounded.
     pub max_buffered_bytes_per_process: usize,
     /// Automatic reconnection; `None` turns it off.
     pub recovery: Option<Recovery>,
@@ -78,7 +84,7 @@ impl Default for ConnectOptions {
             ping_interval: Some(Duration::from_secs(10)),
             peer_timeout: Some(Duration::from_secs(30)),
             max_message_bytes: 64 << 20,
-            max_buffered_bytes_per_process: 8 << 20,
+            max_buffered_bytes_per_process: 64 << 20,
             recovery: Some(Recovery::default()),
         }
     }

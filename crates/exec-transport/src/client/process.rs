@@ -117,6 +117,7 @@ pub struct ProcessHandle {
 impl Drop for ProcessHandle {
     fn drop(&mut self) {
         self.client.inner.routes.unregister(&self.slot);
+        self.slot.abandon();
     }
 }
 
@@ -150,6 +151,7 @@ impl ProcessHandle {
             let next = self.slot.lock().next();
             match next {
                 Next::Event(event) => {
+                    self.slot.taken();
                     if !matches!(event, Event::Failed { .. }) {
                         self.last_seq = event.seq().get().max(self.last_seq);
                     }

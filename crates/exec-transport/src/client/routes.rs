@@ -2,10 +2,14 @@
 //!
 //! Each subscriber of a process owns a [`Slot`]: a reorder buffer keyed by seq (the Codex peer may
 //! send `exited` before the last output), a queue of events ready for the caller, and a flag that
-//! says "the queue may be missing something: ask the server before waiting". The router never
-//! blocks: a slot whose caller does not keep up drops further output notifications (bounded
-//! memory, so one flooding process cannot delay another's events) and its caller later catches up
-//! with `process/read` from the last seq it delivered. The same catch-up runs after a reconnect.
+//! says "the queue may be missing something: ask the server before waiting" (set for an attach to
+//! an existing process, and after a reconnect; the caller then catches up with `process/read`
+//! from the last seq it delivered).
+//!
+//! Memory is bounded without losing output: a slot buffers up to its byte budget for a caller
+//! that is not reading; past it, the connection's reader waits for that caller to drain (see
+//! [`Routes::route`]), which stops reading the socket and lets the server's flow control slow the
+//! children. Below the budget, a process whose caller is slow never delays another's events.
 //!
 //! The merge logic is sans-I/O ([`SlotState`]); the I/O (the `process/read` calls) lives with the
 //! handle in `super::process`.
@@ -54,9 +58,11 @@ impl Routes {
         slots.values().flatten().filter_map(Weak::upgrade).collect()
     }
 
-    /// Hands one notification to the slots of its process. Unknown methods and malformed params
-    /// are logged and dropped: a notification has no one to answer.
-    pub(crate) fn route(&self, method_name: &str, params: Option<&RawValue>) {
+    /// Hands one notification to the slots of its process and returns the slots that are now
+    /// over their byte budget: the caller (the connection's reader) waits for each to drain
+    /// before it reads on. Unknown methods and malformed params are logged and dropped: a
+    /// notification has no one to answer.
+    pub(crate) fn route(&self, method_name: &str, params: Option<&RawValue>) -> Vec<Arc<Slot>> {
         let decoded = match method_name {
             method::PROCESS_OUTPUT => decode::<ProcessOutputNotification>(params).map(|note| {
                 let event = Event::Output(OutputChunk {
@@ -74,24 +80,22 @@ impl Routes {
                 .map(|note| (note.process_id.into_string(), Event::Closed { seq: Seq::new(note.seq) })),
             other => {
                 tracing::debug!(method = other, "ignoring an unknown notification");
-                return;
+                return Vec::new();
             }
         };
         let (process_id, event) = match decoded {
             Ok(decoded) => decoded,
             Err(error) => {
                 tracing::warn!(method = method_name, %error, "ignoring a malformed notification");
-                return;
+                return Vec::new();
             }
         };
         let targets: Vec<Arc<Slot>> = {
             let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
-            let Some(entry) = slots.get(&process_id) else { return };
+            let Some(entry) = slots.get(&process_id) else { return Vec::new() };
             entry.iter().filter_map(Weak::upgrade).collect()
         };
-        for slot in targets {
-            slot.push(event.clone());
-        }
+        targets.into_iter().filter(|slot| slot.push(event.clone())).collect()
     }
 }
 
@@ -124,21 +128,61 @@ pub(crate) struct Slot {
     state: Mutex<SlotState>,
     /// Wakes the (single) consumer; a stored permit covers a push between check and wait.
     pub(crate) changed: Notify,
+    /// Wakes the connection's reader waiting for this slot to drain below its budget.
+    drained: Notify,
 }
 
 impl Slot {
     pub(crate) fn new(process_id: String, state: SlotState) -> Arc<Slot> {
-        Arc::new(Slot { process_id, state: Mutex::new(state), changed: Notify::new() })
+        Arc::new(Slot {
+            process_id,
+            state: Mutex::new(state),
+            changed: Notify::new(),
+            drained: Notify::new(),
+        })
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
         self.state.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn push(&self, event: Event) {
-        if self.lock().push(event) {
+    /// Adds a pushed event; returns whether the slot is now over its byte budget.
+    fn push(&self, event: Event) -> bool {
+        let (wake, over) = {
+            let mut state = self.lock();
+            let wake = state.push(event);
+            (wake, state.over_budget())
+        };
+        if wake {
             self.changed.notify_one();
         }
+        over
+    }
+
+    /// Waits until the caller drained the slot below its budget, or nobody holds the handle any
+    /// more (`self` is then the last reference).
+    pub(crate) async fn drained(self: &Arc<Slot>) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.lock().over_budget() || Arc::strong_count(self) == 1 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Called by the consumer after taking events: wakes a reader waiting on the budget.
+    pub(crate) fn taken(&self) {
+        if !self.lock().over_budget() {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// The handle is gone: a reader waiting on this slot must not wait any longer.
+    pub(crate) fn abandon(&self) {
+        self.drained.notify_waiters();
     }
 
     /// Something may have been missed (a reconnect): the consumer asks the server before waiting.
@@ -177,15 +221,15 @@ pub(crate) struct SlotState {
     origin: u64,
     ready: VecDeque<Event>,
     pending: BTreeMap<u64, Event>,
-    /// Output bytes held in `ready` and `pending`.
+    /// Output bytes in `ready` (deliverable now). `pending` is not counted: it waits for a hole
+    /// that only further reading can fill, so it must never hold the reader back.
     buffered_bytes: usize,
-    /// Above this many buffered bytes, further output notifications are dropped (and pulled
-    /// later).
+    /// Above this many buffered bytes, the connection's reader waits for the caller.
     max_buffered_bytes: usize,
-    /// The queue may be missing events: pull before waiting.
+    /// The queue may be missing events (attach, reconnect): pull before waiting.
     behind: bool,
-    /// Counts the moments something was missed, so a pull that raced with one does not clear
-    /// `behind`.
+    /// Counts the moments something may have been missed, so a pull that raced with one does
+    /// not clear `behind`.
     epoch: u64,
     exit_delivered: bool,
     closed_delivered: bool,
@@ -236,19 +280,13 @@ impl SlotState {
         if self.closed_delivered || self.failure.is_some() || seq <= self.delivered {
             return false;
         }
-        if let Event::Output(chunk) = &event {
-            let buffered = self.buffered_bytes + chunk.data.len();
-            if buffered > self.max_buffered_bytes && self.buffered_bytes > 0 {
-                // The caller is not keeping up: drop and fetch it again later with a read.
-                self.mark_behind();
-                return false;
-            }
-            self.buffered_bytes = buffered;
-        }
-        if let Some(replaced) = self.pending.insert(seq, event) {
-            self.unbuffer(&replaced);
-        }
+        self.pending.insert(seq, event);
         self.drain()
+    }
+
+    /// Whether more output is buffered than the budget allows.
+    pub(crate) fn over_budget(&self) -> bool {
+        self.buffered_bytes > self.max_buffered_bytes
     }
 
     fn unbuffer(&mut self, event: &Event) {
@@ -263,8 +301,7 @@ impl SlotState {
         while let Some(entry) = self.pending.first_entry() {
             let seq = *entry.key();
             if seq <= self.delivered {
-                let stale = entry.remove();
-                self.unbuffer(&stale);
+                entry.remove();
                 continue;
             }
             if seq != self.delivered + 1 {
@@ -278,12 +315,14 @@ impl SlotState {
                 _ => {}
             }
             let closed = self.closed_delivered;
+            if let Event::Output(chunk) = &event {
+                self.buffered_bytes += chunk.data.len();
+            }
             self.ready.push_back(event);
             moved = true;
             if closed {
                 // Nothing can follow `closed`.
-                let rest = std::mem::take(&mut self.pending);
-                rest.values().for_each(|event| self.unbuffer(event));
+                self.pending.clear();
                 break;
             }
         }
@@ -334,7 +373,6 @@ impl SlotState {
         for chunk in read.chunks {
             if chunk.seq > self.delivered && !self.pending.contains_key(&chunk.seq) {
                 new_chunks += 1;
-                self.buffered_bytes += chunk.chunk.len();
                 let event = Event::Output(OutputChunk {
                     seq: Seq::new(chunk.seq),
                     stream: stream_kind(chunk.stream),
@@ -478,22 +516,20 @@ mod tests {
     }
 
     #[test]
-    fn overflow_drops_and_then_pulls_everything_back() {
+    fn over_budget_is_reported_and_cleared_by_taking() {
         let mut state = SlotState::new(0, false, 4);
         assert!(state.push(output(1, "abc")));
-        assert!(!state.push(output(2, "def")), "over the cap: dropped");
-        assert!(!state.push(output(3, "g")), "a hole before it: not deliverable yet");
-        assert_eq!(drain_ready(&mut state), [1]);
-        let Next::Pull { after: 1, epoch } = state.next() else { panic!("must pull") };
-        state.merge_read(1, epoch, read(&[(2, "def"), (3, "g")], 4, false, false)).unwrap();
-        assert_eq!(drain_ready(&mut state), [2, 3]);
-        let Next::Pull { after: 3, epoch } = state.next() else { panic!("must confirm") };
-        state.merge_read(3, epoch, read(&[], 4, false, false)).unwrap();
-        assert_eq!(state.next(), Next::Wait, "caught up");
+        assert!(!state.over_budget());
+        assert!(state.push(output(2, "def")), "kept, not dropped");
+        assert!(state.over_budget());
+        assert_eq!(state.next(), Next::Event(output(1, "abc")));
+        assert!(!state.over_budget());
+        assert_eq!(drain_ready(&mut state), [2]);
+        assert_eq!(state.next(), Next::Wait);
     }
 
     #[test]
-    fn a_pull_racing_with_a_drop_does_not_clear_behind() {
+    fn a_pull_racing_with_a_reconnect_does_not_clear_behind() {
         let mut state = SlotState::new(0, true, 4);
         let Next::Pull { after: 0, epoch } = state.next() else { panic!("must pull") };
         state.mark_behind();
