@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use exec_engine::{Config, Engine, ExitStatus, ProcessInfo, SubscribeFrom};
-use exec_mcp::rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage, ServerNotification,
-};
+use exec_mcp::rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage};
 use exec_mcp::rmcp::transport::Transport;
 use exec_mcp::rmcp::{RoleClient, ServiceExt as _};
 use exec_mcp::{
@@ -25,7 +23,10 @@ use test_support::{Signal, Target, workspace_binary};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{LogCapture, call, is_alive, test_server, wait_until_dead, within};
+use crate::support::{
+    call, check_exit_mid_call_fails_the_call, check_stderr_stays_out_of_the_stream, is_alive,
+    launch_stubborn, test_server, wait_until_dead, within,
+};
 
 const STARTUP: Duration = test_support::DEFAULT_DEADLINE;
 
@@ -178,37 +179,17 @@ async fn environment_comes_from_the_executor_plus_explicit_values() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn stderr_is_logged_and_kept_out_of_the_protocol_stream() {
-    let mut log = LogCapture::start();
     let executor = InProcessExecutor::start().await;
     let launcher = ExecutorLauncher::new(executor.client().await);
-    let client = connect(&launcher, &remote_test_server(&[]), (), STARTUP).await.unwrap();
-
-    let marker = "remote diagnostic 5c1e";
-    assert_eq!(call(&client, "stderr", json!({ "text": marker })).await.unwrap(), "ok");
-    log.wait_for(marker).await;
-    assert_eq!(call(&client, "echo", json!({ "text": "still fine" })).await.unwrap(), "still fine");
-    within("cancel", client.cancel()).await.unwrap();
-
-    let text = log.text();
-    let line = text.lines().find(|line| line.contains(marker)).unwrap();
-    assert!(line.contains("exec_mcp::stderr") && line.contains("server=test"), "{line}");
-    assert!(!text.contains("not a JSON-RPC message"), "{text}");
+    check_stderr_stays_out_of_the_stream(&launcher, &remote_test_server(&[])).await;
 }
 
 #[tokio::test]
 async fn server_exiting_mid_call_fails_the_call_with_the_reason() {
+    // Word for word what the local launcher reports for the same exit.
     let executor = InProcessExecutor::start().await;
     let launcher = ExecutorLauncher::new(executor.client().await);
-    let transport = launcher.launch(&remote_test_server(&["--exit-after", "1"])).await.unwrap();
-    let end_reason = transport.end_reason();
-    let client = within("initialize", ().serve(transport)).await.unwrap();
-
-    assert_eq!(call(&client, "echo", json!({ "text": "one" })).await.unwrap(), "one");
-    let error = call(&client, "echo", json!({ "text": "two" })).await.unwrap_err();
-    // Word for word what the local launcher reports for the same exit.
-    assert_eq!(error.to_string(), "Mcp error: -32099: mcp server `test` exited with exit code 3");
-    assert_eq!(end_reason.get().as_deref(), Some("mcp server `test` exited with exit code 3"));
-    assert!(call(&client, "echo", json!({ "text": "three" })).await.is_err());
+    check_exit_mid_call_fails_the_call(&launcher, &remote_test_server(&["--exit-after", "1"])).await;
 }
 
 /// A transport that counts the `tools/call` requests it has finished sending, so a test knows a
@@ -295,32 +276,6 @@ async fn executor_killed_mid_call_fails_the_call_promptly() {
 
     // The session is over: later calls fail at once instead of hanging.
     assert!(call(&client, "echo", json!({ "text": "after" })).await.is_err());
-}
-
-/// A server that ignores end of input: a shell that starts a sleeper in its process group,
-/// announces both pids as a JSON-RPC notification, and waits for the sleeper.
-fn stubborn_server() -> LaunchSpec {
-    let script = r#"sleep 1000 & printf '{"jsonrpc":"2.0","method":"pids","params":{"shell":%d,"sleeper":%d}}\n' $$ $!; wait"#;
-    let mut spec = LaunchSpec::new("stubborn", "/bin/sh").with_args(["-c", script]).with_cwd("/");
-    spec.close_grace = Duration::from_millis(200);
-    spec
-}
-
-/// Launches [`stubborn_server`] on the executor and reads the two pids it announces.
-async fn launch_stubborn(launcher: &ExecutorLauncher) -> (McpTransport, u32, u32) {
-    let mut transport = launcher.launch(&stubborn_server()).await.unwrap();
-    let message = within("the pids notification", Transport::<RoleClient>::receive(&mut transport)).await;
-    let Some(JsonRpcMessage::Notification(notification)) = message else {
-        panic!("expected the pids notification, got {message:?}")
-    };
-    let ServerNotification::CustomNotification(custom) = notification.notification else {
-        panic!("expected a custom notification")
-    };
-    let params = custom.params.expect("params");
-    let pid = |key: &str| u32::try_from(params[key].as_u64().expect("a pid")).expect("a pid fits u32");
-    let (shell, sleeper) = (pid("shell"), pid("sleeper"));
-    assert!(is_alive(shell) && is_alive(sleeper), "the server should be running");
-    (transport, shell, sleeper)
 }
 
 #[tokio::test]

@@ -6,15 +6,15 @@
 
 use std::time::Duration;
 
-use exec_mcp::rmcp::model::{JsonRpcMessage, ServerNotification};
+use exec_mcp::rmcp::RoleClient;
 use exec_mcp::rmcp::transport::Transport;
-use exec_mcp::rmcp::{RoleClient, ServiceExt as _};
-use exec_mcp::{
-    ConnectError, EnvSource, LaunchError, LaunchSpec, Launcher, LocalLauncher, McpTransport, connect,
-};
+use exec_mcp::{ConnectError, EnvSource, LaunchError, LaunchSpec, Launcher, LocalLauncher, connect};
 use serde_json::json;
 
-use crate::support::{LogCapture, call, is_alive, test_server, wait_until_dead, within};
+use crate::support::{
+    call, check_exit_mid_call_fails_the_call, check_stderr_stays_out_of_the_stream, is_alive,
+    launch_stubborn, test_server, wait_until_dead, within,
+};
 
 const STARTUP: Duration = test_support::DEFAULT_DEADLINE;
 
@@ -71,36 +71,12 @@ async fn environment_is_core_plus_named_plus_literal() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn stderr_is_logged_and_kept_out_of_the_protocol_stream() {
-    let mut log = LogCapture::start();
-    let client = connect(&LocalLauncher::new(), &test_server(&[]), (), STARTUP).await.unwrap();
-
-    let marker = "diagnostic line 7f3a";
-    assert_eq!(call(&client, "stderr", json!({ "text": marker })).await.unwrap(), "ok");
-    log.wait_for(marker).await;
-    // The session is intact after the stderr output.
-    assert_eq!(call(&client, "echo", json!({ "text": "still fine" })).await.unwrap(), "still fine");
-    within("cancel", client.cancel()).await.unwrap();
-
-    let text = log.text();
-    let line = text.lines().find(|line| line.contains(marker)).unwrap();
-    assert!(line.contains("exec_mcp::stderr") && line.contains("server=test"), "{line}");
-    // Had the line reached stdout, the transport would have skipped it with this warning.
-    assert!(!text.contains("not a JSON-RPC message"), "{text}");
+    check_stderr_stays_out_of_the_stream(&LocalLauncher::new(), &test_server(&[])).await;
 }
 
 #[tokio::test]
 async fn server_exiting_mid_call_fails_the_call_with_the_reason() {
-    let transport = LocalLauncher::new().launch(&test_server(&["--exit-after", "1"])).await.unwrap();
-    let end_reason = transport.end_reason();
-    let client = within("initialize", ().serve(transport)).await.unwrap();
-
-    assert_eq!(call(&client, "echo", json!({ "text": "one" })).await.unwrap(), "one");
-    let error = call(&client, "echo", json!({ "text": "two" })).await.unwrap_err();
-    assert_eq!(error.to_string(), "Mcp error: -32099: mcp server `test` exited with exit code 3");
-    assert_eq!(end_reason.get().as_deref(), Some("mcp server `test` exited with exit code 3"));
-
-    // Later calls fail at once instead of hanging.
-    assert!(call(&client, "echo", json!({ "text": "three" })).await.is_err());
+    check_exit_mid_call_fails_the_call(&LocalLauncher::new(), &test_server(&["--exit-after", "1"])).await;
 }
 
 #[tokio::test]
@@ -118,35 +94,9 @@ async fn oversized_line_ends_the_session_with_a_clear_error() {
     );
 }
 
-/// A server that ignores end of input: it starts a sleeper in its process group, announces both
-/// pids as a JSON-RPC notification, and waits for the sleeper.
-fn stubborn_server() -> LaunchSpec {
-    let script = r#"sleep 1000 & printf '{"jsonrpc":"2.0","method":"pids","params":{"shell":%d,"sleeper":%d}}\n' $$ $!; wait"#;
-    let mut spec = LaunchSpec::new("stubborn", "sh").with_args(["-c", script]);
-    spec.close_grace = Duration::from_millis(200);
-    spec
-}
-
-/// Launches [`stubborn_server`] and reads the two pids it announces.
-async fn launch_stubborn() -> (McpTransport, u32, u32) {
-    let mut transport = LocalLauncher::new().launch(&stubborn_server()).await.unwrap();
-    let message = within("the pids notification", Transport::<RoleClient>::receive(&mut transport)).await;
-    let Some(JsonRpcMessage::Notification(notification)) = message else {
-        panic!("expected the pids notification, got {message:?}")
-    };
-    let ServerNotification::CustomNotification(custom) = notification.notification else {
-        panic!("expected a custom notification")
-    };
-    let params = custom.params.expect("params");
-    let pid = |key: &str| u32::try_from(params[key].as_u64().expect("a pid")).expect("a pid fits u32");
-    let (shell, sleeper) = (pid("shell"), pid("sleeper"));
-    assert!(is_alive(shell) && is_alive(sleeper), "the server should be running");
-    (transport, shell, sleeper)
-}
-
 #[tokio::test]
 async fn closing_the_transport_kills_the_process_group() {
-    let (mut transport, shell, sleeper) = launch_stubborn().await;
+    let (mut transport, shell, sleeper) = launch_stubborn(&LocalLauncher::new()).await;
     within("close", Transport::<RoleClient>::close(&mut transport)).await.unwrap();
     // `close` reaped the shell itself, so it is gone by now, not merely dying.
     assert!(!is_alive(shell), "the server survived close");
@@ -159,7 +109,7 @@ async fn closing_the_transport_kills_the_process_group() {
 
 #[tokio::test]
 async fn dropping_the_transport_kills_the_process_group() {
-    let (transport, shell, sleeper) = launch_stubborn().await;
+    let (transport, shell, sleeper) = launch_stubborn(&LocalLauncher::new()).await;
     drop(transport);
     wait_until_dead(shell, "the server").await;
     wait_until_dead(sleeper, "the server's child").await;

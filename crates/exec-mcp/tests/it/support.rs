@@ -9,10 +9,12 @@ use std::io;
 use std::sync::Once;
 use std::time::Duration;
 
-use exec_mcp::LaunchSpec;
 use exec_mcp::rmcp::model::{CallToolRequestParams, JsonObject};
+use exec_mcp::rmcp::model::{JsonRpcMessage, ServerNotification};
 use exec_mcp::rmcp::service::Peer;
+use exec_mcp::rmcp::transport::Transport;
 use exec_mcp::rmcp::{RoleClient, ServiceError};
+use exec_mcp::{LaunchSpec, Launcher, McpTransport};
 use serde_json::Value;
 use test_support::{DEFAULT_DEADLINE, workspace_binary};
 use tokio::sync::watch;
@@ -145,4 +147,65 @@ pub async fn wait_until_dead(pid: u32, what: &str) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A server that ignores end of input and keeps a child of its own: it announces the two pids
+/// (`{"method":"pids","params":{"shell":N,"sleeper":M}}`) and waits. Closing must kill it.
+pub fn stubborn_server() -> LaunchSpec {
+    let script = r#"sleep 1000 & printf '{"jsonrpc":"2.0","method":"pids","params":{"shell":%d,"sleeper":%d}}\n' $$ $!; wait"#;
+    let mut spec = LaunchSpec::new("stubborn", "/bin/sh").with_args(["-c", script]).with_cwd("/");
+    spec.close_grace = Duration::from_millis(200);
+    spec
+}
+
+/// Launches [`stubborn_server`] with `launcher` and reads the two pids it announces.
+pub async fn launch_stubborn(launcher: &dyn Launcher) -> (McpTransport, u32, u32) {
+    let mut transport = launcher.launch(&stubborn_server()).await.unwrap();
+    let message = within("the pids notification", Transport::<RoleClient>::receive(&mut transport)).await;
+    let Some(JsonRpcMessage::Notification(notification)) = message else {
+        panic!("expected the pids notification, got {message:?}")
+    };
+    let ServerNotification::CustomNotification(custom) = notification.notification else {
+        panic!("expected a custom notification")
+    };
+    let params = custom.params.expect("params");
+    let pid = |key: &str| u32::try_from(params[key].as_u64().expect("a pid")).expect("a pid fits u32");
+    let (shell, sleeper) = (pid("shell"), pid("sleeper"));
+    assert!(is_alive(shell) && is_alive(sleeper), "the server should be running");
+    (transport, shell, sleeper)
+}
+
+/// Shared case: a server's stderr is logged (target `exec_mcp::stderr`) and never reaches the
+/// protocol stream, wherever `launcher` runs it. Needs a current-thread runtime ([`LogCapture`]).
+pub async fn check_stderr_stays_out_of_the_stream(launcher: &dyn Launcher, spec: &LaunchSpec) {
+    let mut log = LogCapture::start();
+    let client = exec_mcp::connect(launcher, spec, (), DEFAULT_DEADLINE).await.unwrap();
+    let marker = "diagnostic line 7f3a";
+    assert_eq!(call(&client, "stderr", serde_json::json!({ "text": marker })).await.unwrap(), "ok");
+    log.wait_for(marker).await;
+    // The session is intact after the stderr output.
+    let still = call(&client, "echo", serde_json::json!({ "text": "still fine" })).await.unwrap();
+    assert_eq!(still, "still fine");
+    within("cancel", client.cancel()).await.unwrap();
+
+    let text = log.text();
+    let line = text.lines().find(|line| line.contains(marker)).unwrap();
+    assert!(line.contains("exec_mcp::stderr") && line.contains("server=test"), "{line}");
+    // Had the line reached stdout, the transport would have skipped it with this warning.
+    assert!(!text.contains("not a JSON-RPC message"), "{text}");
+}
+
+/// Shared case: a server started with `--exit-after 1` fails the second call with the reason,
+/// in the same words whichever launcher ran it, and later calls fail at once.
+pub async fn check_exit_mid_call_fails_the_call(launcher: &dyn Launcher, spec: &LaunchSpec) {
+    use exec_mcp::rmcp::ServiceExt as _;
+    let transport = launcher.launch(spec).await.unwrap();
+    let end_reason = transport.end_reason();
+    let client = within("initialize", ().serve(transport)).await.unwrap();
+    let echo = |text: &str| serde_json::json!({ "text": text });
+    assert_eq!(call(&client, "echo", echo("one")).await.unwrap(), "one");
+    let error = call(&client, "echo", echo("two")).await.unwrap_err();
+    assert_eq!(error.to_string(), "Mcp error: -32099: mcp server `test` exited with exit code 3");
+    assert_eq!(end_reason.get().as_deref(), Some("mcp server `test` exited with exit code 3"));
+    assert!(call(&client, "echo", echo("three")).await.is_err());
 }
