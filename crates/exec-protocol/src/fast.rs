@@ -18,7 +18,9 @@ use base64::engine::general_purpose::STANDARD;
 use crate::jsonrpc::RequestId;
 use crate::process::Stream;
 
-const OUTPUT_PREFIX: &[u8] = br#"{"jsonrpc":"2.0","method":"process/output","params":{"processId":"#;
+/// How every frame [`write_output_notification`] writes begins, so a reader can recognize one
+/// cheaply (and decode it in one pass) before falling back to general parsing.
+pub const OUTPUT_PREFIX: &[u8] = br#"{"jsonrpc":"2.0","method":"process/output","params":{"processId":"#;
 
 /// Appends a complete `process/output` notification frame for `bytes` to `out`.
 ///

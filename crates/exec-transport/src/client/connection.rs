@@ -363,6 +363,9 @@ where
 
 /// Handles one frame; returns the slots over their byte budget that the reader must wait for.
 fn handle_frame(connection: &Connection, routes: &Routes, bytes: &Bytes) -> Vec<Arc<Slot>> {
+    if let Some(over_budget) = routes.route_output_frame(bytes) {
+        return over_budget;
+    }
     match jsonrpc::parse_message(bytes) {
         Ok(Message::Response(response)) => match response.id {
             RequestId::Integer(id) => connection.answer(id, Ok(response.result)),
