@@ -19,3 +19,15 @@ fmt:
 # Measure our server and the Codex peer side by side.
 bench:
     cargo xtask bench
+
+# The conformance cases and exec-client against the Codex peer (installs it with npm).
+peer-test:
+    cargo xtask peer-test
+
+# The Python MCP SDK against mcp-server-time through `exec-client mcp` (installs both with pip).
+interop:
+    cargo xtask interop
+
+# Everything CI runs, in order.
+full:
+    bash .ci/run

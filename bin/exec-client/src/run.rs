@@ -241,6 +241,12 @@ pub(crate) async fn forward_input(client: ExecClient, id: String) {
     }
     if client.has_capability(capability::EOF) {
         let _ = client.write(&id, Bytes::new(), WriteOptions { eof: true, write_id: None }).await;
+    } else {
+        // The Codex peer cannot close a child's stdin: say so rather than hang without a word.
+        eprintln!(
+            "exec-client: the server cannot close the command's stdin (no `eof` extension); \
+             it will not see the end of input"
+        );
     }
 }
 

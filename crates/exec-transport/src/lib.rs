@@ -1,7 +1,8 @@
 //! JSON-RPC over WebSocket and stdio for exec-server.
 //!
-//! This crate is where the wire meets the engine: it turns JSON-RPC frames into calls on an
-//! [`exec_engine::Engine`] and engine events into `process/*` notifications. It sits on
+//! This crate is where the wire meets the engine: on the server side it turns JSON-RPC frames
+//! into calls on an [`exec_engine::Engine`] and engine events into `process/*` notifications; on
+//! the client side, [`ExecClient`] turns them back into ordered events per process. It sits on
 //! `exec-protocol` (the wire types), `exec-engine` (processes and sessions) and
 //! `shell-env-policy` (evaluating `envPolicy`), and nothing sits between it and the socket but
 //! `tokio-tungstenite`'s framing.
@@ -9,8 +10,13 @@
 //! - [`server`]: [`server::run`] serves WebSocket connections from a bound listener;
 //!   [`server::serve_stdio`] serves one newline-delimited connection. Both take a
 //!   [`server::ServerConfig`] and a cancellation token, and kill every process before returning.
+//! - [`client`]: [`ExecClient`] connects to a server (ours or the Codex peer), starts processes
+//!   and hands back a [`ProcessHandle`] per process whose events arrive in seq order; it survives
+//!   a dropped connection by resuming the session. It implements `exec_engine::ExecBackend`.
 //!
-//! # Example
+//! # Examples
+//!
+//! A server:
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -25,6 +31,27 @@
 //! # }
 //! ```
 //!
+//! A client running a command and printing its output as it comes:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), exec_transport::ClientError> {
+//! use exec_engine::Event;
+//! use exec_transport::{ConnectOptions, ExecClient, ProcessSpec};
+//!
+//! let client = ExecClient::connect("ws://127.0.0.1:8765", ConnectOptions::default()).await?;
+//! let mut build = client.start("build-1", ProcessSpec::new(["make", "-j8"], "/src/project")).await?;
+//! while let Some(event) = build.next_event().await {
+//!     match event {
+//!         Event::Output(chunk) => print!("{}", String::from_utf8_lossy(&chunk.data)),
+//!         Event::Exited { status, .. } => println!("exited: {status:?}"),
+//!         Event::Closed { .. } | Event::Gap { .. } => {}
+//!         Event::Failed { reason, .. } => eprintln!("lost it: {reason}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Invariants
 //!
 //! - A connection's requests run concurrently except `initialize` and `initialized`, which are
@@ -36,6 +63,7 @@
 //! # Non-goals
 //!
 //! TLS (terminate it in front of the server), HTTP beyond `GET /readyz`, and any notion of users.
+//! The client dials `ws://` only, and over WebSocket only (not stdio).
 
 pub mod client;
 pub(crate) mod rpc;
