@@ -57,6 +57,11 @@ fn init_logging(format: LogFormat) {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
+    // Each process holds a few descriptors; 1024 (a common default) would cap us near 250.
+    match exec_engine::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
     let engine = exec_engine::Engine::new(settings.engine.clone());
     match settings.listen {
         Listen::WebSocket(address) => {

@@ -74,7 +74,8 @@
 //! - Writes to a closed stdin pipe report [`WriteStatus::StdinClosed`]; this relies on SIGPIPE
 //!   being ignored, which is the default for Rust programs.
 //! - Each running process holds about four file descriptors: raise `RLIMIT_NOFILE` to match
-//!   `Config::max_processes_total`.
+//!   `Config::max_processes_total` ([`raise_open_file_limit`] lifts the soft limit to the hard
+//!   one).
 //! - Dropping the engine kills nothing: call [`Engine::shutdown`] (children still die with the
 //!   server process when `Config::kill_on_server_death` is on).
 //! - A subscription that is held but not read holds its process back once
@@ -90,6 +91,7 @@ mod config;
 mod engine;
 mod error;
 mod ids;
+mod limits;
 mod process;
 mod retention;
 mod session;
@@ -101,6 +103,7 @@ pub use config::Config;
 pub use engine::Engine;
 pub use error::{ProcessError, SessionError, StartError};
 pub use ids::{ProcessId, Seq, SessionId};
+pub use limits::raise_open_file_limit;
 pub use session::SessionHandle;
 pub use subscription::Subscription;
 pub use types::{

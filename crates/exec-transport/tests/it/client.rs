@@ -319,3 +319,35 @@ async fn a_takeover_is_final_even_with_recovery() {
     assert!(listed.iter().any(|info| info.id.as_str() == "sleeper"));
     second.terminate("sleeper", None).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_processes_complete_with_every_byte() {
+    // SPEC §10: 1,000 concurrent processes in one session, all complete, no lost byte.
+    exec_engine::raise_open_file_limit().unwrap();
+    let server = TestServer::start().await;
+    let client = connect(&server.url(), None).await;
+    let mut runs = tokio::task::JoinSet::new();
+    for index in 0..1000u32 {
+        let client = client.clone();
+        runs.spawn(async move {
+            // 500 numbered lines naming the process, ~6 KB each.
+            let script = format!("seq -f 'p{index}-%g' 1 500");
+            let spec = ProcessSpec::new(["/bin/sh", "-c", script.as_str()], "/");
+            let mut handle = client.start(format!("p{index}"), spec).await.unwrap();
+            let collected = collect(&mut handle).await;
+            let expected: String = (1..=500).map(|line| format!("p{index}-{line}\n")).collect();
+            assert!(collected.output == expected.as_bytes(), "process {index} lost or mixed bytes");
+            assert!(matches!(collected.events.last(), Some(Event::Closed { .. })), "process {index} closed");
+            index
+        });
+    }
+    let mut finished = 0;
+    while let Some(done) = tokio::time::timeout(DEADLINE * 4, runs.join_next()).await.expect("all finish") {
+        done.unwrap();
+        finished += 1;
+    }
+    assert_eq!(finished, 1000);
+    let listed = client.list().await.unwrap();
+    assert_eq!(listed.len(), 1000);
+    assert!(listed.iter().all(|info| !info.running && info.exit == Some(ExitStatus::Code(0))));
+}
