@@ -22,6 +22,8 @@ struct Measurement {
     client_start_closed_ms: f64,
     client_rtt_us: f64,
     client_stream_gbps: f64,
+    idle_rss_mib: f64,
+    per_idle_process_kib: f64,
 }
 
 pub(crate) fn bench(root: &Path) -> Result<(), String> {
@@ -87,6 +89,18 @@ pub(crate) fn bench(root: &Path) -> Result<(), String> {
         peer.client_stream_gbps,
         ours.client_stream_gbps / peer.client_stream_gbps
     );
+    println!(
+        "| server memory, idle (RSS of its process group) | {:.1} MiB | {:.1} MiB | {:.2}× the memory |",
+        ours.idle_rss_mib,
+        peer.idle_rss_mib,
+        ours.idle_rss_mib / peer.idle_rss_mib
+    );
+    println!(
+        "| server memory per idle process (1,000 `sleep`s) | {:.1} KiB | {:.1} KiB | {:.2}× the memory |",
+        ours.per_idle_process_kib,
+        peer.per_idle_process_kib,
+        ours.per_idle_process_kib / peer.per_idle_process_kib
+    );
     Ok(())
 }
 
@@ -126,8 +140,11 @@ fn run_clients(
     eprintln!("xtask: measuring {label} at {url}");
     let mut measurement = Measurement::default();
     for client in clients {
+        // The server leads its own process group (see `measure`): its id lets the library client
+        // measure the group's memory.
+        let group = server.id().to_string();
         let output = Command::new(client)
-            .args([url, label])
+            .args([url, label, group.as_str()])
             .output()
             .map_err(|error| format!("cannot run {}: {error}", client.display()))?;
         let text = String::from_utf8_lossy(&output.stdout);
@@ -145,6 +162,8 @@ fn run_clients(
                 "client_start_closed_ms" => measurement.client_start_closed_ms = value,
                 "client_rtt_us" => measurement.client_rtt_us = value,
                 "client_stream_gbps" => measurement.client_stream_gbps = value,
+                "idle_rss_mib" => measurement.idle_rss_mib = value,
+                "per_idle_process_kib" => measurement.per_idle_process_kib = value,
                 _ => {}
             }
         }
