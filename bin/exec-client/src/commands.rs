@@ -13,7 +13,7 @@ use exec_protocol::capability;
 use exec_transport::ExecClient;
 
 use crate::run::{GapPolicy, exit_code, follow};
-use crate::session_file::SessionFile;
+use crate::session_file::{Checkpoint, SessionFile};
 use crate::{Failure, ServerArgs};
 
 /// Which session to use.
@@ -138,14 +138,21 @@ pub(crate) async fn attach(server: &ServerArgs, args: AttachArgs) -> Result<u8, 
         .map_or(0, |(_, saved)| saved.last_seq);
     let after = args.from_seq.unwrap_or(saved_seq);
     let from = if after == 0 { SubscribeFrom::Start } else { SubscribeFrom::After(Seq::new(after)) };
+    // Installed before the output starts, so a Ctrl-C at any moment reaches the process.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|error| Failure::usage(format!("cannot handle signals: {error}")))?;
     let mut handle = resumed.client.attach(id.as_str(), from).await?;
+    let mut checkpoint = match resumed.file {
+        Some((path, mut saved)) => {
+            saved.process_id = Some(id.clone());
+            saved.last_seq = after;
+            Some(Checkpoint::new(path, saved)?)
+        }
+        None => None,
+    };
     let interrupt_client = resumed.client.clone();
     let interrupt_id = id.clone();
     let interrupts = tokio::spawn(async move {
-        let Ok(mut interrupt) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        else {
-            return;
-        };
         while interrupt.recv().await.is_some() {
             if interrupt_client.has_capability(capability::PROCESS_SIGNAL) {
                 let _ = interrupt_client.signal(&interrupt_id, Signal::Interrupt).await;
@@ -154,12 +161,10 @@ pub(crate) async fn attach(server: &ServerArgs, args: AttachArgs) -> Result<u8, 
             }
         }
     });
-    let outcome = follow(&mut handle, GapPolicy::Warn).await;
+    let outcome = follow(&mut handle, GapPolicy::Warn, checkpoint.as_mut()).await;
     interrupts.abort();
-    if let Some((path, mut saved)) = resumed.file {
-        saved.process_id = Some(id);
-        saved.last_seq = handle.last_seq();
-        saved.save(&path)?;
+    if let Some(checkpoint) = &mut checkpoint {
+        checkpoint.finish(handle.last_seq())?;
     }
     outcome.map(exit_code)
 }

@@ -84,7 +84,7 @@ pub(crate) async fn mcp(server_args: &ServerArgs, args: McpArgs) -> Result<u8, F
     let input = tokio::spawn(forward_input(client.clone(), id.clone()));
 
     let outcome = tokio::select! {
-        outcome = follow(&mut handle, GapPolicy::Fatal) => outcome,
+        outcome = follow(&mut handle, GapPolicy::Fatal, None) => outcome,
         signal = async {
             tokio::select! {
                 _ = terminate.recv() => 15,

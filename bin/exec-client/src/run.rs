@@ -13,7 +13,7 @@ use exec_transport::{ClientError, ExecClient, ProcessHandle, ProcessSpec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::session_file::SessionFile;
+use crate::session_file::{Checkpoint, SessionFile};
 use crate::terminal::{self, RawMode};
 use crate::{Failure, ServerArgs, exit};
 
@@ -34,7 +34,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_enum, default_value_t = PolicyArg::Core)]
     env_policy: PolicyArg,
     /// Record the session (URL, session id, process id, last seq) in this file for `attach`,
-    /// `ps` and `kill`; if it names a live session on the same server, run in that session.
+    /// `ps` and `kill`. Each run starts a session of its own (resuming one would take it over
+    /// from a client still attached to it); the file is overwritten.
     #[arg(long, value_name = "FILE")]
     session_file: Option<PathBuf>,
     /// The process id to use (default: a random one).
@@ -61,18 +62,7 @@ pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
 
 pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failure> {
     let url = server.url()?.to_owned();
-    let saved = match &args.session_file {
-        Some(path) => SessionFile::load(path)?,
-        None => None,
-    };
-    let client = match saved.as_ref().filter(|saved| saved.url == url) {
-        // An expired or unknown session is not an error here: start a new one.
-        Some(saved) => match server.connect(&url, Some(&saved.session_id)).await {
-            Err(failure) if failure.code == exit::SERVER => server.connect(&url, None).await?,
-            other => other?,
-        },
-        None => server.connect(&url, None).await?,
-    };
+    let client = server.connect(&url, None).await?;
 
     let signals = LocalSignals::install()?;
     let stdin_is_terminal = terminal::stdin_is_terminal();
@@ -102,15 +92,16 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     let id = args.id.unwrap_or_else(|| format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
     let mut handle =
         client.start(id.as_str(), spec).await.map_err(|error| start_failure(error, &args.command[0]))?;
-    let mut record = SessionFile {
+    let record = SessionFile {
         url: url.clone(),
         session_id: client.session_id().to_owned(),
         process_id: Some(id.clone()),
         last_seq: 0,
     };
-    if let Some(path) = &args.session_file {
-        record.save(path)?;
-    }
+    let mut checkpoint = match args.session_file {
+        Some(path) => Some(Checkpoint::new(path, record)?),
+        None => None,
+    };
 
     let raw_mode = if args.tty && stdin_is_terminal {
         Some(
@@ -123,16 +114,15 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     let stdin_task = forward_stdin.then(|| tokio::spawn(forward_input(client.clone(), id.clone())));
     let signal_task = tokio::spawn(forward_signals(client.clone(), id.clone(), args.tty, signals));
 
-    let outcome = follow(&mut handle, GapPolicy::Warn).await;
+    let outcome = follow(&mut handle, GapPolicy::Warn, checkpoint.as_mut()).await;
 
     signal_task.abort();
     if let Some(task) = stdin_task {
         task.abort();
     }
     drop(raw_mode);
-    if let Some(path) = &args.session_file {
-        record.last_seq = handle.last_seq();
-        record.save(path)?;
+    if let Some(checkpoint) = &mut checkpoint {
+        checkpoint.finish(handle.last_seq())?;
     }
     outcome.map(exit_code)
 }
@@ -178,7 +168,11 @@ pub(crate) enum GapPolicy {
 }
 
 /// Copies a process's output to the local stdout/stderr until it closes; returns how it ended.
-pub(crate) async fn follow(handle: &mut ProcessHandle, gaps: GapPolicy) -> Result<ExitStatus, Failure> {
+pub(crate) async fn follow(
+    handle: &mut ProcessHandle,
+    gaps: GapPolicy,
+    mut checkpoint: Option<&mut Checkpoint>,
+) -> Result<ExitStatus, Failure> {
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
     let mut status = None;
@@ -194,6 +188,9 @@ pub(crate) async fn follow(handle: &mut ProcessHandle, gaps: GapPolicy) -> Resul
                     // and end as a local pipeline would, by SIGPIPE.
                     let _ = handle.terminate(None).await;
                     return Ok(ExitStatus::Signal(13));
+                }
+                if let Some(checkpoint) = checkpoint.as_deref_mut() {
+                    checkpoint.seen(handle.last_seq());
                 }
             }
             Event::Exited { status: exit, .. } => status = Some(exit),

@@ -33,7 +33,8 @@ async fn a_dead_run_can_be_listed_signalled_and_reattached_where_it_left_off() {
     assert_eq!(first.as_deref(), Some("first"));
     let recorded = saved(&file).expect("the session file is written once the process started");
     assert_eq!(recorded.process_id.as_deref(), Some("job"));
-    // The client dies without saving where it was: attach replays from the start.
+    // The client dies without a goodbye: attach goes on from the last checkpoint of the file,
+    // which is written at most once a second, so "first" may be shown again (never lost).
     run.kill().await.unwrap();
     run.wait().await.unwrap();
 
@@ -48,7 +49,8 @@ async fn a_dead_run_can_be_listed_signalled_and_reattached_where_it_left_off() {
 
     let attach = finish(client(&url, &["attach", "--session-file", &file_arg])).await;
     assert_eq!(attach.code, Some(3), "the remote exit code: {}", attach.stderr);
-    assert_eq!(attach.stdout_text(), "first\nsecond\n");
+    let shown = attach.stdout_text();
+    assert!(shown == "first\nsecond\n" || shown == "second\n", "{shown:?}");
     let after = saved(&file).unwrap();
     assert_eq!(after.session_id, recorded.session_id);
     assert!(after.last_seq >= 3, "attach saved where it stopped: {}", after.last_seq);
