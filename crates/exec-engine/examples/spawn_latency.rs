@@ -1,6 +1,8 @@
 //! Measures the engine's local costs: `start` of `/bin/true` until its `Closed` event, back to
-//! back, with and without `kill_on_server_death` (which forces fork instead of posix_spawn), and
-//! the throughput of one process streaming through a subscription.
+//! back, with and without `kill_on_server_death` (which forces fork instead of posix_spawn), the
+//! same again with 1 GiB of touched memory in this process (SPEC §10 asks for fast spawns "also
+//! with a large server RSS": fork copies page tables, posix_spawn does not), and the throughput
+//! of one process streaming through a subscription.
 //!
 //! Run with `cargo run --release -p exec-engine --example spawn_latency [ITERATIONS]`. It is a
 //! benchmark, not a test: it prints numbers and asserts nothing about them.
@@ -88,6 +90,17 @@ fn main() {
                 samples[0]
             );
         }
+        // A large RSS: 1 GiB, every page touched.
+        let ballast = vec![1u8; 1 << 30];
+        for kill_on_server_death in [false, true] {
+            let samples = spawn_to_closed(kill_on_server_death, iterations.min(50)).await;
+            println!(
+                "with 1 GiB RSS (kill_on_server_death={kill_on_server_death}): median {:?}",
+                samples[samples.len() / 2]
+            );
+        }
+        assert_eq!(std::hint::black_box(&ballast)[12345], 1);
+        drop(ballast);
         let gigabytes_per_second = stream(1 << 30).await;
         println!("1 GiB through one subscription: {gigabytes_per_second:.2} GB/s");
     });
