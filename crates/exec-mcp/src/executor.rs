@@ -23,8 +23,9 @@
 //!   that reason instead of waiting; a `Gap` (output the executor no longer had) fails it too,
 //!   since a protocol stream with a hole cannot be parsed.
 //! - Each stream's queue is bounded: a reader that does not read holds the pump back, and the
-//!   client buffers (and later re-reads) what the executor sends meanwhile. Once the process is
-//!   being killed, output nobody took is discarded so the kill never waits on a reader.
+//!   client's handle buffers what the executor sends meanwhile (up to its per-process budget,
+//!   after which the connection itself waits; nothing is lost). Once the process is being
+//!   killed, output nobody took is discarded so the kill never waits on a reader.
 //!
 //! # Lifetime
 //!
