@@ -75,14 +75,16 @@ async fn kill_terminates_by_default_and_unknown_sessions_are_server_errors() {
     let url = server.url();
     let file = temp_path("session");
     let file_arg = file.to_str().unwrap().to_owned();
-    let mut run = client(&url, &["run", "--session-file", &file_arg, "--id", "sleeper", "--", "sleep", "30"])
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while saved(&file).is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "the session file appears");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // The file is written right after the start, before any output: "ready" means it is there.
+    let script = "echo ready; exec sleep 30";
+    let mut run =
+        client(&url, &["run", "--session-file", &file_arg, "--id", "sleeper", "--", "sh", "-c", script])
+            .spawn()
+            .unwrap();
+    let mut stdout = BufReader::new(run.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(DEADLINE, stdout.next_line()).await.unwrap().unwrap();
+    assert_eq!(ready.as_deref(), Some("ready"));
+    assert!(saved(&file).is_some(), "the session file is written");
     // `kill` takes the session over; the `run` client sees that and ends as disconnected.
     let kill = finish(client(&url, &["kill", "--session-file", &file_arg])).await;
     assert_eq!(kill.code, Some(0), "{}", kill.stderr);

@@ -93,15 +93,14 @@ impl Terminal {
     }
 }
 
-fn wait(child: &mut std::process::Child) -> Option<i32> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        assert!(Instant::now() < deadline, "exec-client did not exit");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+/// Waits for the client to exit (on a thread of its own), within the deadline.
+fn wait(child: std::process::Child) -> Option<i32> {
+    let (sender, exited) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = sender.send(child.wait());
+    });
+    exited.recv_timeout(DEADLINE).expect("exec-client exits in time").unwrap().code()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +113,7 @@ async fn dash_t_gives_a_raw_tty_of_the_local_size_and_follows_resizes() {
         let mut terminal = Terminal::open(33, 101);
         let cooked = terminal.local_flags();
         assert!(cooked.contains(LocalFlags::ICANON | LocalFlags::ECHO), "starts cooked");
-        let mut child = terminal.spawn(&url, &["run", "-t", "--", "sh", "-c", script]);
+        let child = terminal.spawn(&url, &["run", "-t", "--", "sh", "-c", script]);
         terminal.expect("33 101");
         terminal.expect("ready");
         let raw = terminal.local_flags();
@@ -124,7 +123,7 @@ async fn dash_t_gives_a_raw_tty_of_the_local_size_and_follows_resizes() {
         terminal.expect("waiting");
         terminal.resize(40, 120);
         terminal.expect("40 120");
-        let code = wait(&mut child);
+        let code = wait(child);
         (code, terminal.local_flags(), cooked, terminal.text())
     })
     .await
@@ -140,11 +139,11 @@ async fn ctrl_c_in_a_tty_reaches_the_remote_foreground_process() {
     let url = server.url();
     let code = tokio::task::spawn_blocking(move || {
         let mut terminal = Terminal::open(24, 80);
-        let mut child = terminal.spawn(&url, &["run", "-t", "--", "sh", "-c", "echo ready; exec sleep 30"]);
+        let child = terminal.spawn(&url, &["run", "-t", "--", "sh", "-c", "echo ready; exec sleep 30"]);
         terminal.expect("ready");
         // Ctrl-C is a byte in raw mode; the remote terminal turns it into SIGINT.
         terminal.type_keys(b"\x03");
-        wait(&mut child)
+        wait(child)
     })
     .await
     .unwrap();
@@ -158,9 +157,9 @@ async fn without_dash_t_a_terminal_stdin_is_not_forwarded() {
     let (code, text) = tokio::task::spawn_blocking(move || {
         let mut terminal = Terminal::open(24, 80);
         // `cat` would wait forever for a terminal; here its stdin is closed and it ends at once.
-        let mut child = terminal.spawn(&url, &["run", "--", "sh", "-c", "cat; echo cat-done"]);
+        let child = terminal.spawn(&url, &["run", "--", "sh", "-c", "cat; echo cat-done"]);
         terminal.expect("cat-done");
-        (wait(&mut child), terminal.text())
+        (wait(child), terminal.text())
     })
     .await
     .unwrap();

@@ -264,14 +264,29 @@ async fn a_write_whose_answer_was_lost_is_not_written_twice() {
     let server = TestServer::start().await;
     let proxy = Proxy::start(server.address).await;
     let client = connect(&proxy.url(), recovery()).await;
-    let copy = std::env::temp_dir().join(format!("exec-transport-tee-{}", std::process::id()));
-    let _ = std::fs::remove_file(&copy);
-    let script = format!("exec tee {}", copy.display());
+    // `tee` copies stdin into a FIFO too: reading it tells when a write reached the child.
+    let fifo = std::env::temp_dir().join(format!("exec-transport-tee-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let (lines_sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let reader_path = fifo.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let fifo = std::fs::File::open(reader_path).unwrap();
+        for line in std::io::BufReader::new(fifo).lines() {
+            if lines_sender.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let script = format!("exec tee {}", fifo.display());
     let mut handle = client
         .start("tee", ProcessSpec::new(["/bin/sh", "-c", script.as_str()], "/").pipe_stdin())
         .await
         .unwrap();
     client.write("tee", bytes::Bytes::from_static(b"first\n"), Default::default()).await.unwrap();
+    assert_eq!(tokio::time::timeout(DEADLINE, lines.recv()).await.unwrap().as_deref(), Some("first"));
 
     // The second write reaches the server, but its answer is held back and the connection cut.
     proxy.freeze();
@@ -281,11 +296,7 @@ async fn a_write_whose_answer_was_lost_is_not_written_twice() {
             client.write("tee", bytes::Bytes::from_static(b"second\n"), Default::default()).await
         })
     };
-    let reached = async {
-        while !std::fs::read_to_string(&copy).unwrap_or_default().contains("second") {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let reached = async { assert_eq!(lines.recv().await.as_deref(), Some("second")) };
     tokio::time::timeout(DEADLINE, reached).await.expect("the write reached the child");
     proxy.cut();
     let status = tokio::time::timeout(DEADLINE, write).await.expect("the write is answered").unwrap();
@@ -297,7 +308,7 @@ async fn a_write_whose_answer_was_lost_is_not_written_twice() {
         .unwrap();
     let collected = collect(&mut handle).await;
     assert_eq!(String::from_utf8_lossy(&collected.output), "first\nsecond\n");
-    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_file(&fifo);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
