@@ -148,10 +148,9 @@ impl ProcessHandle {
     /// Cancel safe: dropping the future loses no event.
     pub async fn next_event(&mut self) -> Option<Event> {
         loop {
-            let next = self.slot.lock().next();
+            let next = self.slot.take_next();
             match next {
                 Next::Event(event) => {
-                    self.slot.taken();
                     if !matches!(event, Event::Failed { .. }) {
                         self.last_seq = event.seq().get().max(self.last_seq);
                     }

@@ -188,18 +188,35 @@ impl Slot {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.lock().over_budget() || Arc::strong_count(self) == 1 {
-                return;
+            {
+                let mut state = self.lock();
+                if !state.over_budget() || Arc::strong_count(self) == 1 {
+                    state.reader_waiting = false;
+                    return;
+                }
+                state.reader_waiting = true;
             }
             notified.await;
         }
     }
 
-    /// Called by the consumer after taking events: wakes a reader waiting on the budget.
-    pub(crate) fn taken(&self) {
-        if !self.lock().over_budget() {
+    /// The consumer's next step, waking a reader that waits for this slot to drain once it has.
+    /// (The check rides on the lock `next` takes anyway; the wake-up happens only when a reader
+    /// is actually waiting.)
+    pub(crate) fn take_next(&self) -> Next {
+        let (next, wake_reader) = {
+            let mut state = self.lock();
+            let next = state.next();
+            let wake = state.reader_waiting && !state.over_budget();
+            if wake {
+                state.reader_waiting = false;
+            }
+            (next, wake)
+        };
+        if wake_reader {
             self.drained.notify_waiters();
         }
+        next
     }
 
     /// The handle is gone: a reader waiting on this slot must not wait any longer.
@@ -248,6 +265,8 @@ pub(crate) struct SlotState {
     buffered_bytes: usize,
     /// Above this many buffered bytes, the connection's reader waits for the caller.
     max_buffered_bytes: usize,
+    /// The connection's reader is waiting for this slot to drain below the budget.
+    reader_waiting: bool,
     /// The queue may be missing events (attach, reconnect): pull before waiting.
     behind: bool,
     /// Counts the moments something may have been missed, so a pull that raced with one does
@@ -271,6 +290,7 @@ impl SlotState {
             pending: BTreeMap::new(),
             buffered_bytes: 0,
             max_buffered_bytes,
+            reader_waiting: false,
             behind,
             epoch: 0,
             exit_delivered: false,
