@@ -3,7 +3,12 @@
 //! Tests shorten times through this struct (or `tokio::time::pause()`), never through
 //! `#[cfg(test)]` constants.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::ids::ProcessId;
 
 /// Times and limits of an [`Engine`](crate::Engine). Build with struct update syntax:
 /// `Config { session_ttl: Duration::from_secs(5), ..Config::default() }`.
@@ -37,6 +42,38 @@ pub struct Config {
     /// How long [`Engine::shutdown`](crate::Engine::shutdown) waits for killed processes to be
     /// reaped (default 5 s).
     pub shutdown_wait: Duration,
+    /// A test seam: awaited by `start` after the child is spawned and before it enters the
+    /// session's table (default `None`). Tests use it to hold a start in that window, for
+    /// example while the session is resumed elsewhere.
+    pub after_spawn: Option<AfterSpawn>,
+}
+
+/// The hook type of [`Config::after_spawn`]: called with the id being started; `start` awaits
+/// the returned future.
+#[derive(Clone)]
+pub struct AfterSpawn(Arc<dyn Fn(&ProcessId) -> BoxFuture + Send + Sync>);
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl AfterSpawn {
+    /// Wraps a hook.
+    pub fn new<F, Fut>(hook: F) -> AfterSpawn
+    where
+        F: Fn(&ProcessId) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        AfterSpawn(Arc::new(move |id: &ProcessId| -> BoxFuture { Box::pin(hook(id)) }))
+    }
+
+    pub(crate) async fn call(&self, id: &ProcessId) {
+        (self.0)(id).await;
+    }
+}
+
+impl std::fmt::Debug for AfterSpawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterSpawn(..)")
+    }
 }
 
 impl Default for Config {
@@ -51,6 +88,7 @@ impl Default for Config {
             read_chunk_bytes: 64 * 1024,
             kill_on_server_death: true,
             shutdown_wait: Duration::from_secs(5),
+            after_spawn: None,
         }
     }
 }

@@ -71,7 +71,19 @@ impl Engine {
     /// Re-attaches a session. A session past its deadline is torn down here and reported
     /// unknown, whether or not its expiry timer has fired. Resuming an attached session takes
     /// it over: the old handle's `superseded()` fires and its subscriptions end.
-    pub fn resume_session(&self, id: &SessionId) -> Result<SessionHandle, SessionError> {
+    ///
+    /// A `start` of the previous attachment may still be spawning (a client that lost its
+    /// connection during `process/start` resumes at once): the resume waits for it to commit, so
+    /// the returned handle lists, reads and subscribes to that process like any other.
+    pub async fn resume_session(&self, id: &SessionId) -> Result<SessionHandle, SessionError> {
+        let (handle, session) = self.attach(id)?;
+        session.settle_starts().await;
+        Ok(handle)
+    }
+
+    /// The synchronous part of a resume: expiry check, takeover, a new generation. The handle
+    /// is built before the caller waits, so that a cancelled resume detaches the session again.
+    fn attach(&self, id: &SessionId) -> Result<(SessionHandle, Arc<Session>), SessionError> {
         self.inner.remember_runtime();
         let mut sessions = self.inner.sessions();
         let Some(session) = sessions.get(id).cloned() else {
@@ -94,7 +106,9 @@ impl Engine {
         let token = state.superseded.clone();
         drop(state);
         drop(sessions);
-        Ok(SessionHandle::new(Arc::clone(&self.inner), session, resumed.generation, token))
+        let handle =
+            SessionHandle::new(Arc::clone(&self.inner), Arc::clone(&session), resumed.generation, token);
+        Ok((handle, session))
     }
 
     /// How many sessions exist (attached or detached).

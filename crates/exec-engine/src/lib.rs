@@ -99,7 +99,7 @@ mod subscription;
 mod types;
 
 pub use backend::{BackendError, BoxEventStream, EventStream, ExecBackend};
-pub use config::Config;
+pub use config::{AfterSpawn, Config};
 pub use engine::Engine;
 pub use error::{ProcessError, SessionError, StartError};
 pub use ids::{ProcessId, Seq, SessionId};

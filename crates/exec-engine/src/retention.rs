@@ -204,12 +204,14 @@ impl Retention {
     }
 
     /// Removes a cursor. Returns true when the producer should be woken.
+    #[must_use = "true means a producer waits for space and must be woken"]
     pub(crate) fn remove_cursor(&mut self, id: CursorId) -> bool {
         self.cursors.remove(&id);
         std::mem::take(&mut self.producer_blocked)
     }
 
     /// Removes every cursor of `owner`. Returns true when the producer should be woken.
+    #[must_use = "true means a producer waits for space and must be woken"]
     pub(crate) fn remove_cursors_of(&mut self, owner: CursorOwner) -> bool {
         let before = self.cursors.len();
         self.cursors.retain(|_, cursor| cursor.owner != owner);
@@ -223,6 +225,7 @@ impl Retention {
 
     /// The next event for a cursor, moving it. The second value is true when the producer
     /// should be woken (it was refused space and this cursor just moved).
+    #[must_use = "the second value means a producer waits for space and must be woken"]
     pub(crate) fn next_event(&mut self, id: CursorId) -> (Step, bool) {
         let Some(cursor) = self.cursors.get(&id) else { return (Step::Finished, false) };
         let delivered = cursor.delivered;

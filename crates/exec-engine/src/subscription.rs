@@ -85,18 +85,7 @@ impl Subscription {
         if self.finished {
             return Some(None);
         }
-        let (step, wake_producer, removed) = {
-            let mut state = self.process.lock();
-            let (step, wake) = state.log.next_event(self.cursor);
-            let wake = match step {
-                Step::Finished => state.log.remove_cursor(self.cursor) || wake,
-                _ => wake,
-            };
-            (step, wake, state.removed)
-        };
-        if wake_producer {
-            self.process.announce_space();
-        }
+        let (step, removed) = self.process.next_event(self.cursor);
         match step {
             Step::Event(event) => Some(Some(event)),
             Step::Finished => {
@@ -105,23 +94,16 @@ impl Subscription {
             }
             Step::Pending if removed => {
                 self.finished = true;
-                self.release();
+                self.process.release_cursor(self.cursor);
                 Some(None)
             }
             Step::Pending => None,
-        }
-    }
-
-    fn release(&self) {
-        let wake = self.process.lock().log.remove_cursor(self.cursor);
-        if wake {
-            self.process.announce_space();
         }
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.release();
+        self.process.release_cursor(self.cursor);
     }
 }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::ProcessId;
-use crate::retention::Retention;
+use crate::retention::{CursorId, CursorOwner, Retention, Step};
 use crate::types::{ExitStatus, ProcessInfo, PtySize, ReadOutcome, WriteOptions, WriteStatus};
 
 /// How many `write_id`s each process remembers. A retry follows its original closely (it is a
@@ -106,8 +106,49 @@ impl Process {
     }
 
     /// Bumps `space_freed`, waking reader tasks refused space.
-    pub(crate) fn announce_space(&self) {
+    fn announce_space(&self) {
         self.space_freed.send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    // The consumer side of flow control. Each method decides under the lock whether a producer
+    // was refused space and must be woken, and wakes it after releasing the lock; no caller
+    // touches `space_freed` itself, so no path can forget the wake-up.
+
+    /// The next event for a subscriber cursor, moving it; also whether the process has been
+    /// removed (a `Pending` step then means the subscription is over).
+    pub(crate) fn next_event(&self, cursor: CursorId) -> (Step, bool) {
+        let (step, wake, removed) = {
+            let mut state = self.lock();
+            let (step, wake) = state.log.next_event(cursor);
+            let wake = match step {
+                // A finished cursor holds nothing back any more: drop it now.
+                Step::Finished => state.log.remove_cursor(cursor) || wake,
+                _ => wake,
+            };
+            (step, wake, state.removed)
+        };
+        if wake {
+            self.announce_space();
+        }
+        (step, removed)
+    }
+
+    /// Removes one subscriber cursor, releasing its flow-control hold.
+    pub(crate) fn release_cursor(&self, cursor: CursorId) {
+        let wake = self.lock().log.remove_cursor(cursor);
+        if wake {
+            self.announce_space();
+        }
+    }
+
+    /// Removes every cursor of one attachment (it detached or was taken over), releasing their
+    /// holds, and wakes its subscriptions so they see they are over.
+    pub(crate) fn release_cursors_of(&self, owner: CursorOwner) {
+        let wake = self.lock().log.remove_cursors_of(owner);
+        self.announce_change();
+        if wake {
+            self.announce_space();
+        }
     }
 
     pub(crate) fn exit(&self) -> Option<ExitStatus> {

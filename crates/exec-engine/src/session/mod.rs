@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
@@ -42,6 +43,10 @@ pub(crate) enum Slot {
 pub(crate) struct Session {
     pub(crate) id: SessionId,
     state: Mutex<SessionState>,
+    /// How many `start`s are between their reservation and their commit. Changed under the
+    /// `state` lock; a resume waits for it to reach zero so that the resumed attachment sees
+    /// every process its predecessor was starting (none is left in `Starting`).
+    pub(crate) starting: watch::Sender<usize>,
 }
 
 #[derive(Debug)]
@@ -65,7 +70,16 @@ impl Session {
                 superseded: CancellationToken::new(),
                 torn_down: false,
             }),
+            starting: watch::Sender::new(0),
         }
+    }
+
+    /// Waits until no `start` is in flight. Only the current attachment can begin a start, so
+    /// once a resume has taken the session over, this only waits for its predecessor's.
+    pub(crate) async fn settle_starts(&self) {
+        let mut starting = self.starting.subscribe();
+        // The sender lives in `self`, which the caller holds: the wait cannot fail.
+        let _settled = starting.wait_for(|count| *count == 0).await;
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SessionState> {
@@ -100,11 +114,7 @@ impl Session {
     pub(crate) fn release_cursors(state: &SessionState, generation: u64) {
         for slot in state.processes.values() {
             if let Slot::Ready(process) = slot {
-                let wake = process.lock().log.remove_cursors_of(generation);
-                process.announce_change();
-                if wake {
-                    process.announce_space();
-                }
+                process.release_cursors_of(generation);
             }
         }
     }
@@ -203,7 +213,8 @@ impl SessionHandle {
     ///
     /// Spawning runs on the calling task's thread: call this from a task on a long-lived
     /// runtime thread, never inside `spawn_blocking`, or `Config::kill_on_server_death` kills
-    /// the child when that thread is retired.
+    /// the child when that thread is retired. If the future is dropped before it finishes, the
+    /// reservation is undone and a child already spawned is killed: nothing is left half-started.
     pub async fn start(&self, id: ProcessId, spec: SpawnSpec) -> Result<Subscription, StartError> {
         if spec.argv.is_empty() {
             return Err(StartError::EmptyArgv);
@@ -215,22 +226,7 @@ impl SessionHandle {
             return Err(StartError::SessionTakenOver);
         }
         let config = self.engine.config();
-        {
-            let mut state = self.session.lock();
-            if state.torn_down || !state.book.is_attached_as(self.generation) {
-                return Err(StartError::SessionTakenOver);
-            }
-            if state.processes.contains_key(&id) {
-                return Err(StartError::DuplicateId(id));
-            }
-            if state.processes.len() >= config.max_processes_per_session {
-                return Err(StartError::TooManyProcesses { limit: config.max_processes_per_session });
-            }
-            if !self.engine.reserve_process() {
-                return Err(StartError::TooManyProcesses { limit: config.max_processes_total });
-            }
-            state.processes.insert(id.clone(), Slot::Starting);
-        }
+        let mut pending = self.reserve(&id)?;
         self.engine.remember_runtime();
 
         let retire: Retire = {
@@ -245,36 +241,36 @@ impl SessionHandle {
                 }
             })
         };
-        let spawned = spawn(id.clone(), spec, config, self.generation, retire);
-
-        let mut state = self.session.lock();
-        let reserved = matches!(state.processes.get(&id), Some(Slot::Starting));
-        match spawned {
-            Err(error) => {
-                if reserved {
-                    state.processes.remove(&id);
-                    drop(state);
-                    self.engine.release_processes(1);
-                }
-                Err(error)
-            }
-            Ok(spawned) if !reserved || state.torn_down => {
-                // The session was torn down while we spawned: nothing may outlive it.
-                drop(state);
-                spawned.process.signal_group(nix::sys::signal::Signal::SIGKILL);
-                spawned.process.mark_removed();
-                Err(StartError::SessionTakenOver)
-            }
-            Ok(spawned) => {
-                state.processes.insert(id, Slot::Ready(Arc::clone(&spawned.process)));
-                if !state.book.is_attached_as(self.generation) {
-                    // Taken over while spawning: this subscription must not hold the output back.
-                    spawned.process.lock().log.remove_cursors_of(self.generation);
-                }
-                drop(state);
-                Ok(Subscription::new(spawned.process, spawned.cursor))
-            }
+        let spawned = spawn(id.clone(), spec, config, self.generation, retire)?;
+        let cursor = spawned.cursor;
+        pending.process = Some(spawned.process);
+        if let Some(hook) = &config.after_spawn {
+            hook.call(&id).await;
         }
+        let process = pending.commit()?;
+        Ok(Subscription::new(process, cursor))
+    }
+
+    /// Reserves `id` in the table (a `Starting` slot) after checking the attachment and the
+    /// limits. The returned guard commits or undoes the reservation.
+    fn reserve<'a>(&'a self, id: &'a ProcessId) -> Result<PendingStart<'a>, StartError> {
+        let config = self.engine.config();
+        let mut state = self.session.lock();
+        if state.torn_down || !state.book.is_attached_as(self.generation) {
+            return Err(StartError::SessionTakenOver);
+        }
+        if state.processes.contains_key(id) {
+            return Err(StartError::DuplicateId(id.clone()));
+        }
+        if state.processes.len() >= config.max_processes_per_session {
+            return Err(StartError::TooManyProcesses { limit: config.max_processes_per_session });
+        }
+        if !self.engine.reserve_process() {
+            return Err(StartError::TooManyProcesses { limit: config.max_processes_total });
+        }
+        state.processes.insert(id.clone(), Slot::Starting);
+        self.session.starting.send_modify(|count| *count += 1);
+        Ok(PendingStart { handle: self, id, process: None, settled: false })
     }
 
     /// Retained output after a cursor, optionally waiting for some (a long poll). Fails with
@@ -383,6 +379,78 @@ impl SessionHandle {
         };
         let cursor = process.lock().log.add_cursor(from, self.generation);
         Ok(Subscription::new(Arc::clone(process), cursor))
+    }
+}
+
+/// A `start` between its reservation and its commit. Whatever happens in between (a spawn
+/// error, a cancelled future, a takeover, a teardown), settling it updates the table and the
+/// session's count of starts in flight exactly once.
+struct PendingStart<'a> {
+    handle: &'a SessionHandle,
+    id: &'a ProcessId,
+    /// The spawned child, once there is one.
+    process: Option<Arc<Process>>,
+    settled: bool,
+}
+
+impl PendingStart<'_> {
+    /// Turns the reservation into a `Ready` entry. If the session was torn down meanwhile, the
+    /// child is killed. If it was taken over, the process stays (the resumed attachment sees it,
+    /// see `Engine::resume_session`) but this attachment's subscription holds nothing back.
+    fn commit(mut self) -> Result<Arc<Process>, StartError> {
+        let process = self.process.take().expect("commit follows a successful spawn");
+        let handle = self.handle;
+        let mut state = handle.session.lock();
+        let reserved = matches!(state.processes.get(self.id), Some(Slot::Starting));
+        let outcome = if !reserved || state.torn_down {
+            Err(StartError::SessionTakenOver)
+        } else {
+            state.processes.insert(self.id.clone(), Slot::Ready(Arc::clone(&process)));
+            Ok(state.book.is_attached_as(handle.generation))
+        };
+        handle.session.starting.send_modify(|count| *count -= 1);
+        self.settled = true;
+        drop(state);
+        match outcome {
+            Err(error) => {
+                // The session was torn down while we spawned: nothing may outlive it.
+                process.signal_group(nix::sys::signal::Signal::SIGKILL);
+                process.mark_removed();
+                Err(error)
+            }
+            Ok(true) => Ok(process),
+            Ok(false) => {
+                // Taken over while spawning: this attachment's subscription must not hold the
+                // output back (and a reader it blocked must be woken).
+                process.release_cursors_of(handle.generation);
+                Ok(process)
+            }
+        }
+    }
+}
+
+impl Drop for PendingStart<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let handle = self.handle;
+        let released = {
+            let mut state = handle.session.lock();
+            let reserved = matches!(state.processes.get(self.id), Some(Slot::Starting));
+            if reserved {
+                state.processes.remove(self.id);
+            }
+            handle.session.starting.send_modify(|count| *count -= 1);
+            reserved
+        };
+        if released {
+            handle.engine.release_processes(1);
+        }
+        if let Some(process) = self.process.take() {
+            process.signal_group(nix::sys::signal::Signal::SIGKILL);
+            process.mark_removed();
+        }
     }
 }
 

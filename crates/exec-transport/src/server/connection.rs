@@ -309,7 +309,7 @@ impl<Source: FrameSource> Connection<Source> {
             Some(raw) => {
                 let unknown = || ErrorObject::invalid_request(messages::unknown_session(raw.as_str()));
                 let id = exec_engine::SessionId::parse(raw.as_str()).ok_or_else(unknown)?;
-                engine.resume_session(&id).map_err(|error| match error {
+                engine.resume_session(&id).await.map_err(|error| match error {
                     exec_engine::SessionError::UnknownSession(_) => unknown(),
                     other => handlers::session_error(other),
                 })?
