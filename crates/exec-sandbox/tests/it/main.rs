@@ -3,7 +3,7 @@
 //! Each test builds its own scratch tree under `std::env::temp_dir()` (unique name, removed on
 //! drop), confines real children with `pre_exec(apply_in_child)` or a raw `fork`, and checks that
 //! every escape fails closed and that ordinary work still succeeds. These tests need Linux with
-//! Landlock ABI >= 3, seccomp and `CAP_SYS_ADMIN` (for carve-outs); the CI machine has them.
+//! Landlock ABI >= 6 (scopes), seccomp and `CAP_SYS_ADMIN` (for carve-outs); the CI machine has them.
 
 mod confined;
 mod files;
