@@ -24,8 +24,16 @@ use crate::seccomp;
 /// Device files every sandbox may open for reading and writing (and `ioctl`, from Landlock ABI
 /// 5), whatever its roots, so that `cmd >/dev/null`, `/dev/urandom` and terminals work under
 /// `read-only`. `/dev/pts` is a directory: the terminals beneath it.
-pub const ALWAYS_USABLE_DEVICES: &[&str] =
-    &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx", "/dev/pts"];
+pub const ALWAYS_USABLE_DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+    "/dev/ptmx",
+    "/dev/pts",
+];
 
 /// A policy turned into kernel objects, ready to confine any number of children and threads.
 ///
@@ -68,7 +76,9 @@ impl SandboxPolicy {
             )));
         }
         if !support.seccomp_filter {
-            return Err(SandboxError::unavailable("no seccomp filter support for this architecture or kernel"));
+            return Err(SandboxError::unavailable(
+                "no seccomp filter support for this architecture or kernel",
+            ));
         }
         if !self.read_only_carve_outs.is_empty() && !support.mount_namespace {
             return Err(SandboxError::unavailable(
@@ -95,7 +105,8 @@ fn build_ruleset(policy: &SandboxPolicy, abi: ABI) -> Result<OwnedFd, SandboxErr
     let write = handled & !(AccessFs::MakeChar | AccessFs::MakeBlock);
     let device = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev) & handled;
 
-    let landlock_error = |error: landlock::RulesetError| SandboxError::unavailable(format!("landlock: {error}"));
+    let landlock_error =
+        |error: landlock::RulesetError| SandboxError::unavailable(format!("landlock: {error}"));
     let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
     ruleset = ruleset.handle_access(handled).map_err(landlock_error)?;
     if policy.network == Network::Restricted && abi >= ABI::V4 {
@@ -123,9 +134,9 @@ fn build_ruleset(policy: &SandboxPolicy, abi: ABI) -> Result<OwnedFd, SandboxErr
         let rights = if metadata.is_dir() { rights } else { rights & AccessFs::from_file(abi) };
         let fd = PathFd::new(path)
             .map_err(|error| SandboxError::preparation(format!("cannot open {}: {error}", path.display())))?;
-        (&mut ruleset)
-            .add_rule(PathBeneath::new(fd, rights))
-            .map_err(|error| SandboxError::preparation(format!("landlock rule for {}: {error}", path.display())))?;
+        (&mut ruleset).add_rule(PathBeneath::new(fd, rights)).map_err(|error| {
+            SandboxError::preparation(format!("landlock rule for {}: {error}", path.display()))
+        })?;
         Ok(())
     };
     for root in &policy.read_roots {
@@ -147,7 +158,8 @@ fn carve_outs(policy: &SandboxPolicy) -> Result<Vec<CarveOut>, SandboxError> {
         std::fs::canonicalize(path)
             .map_err(|error| SandboxError::preparation(format!("cannot open {}: {error}", path.display())))
     };
-    let write_roots: Vec<PathBuf> = policy.write_roots.iter().map(|root| canonical(root)).collect::<Result<_, _>>()?;
+    let write_roots: Vec<PathBuf> =
+        policy.write_roots.iter().map(|root| canonical(root)).collect::<Result<_, _>>()?;
     let mut paths = Vec::new();
     for carve_out in &policy.read_only_carve_outs {
         let path = canonical(carve_out)?;
@@ -166,8 +178,9 @@ fn carve_outs(policy: &SandboxPolicy) -> Result<Vec<CarveOut>, SandboxError> {
         .into_iter()
         .map(|path| {
             let preserved_flags = mount_flags_of(&path)?;
-            let path = CString::new(path.as_os_str().as_bytes())
-                .map_err(|_| SandboxError::preparation(format!("path {} contains a NUL byte", path.display())))?;
+            let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+                SandboxError::preparation(format!("path {} contains a NUL byte", path.display()))
+            })?;
             Ok(CarveOut { path, preserved_flags })
         })
         .collect()
@@ -185,7 +198,12 @@ fn mount_flags_of(path: &Path) -> Result<libc::c_ulong, SandboxError> {
     // SAFETY: statvfs succeeded, so it filled the structure.
     let flags = unsafe { stats.assume_init() }.f_flag;
     // ST_* values match the MS_* ones for these bits.
-    let kept = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME;
+    let kept = libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC
+        | libc::MS_NOATIME
+        | libc::MS_NODIRATIME
+        | libc::MS_RELATIME;
     Ok(flags & kept)
 }
 
@@ -240,7 +258,13 @@ impl PreparedSandbox {
             ))?;
             for carve_out in &self.carve_outs {
                 let path = carve_out.path.as_ptr();
-                check_int(libc::mount(path, path, std::ptr::null(), libc::MS_BIND | libc::MS_REC, std::ptr::null()))?;
+                check_int(libc::mount(
+                    path,
+                    path,
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ))?;
                 check_int(libc::mount(
                     std::ptr::null(),
                     path,

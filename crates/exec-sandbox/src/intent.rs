@@ -317,8 +317,7 @@ fn expand(entry: &Entry, context: &ResolveContext) -> Result<Vec<(PathBuf, Missi
         PathSpec::Special { kind, subpath } => (kind, subpath),
     };
     if let Some(subpath) = subpath
-        && (subpath.is_absolute()
-            || subpath.components().any(|component| component == Component::ParentDir))
+        && (subpath.is_absolute() || subpath.components().any(|component| component == Component::ParentDir))
     {
         return Err(IntentError::BadSubpath(subpath.clone()));
     }
@@ -363,7 +362,10 @@ fn canonical_or_missing(path: &Path, missing: MissingPath) -> Result<Option<Path
 }
 
 /// The longest other path in `accesses` that is a proper ancestor of `path`.
-fn nearest_enclosing<'a>(accesses: &'a BTreeMap<PathBuf, Access>, path: &Path) -> Option<(&'a PathBuf, Access)> {
+fn nearest_enclosing<'a>(
+    accesses: &'a BTreeMap<PathBuf, Access>,
+    path: &Path,
+) -> Option<(&'a PathBuf, Access)> {
     path.ancestors()
         .skip(1)
         .find_map(|ancestor| accesses.get_key_value(ancestor).map(|(key, access)| (key, *access)))

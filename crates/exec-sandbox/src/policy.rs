@@ -56,7 +56,8 @@ impl SandboxPolicy {
     /// Read everything; write the given roots and `/tmp`; keep each root's existing `.git`,
     /// `.agents` and `.codex` read-only; no network: Codex's `--sandbox workspace-write`.
     ///
-    /// The carve-outs are chosen now, from what exists now.
+    /// The carve-outs are chosen now, from what exists now; one whose canonical path leaves the
+    /// root (a symlinked `.git`) is left out, since its target is outside the write roots anyway.
     pub fn workspace_write<I, P>(roots: I) -> SandboxPolicy
     where
         I: IntoIterator<Item = P>,
@@ -65,10 +66,14 @@ impl SandboxPolicy {
         let mut policy = SandboxPolicy::read_only();
         for root in roots {
             let root = root.into();
+            let canonical_root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
             for name in PROTECTED_WORKSPACE_NAMES {
-                let protected = root.join(name);
-                if protected.symlink_metadata().is_ok() {
-                    policy.read_only_carve_outs.push(protected);
+                // A protected name that leads outside the root (a symlinked `.git`) is already
+                // read-only there: Landlock grants no write outside the write roots.
+                let inside = std::fs::canonicalize(root.join(name))
+                    .is_ok_and(|target| target.starts_with(&canonical_root) && target != canonical_root);
+                if inside {
+                    policy.read_only_carve_outs.push(root.join(name));
                 }
             }
             policy.write_roots.push(root);
@@ -141,7 +146,9 @@ impl fmt::Display for SandboxError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             SandboxErrorKind::Unavailable => write!(formatter, "sandbox unavailable: {}", self.message),
-            SandboxErrorKind::Preparation => write!(formatter, "sandbox preparation failed: {}", self.message),
+            SandboxErrorKind::Preparation => {
+                write!(formatter, "sandbox preparation failed: {}", self.message)
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ pub(crate) struct Program {
     pub(crate) filter: *const Instruction,
 }
 
-const LOAD_WORD_ABSOLUTE: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+const LOAD_WORD_ABSOLUTE: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS
 const JUMP_IF_EQUAL: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 const JUMP_IF_GREATER_OR_EQUAL: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
 const RETURN: u16 = 0x06; // BPF_RET | BPF_K
@@ -57,7 +57,8 @@ pub(crate) const SUPPORTED_ARCH: bool = cfg!(any(target_arch = "x86_64", target_
 
 /// Calls that fail with `ENOSYS` in every sandbox: io_uring submits work the filter never sees.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-const NOT_IMPLEMENTED: &[i64] = &[libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register];
+const NOT_IMPLEMENTED: &[i64] =
+    &[libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register];
 
 /// Calls that fail with `EPERM` in every sandbox: loading kernel code, opening files by handle
 /// (which skips path resolution), and the kernel keyrings (shared beyond the sandbox).

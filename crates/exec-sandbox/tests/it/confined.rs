@@ -25,7 +25,9 @@ fn run_confined_enforces_the_rules_and_leaves_the_caller_unconfined() {
     let namespace_before = mount_namespace_of_this_thread();
 
     let attempt = |path: std::path::PathBuf| {
-        sandbox.run_confined(move || std::fs::write(path, "changed").map_err(|error| error.kind())).expect("confine")
+        sandbox
+            .run_confined(move || std::fs::write(path, "changed").map_err(|error| error.kind()))
+            .expect("confine")
     };
     assert_eq!(attempt(outside.clone()), Err(ErrorKind::PermissionDenied));
     assert_eq!(attempt(scratch.path("outside/new")), Err(ErrorKind::PermissionDenied));

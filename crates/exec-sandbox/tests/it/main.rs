@@ -28,11 +28,8 @@ pub struct Scratch {
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let unique = format!(
-            "exec-sandbox-{name}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let unique =
+            format!("exec-sandbox-{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let root = std::env::temp_dir().join(unique);
         std::fs::create_dir_all(&root).expect("create scratch dir");
         let root = std::fs::canonicalize(root).expect("canonical scratch dir");

@@ -3,8 +3,8 @@
 //! path-based `connect`) work; with it enabled, TCP works. io_uring is refused in every sandbox.
 
 use std::net::{TcpListener, UdpSocket};
-use std::os::unix::ffi::OsStrExt;
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 
 use exec_sandbox::{Network, PreparedSandbox, SandboxPolicy};

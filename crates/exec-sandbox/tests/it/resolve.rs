@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use exec_sandbox::{
-    Access, Entry, FileSystemIntent, IntentError, Network, PathSpec, ResolveContext, SandboxIntent, SpecialKind,
+    Access, Entry, FileSystemIntent, IntentError, Network, PathSpec, ResolveContext, SandboxIntent,
+    SpecialKind,
 };
 
 use crate::Scratch;
@@ -27,12 +28,18 @@ impl Fixture {
     }
 
     fn resolve(&self, entries: Vec<Entry>) -> Result<String, IntentError> {
-        let intent =
-            SandboxIntent { file_system: FileSystemIntent::Restricted { entries }, network: Network::Restricted };
+        let intent = SandboxIntent {
+            file_system: FileSystemIntent::Restricted { entries },
+            network: Network::Restricted,
+        };
         let policy = intent.resolve(&self.context)?;
         let root = self.scratch.path("").display().to_string();
         let render = |paths: &[PathBuf]| {
-            paths.iter().map(|path| path.display().to_string().replace(&root, "$")).collect::<Vec<_>>().join(" ")
+            paths
+                .iter()
+                .map(|path| path.display().to_string().replace(&root, "$"))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         Ok(format!(
             "read: {} | write: {} | read-only: {}",
@@ -121,14 +128,21 @@ fn the_more_specific_entry_wins() {
     let repo = PathSpec::Path(fixture.scratch.path("repo"));
     let src = PathSpec::Path(fixture.scratch.path("repo/src"));
     // Write inside read: a write root.
-    fixture.check(vec![read(special("root")), write(src.clone())], "read: / | write: $/repo/src | read-only: ");
+    fixture
+        .check(vec![read(special("root")), write(src.clone())], "read: / | write: $/repo/src | read-only: ");
     // Read inside write: a carve-out.
-    fixture.check(vec![write(repo.clone()), read(src.clone())], "read:  | write: $/repo | read-only: $/repo/src");
+    fixture.check(
+        vec![write(repo.clone()), read(src.clone())],
+        "read:  | write: $/repo | read-only: $/repo/src",
+    );
     // Same path twice: write beats read, deny beats both.
     fixture.check(vec![read(repo.clone()), write(repo.clone())], "read:  | write: $/repo | read-only: ");
     fixture.check(vec![write(repo.clone()), deny(repo.clone())], "read:  | write:  | read-only: ");
     // Deny where nothing grants: nothing to do, Landlock denies by default.
-    fixture.check(vec![deny(src.clone()), read(PathSpec::Path(fixture.scratch.path("other")))], "read: $/other | write:  | read-only: ");
+    fixture.check(
+        vec![deny(src.clone()), read(PathSpec::Path(fixture.scratch.path("other")))],
+        "read: $/other | write:  | read-only: ",
+    );
     // Grants inside a denied tree stand.
     fixture.check(vec![deny(repo), read(src)], "read: $/repo/src | write:  | read-only: ");
 }
@@ -151,7 +165,10 @@ fn missing_path_behavior_skip_and_error() {
 fn what_cannot_be_enforced_is_refused() {
     let fixture = Fixture::new();
     fixture.check(vec![read(special("home_dir"))], "error: unknown sandbox path kind `home_dir`");
-    fixture.check(vec![read(PathSpec::Path("relative/path".into()))], "error: sandbox path relative/path is not absolute");
+    fixture.check(
+        vec![read(PathSpec::Path("relative/path".into()))],
+        "error: sandbox path relative/path is not absolute",
+    );
     fixture.check(
         vec![read(PathSpec::Path(fixture.scratch.path("repo/../other")))],
         "error: sandbox path $/repo/../other must not contain `..` (and a subpath must be relative)",
