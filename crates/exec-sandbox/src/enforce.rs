@@ -10,6 +10,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use landlock::{
@@ -53,6 +54,10 @@ pub struct PreparedSandbox {
 #[derive(Debug)]
 struct CarveOut {
     path: CString,
+    /// Device and inode of the path when prepared. After mounting, the child checks that the
+    /// path still names this object, so a carve-out swapped for a symlink or another directory
+    /// between `prepare` and the spawn fails the spawn instead of protecting the wrong thing.
+    identity: (libc::dev_t, libc::ino_t),
     /// Flags of the mount the path lives on (`nosuid`, `nodev`, ...), kept on the read-only
     /// remount: a remount that dropped a locked flag would fail, and dropping one would widen.
     preserved_flags: libc::c_ulong,
@@ -178,10 +183,14 @@ fn carve_outs(policy: &SandboxPolicy) -> Result<Vec<CarveOut>, SandboxError> {
         .into_iter()
         .map(|path| {
             let preserved_flags = mount_flags_of(&path)?;
+            let metadata = std::fs::metadata(&path).map_err(|error| {
+                SandboxError::preparation(format!("cannot stat {}: {error}", path.display()))
+            })?;
+            let identity = (metadata.dev() as libc::dev_t, metadata.ino() as libc::ino_t);
             let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
                 SandboxError::preparation(format!("path {} contains a NUL byte", path.display()))
             })?;
-            Ok(CarveOut { path, preserved_flags })
+            Ok(CarveOut { path, identity, preserved_flags })
         })
         .collect()
 }
@@ -213,7 +222,8 @@ impl PreparedSandbox {
     /// In order: if there are carve-outs, `unshare(CLONE_NEWNS)`, `/` made recursively private
     /// (so nothing propagates back to the parent's namespace), and each carve-out bind-mounted
     /// onto itself and remounted read-only; then `prctl(PR_SET_NO_NEW_PRIVS)`;
-    /// `landlock_restrict_self`; and `seccomp(SECCOMP_SET_MODE_FILTER)`. Any failure is returned
+    /// `landlock_restrict_self`; and `seccomp(SECCOMP_SET_MODE_FILTER)`. A carve-out that no
+    /// longer names the object `prepare` saw fails with `ESTALE`. Any failure is returned
     /// and the caller must not `exec` (with `pre_exec`, std turns the error into a spawn error).
     ///
     /// # Safety
@@ -272,6 +282,12 @@ impl PreparedSandbox {
                     libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | carve_out.preserved_flags,
                     std::ptr::null(),
                 ))?;
+                let mut stats = std::mem::MaybeUninit::<libc::stat>::uninit();
+                check_int(libc::stat(path, stats.as_mut_ptr()))?;
+                let stats = stats.assume_init();
+                if (stats.st_dev, stats.st_ino) != carve_out.identity {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESTALE));
+                }
             }
         }
         Ok(())

@@ -191,3 +191,33 @@ fn a_carve_out_outside_every_write_root_is_refused() {
     let error = policy.prepare().expect_err("a missing root must be refused");
     assert_eq!(error.kind(), exec_sandbox::SandboxErrorKind::Preparation);
 }
+
+#[test]
+fn a_carve_out_swapped_after_prepare_fails_the_spawn() {
+    let fixture = Fixture::new();
+    let workspace = fixture.scratch.path("ws");
+    // Between prepare and spawn, `.git` is moved away and replaced: by a symlink to elsewhere,
+    // then by a fresh directory. Either way the real `.git` would be left writable.
+    std::fs::rename(workspace.join(".git"), workspace.join("real-git")).expect("move .git");
+    std::os::unix::fs::symlink(fixture.scratch.dir("decoy"), workspace.join(".git")).expect("symlink");
+    assert_eq!(spawn_error(&fixture.sandbox), Some(libc::ESTALE));
+    std::fs::remove_file(workspace.join(".git")).expect("remove symlink");
+    std::fs::create_dir(workspace.join(".git")).expect("fresh .git");
+    assert_eq!(spawn_error(&fixture.sandbox), Some(libc::ESTALE));
+    std::fs::remove_dir(workspace.join(".git")).expect("remove fresh .git");
+    assert_eq!(spawn_error(&fixture.sandbox), Some(libc::ENOENT));
+    assert_eq!(read(&workspace.join("real-git/config")), "original");
+}
+
+/// The OS error of spawning `/bin/true` in the sandbox, `None` if it ran.
+fn spawn_error(sandbox: &Arc<PreparedSandbox>) -> Option<i32> {
+    use std::os::unix::process::CommandExt;
+    let sandbox = Arc::clone(sandbox);
+    let mut command = std::process::Command::new("/bin/true");
+    // SAFETY: apply_in_child is async-signal-safe.
+    unsafe { command.pre_exec(move || sandbox.apply_in_child()) };
+    match command.status() {
+        Ok(_) => None,
+        Err(error) => error.raw_os_error(),
+    }
+}
