@@ -6,6 +6,7 @@
 //! Landlock ABI >= 6 (scopes), seccomp and `CAP_SYS_ADMIN` (for carve-outs); the CI machine has them.
 
 mod confined;
+mod devices;
 mod files;
 mod heuristic;
 mod network;
