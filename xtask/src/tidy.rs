@@ -17,7 +17,10 @@ use std::process::Command;
 const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("shell-env-policy", &[]),
     ("exec-protocol", &[]),
-    ("exec-engine", &[]),
+    // Kernel security code stands alone; the engine may use it to confine a child between fork
+    // and exec.
+    ("exec-sandbox", &[]),
+    ("exec-engine", &["exec-sandbox"]),
     ("exec-transport", &["shell-env-policy", "exec-protocol", "exec-engine"]),
     ("exec-mcp", &["exec-transport", "exec-protocol", "exec-engine", "shell-env-policy"]),
     ("mcp-test-server", &[]),
