@@ -16,6 +16,7 @@
 //! loopback (after the one-time npm install).
 
 mod model;
+mod probe;
 mod proxy;
 
 use std::io::{BufRead, BufReader, Write as _};
@@ -150,10 +151,13 @@ struct Options {
     servers: Vec<Server>,
     trace: Option<PathBuf>,
     only: Option<String>,
+    /// Run the direct probes (`probe.rs`) instead of the agent flows.
+    probe: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { servers: vec![Server::Ours, Server::Codex], trace: None, only: None };
+    let mut options =
+        Options { servers: vec![Server::Ours, Server::Codex], trace: None, only: None, probe: false };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().cloned().ok_or_else(|| format!("{arg} needs a value"));
@@ -168,6 +172,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             "--trace" => options.trace = Some(PathBuf::from(value()?)),
             "--flow" => options.only = Some(value()?),
+            "--probe" => options.probe = true,
             other => return Err(format!("unknown codex-e2e option `{other}`")),
         }
     }
@@ -200,6 +205,10 @@ pub(crate) fn codex_e2e(root: &Path, args: &[String]) -> Result<(), String> {
         ),
         None => None,
     };
+
+    if options.probe {
+        return run_probes(&options.servers, ours.as_deref(), &codex, &run_dir, trace.as_mut());
+    }
 
     let started = Instant::now();
     // results[flow][server] = Ok(summary) | Err(problem)
@@ -272,6 +281,49 @@ pub(crate) fn codex_e2e(root: &Path, args: &[String]) -> Result<(), String> {
             failures.join("\n  ")
         ))
     }
+}
+
+/// Runs the probe list against each server and prints every request with what came back.
+fn run_probes(
+    servers: &[Server],
+    ours: Option<&Path>,
+    codex: &Path,
+    run_dir: &Path,
+    mut trace: Option<&mut std::fs::File>,
+) -> Result<(), String> {
+    for &server in servers {
+        let dir = run_dir.join(format!("{}-probe", server.name()));
+        std::fs::create_dir_all(dir.join("executor-home"))
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        let executor = match server {
+            Server::Ours => Executor::ours(ours.expect("built when ours is selected")),
+            Server::Codex => Executor::codex(codex, &dir.join("executor-home")),
+        };
+        let (child, address) = start_executor(executor, &dir.join("executor.log"))?;
+        let workspace = flow_scratch_workspace(&dir)?;
+        let records = probe::run(&address, &workspace, &dir.join("outside"));
+        drop(child);
+        // Best effort: leftovers in the temp dir are harmless.
+        let _ = std::fs::remove_dir_all(&workspace);
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("codex-e2e-probe-{}.txt", std::process::id())),
+        );
+        println!("=== probes against {}", server.name());
+        for (label, request, answers) in records? {
+            println!("## {label}\n-> {request}");
+            for answer in &answers {
+                println!("<- {answer}");
+            }
+            if let Some(file) = trace.as_deref_mut() {
+                let line = json!({"server": server.name(), "flow": "probe", "label": label,
+                    "request": request, "answers": answers});
+                writeln!(file, "{line}").map_err(|error| format!("write trace: {error}"))?;
+            }
+        }
+    }
+    // Best effort: a leftover scratch folder under .cache is harmless.
+    let _ = std::fs::remove_dir_all(run_dir);
+    Ok(())
 }
 
 /// The target directory cargo builds into (`CARGO_TARGET_DIR` wins, as for cargo itself).
@@ -470,12 +522,17 @@ fn run_flow(
             }
         })
         .and_then(|()| (flow.check)(&context, &outcome));
+    if verdict.is_ok() {
+        // Best effort: a leftover workspace in the temp dir is harmless; a failed flow keeps it.
+        let _ = std::fs::remove_dir_all(&context.workspace);
+    }
     verdict.map_err(|problem| {
         let tail: Vec<&str> = outcome.agent_log.lines().rev().take(12).collect();
         let outputs: Vec<String> =
             outcome.outputs.iter().map(|output| format!("{}: {:?}", output.call_id, output.output)).collect();
         format!(
-            "{problem}\nmodel requests: {requests}; executor connections: {}; methods: {}\ntool outputs:\n  {}\ncodex exec log (last lines, newest first):\n  {}",
+            "{problem}\nworkspace: {}; model requests: {requests}; executor connections: {}; methods: {}\ntool outputs:\n  {}\ncodex exec log (last lines, newest first):\n  {}",
+            context.workspace.display(),
             outcome.connections,
             summarize_methods(&outcome.methods()),
             outputs.join("\n  "),
@@ -609,6 +666,20 @@ fn flows() -> Vec<Flow> {
             cut: None,
             script: read_only_script,
             check: read_only_check,
+        },
+        Flow {
+            name: "git-read-only",
+            sandbox: "workspace-write",
+            cut: None,
+            script: git_script,
+            check: git_check,
+        },
+        Flow {
+            name: "spawn-error",
+            sandbox: "danger-full-access",
+            cut: None,
+            script: spawn_script,
+            check: spawn_check,
         },
         Flow {
             name: "reconnect",
@@ -802,6 +873,67 @@ fn read_only_check(context: &Context, outcome: &Outcome) -> Result<String, Strin
         outcome.sandbox_facts(),
         first_line(outcome.output("p1"))
     ))
+}
+
+// Flow 4b: under workspace-write, `.git` inside the workspace stays read-only (the more
+// specific entry wins over the writable project root), for a command and for a patch.
+fn git_script(context: &Context) -> Vec<Turn> {
+    // The flow prepares `.git` itself before the agent starts (see `prepare`), so the entry's
+    // `missing_path_behavior: skip` does not apply.
+    let _ = std::fs::create_dir_all(context.workspace.join(".git"));
+    vec![
+        call("c1", "exec_command", json!({"cmd": "printf x > .git/by-command.txt", "yield_time_ms": 10000})),
+        patch("p1", "*** Begin Patch\n*** Add File: .git/by-patch.txt\n+x\n*** End Patch\n".to_owned()),
+        patch("p2", "*** Begin Patch\n*** Add File: beside-git.txt\n+allowed\n*** End Patch\n".to_owned()),
+        done(),
+    ]
+}
+
+fn git_check(context: &Context, outcome: &Outcome) -> Result<String, String> {
+    for name in ["by-command.txt", "by-patch.txt"] {
+        let path = context.workspace.join(".git").join(name);
+        require(!path.exists(), || format!("{} was written under workspace-write", path.display()))?;
+    }
+    let beside = context.workspace.join("beside-git.txt");
+    require(beside.exists(), || format!("{} (in the writable root) was not written", beside.display()))?;
+    let output = outcome.output("c1");
+    require(output.contains("Process exited with code") && !output.contains("exited with code 0"), || {
+        format!("the command did not fail: {output:?}")
+    })?;
+    require(outcome.saw_sandbox_denied(), || {
+        format!("no sandboxDenied: true reached the client ({})", outcome.sandbox_facts())
+    })?;
+    Ok(format!(
+        "command and patch into .git denied; {}; patch: {}",
+        outcome.sandbox_facts(),
+        first_line(outcome.output("p1"))
+    ))
+}
+
+// A spawn failure: the agent asks for a shell that does not exist; the executor's error must
+// carry `data.kind` so the client can tell the cases apart.
+fn spawn_script(_: &Context) -> Vec<Turn> {
+    vec![
+        call(
+            "c1",
+            "exec_command",
+            json!({"cmd": "true", "workdir": "/nonexistent/e2e-dir", "yield_time_ms": 10000}),
+        ),
+        done(),
+    ]
+}
+
+fn spawn_check(_: &Context, outcome: &Outcome) -> Result<String, String> {
+    let kinds: Vec<String> = outcome
+        .frames
+        .iter()
+        .filter(|frame| frame.direction == Direction::ServerToClient)
+        .filter_map(|frame| frame.message["error"]["data"]["kind"].as_str().map(str::to_owned))
+        .collect();
+    require(kinds.iter().any(|kind| kind == "spawnNotFound"), || {
+        format!("no error with data.kind spawnNotFound (kinds seen: {kinds:?}): {:?}", outcome.output("c1"))
+    })?;
+    Ok(format!("data.kind={}; agent saw: {}", kinds.join(","), first_line(outcome.output("c1"))))
 }
 
 // Flow 7: the relay cuts the connection once while a command runs; its output must still

@@ -235,7 +235,7 @@ fn pump(
 }
 
 /// Reads one frame; returns its raw bytes (to forward), opcode, FIN bit and unmasked payload.
-fn read_frame(reader: &mut BufReader<TcpStream>) -> std::io::Result<(Vec<u8>, u8, bool, Vec<u8>)> {
+pub(super) fn read_frame(reader: &mut BufReader<TcpStream>) -> std::io::Result<(Vec<u8>, u8, bool, Vec<u8>)> {
     let mut head = [0_u8; 2];
     reader.read_exact(&mut head)?;
     let mut raw = head.to_vec();
