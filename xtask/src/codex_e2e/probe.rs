@@ -383,6 +383,31 @@ pub fn run(
             ),
         ),
         ("process/read of it", "process/read", json!({"processId": "p5", "afterSeq": 0, "waitMs": 3000})),
+        // How `sandboxDenied` is decided: a sandboxed command that only prints a denial text and
+        // fails, one that fails silently, and an unsandboxed one that prints the text.
+        (
+            "process/start, workspace-write, prints a denial text and exits 1",
+            "process/start",
+            start("p6", json!(["/bin/sh", "-c", "echo 'Permission denied' >&2; exit 1"]), false, &ww),
+        ),
+        ("process/read of it", "process/read", json!({"processId": "p6", "afterSeq": 1, "waitMs": 3000})),
+        (
+            "process/start, workspace-write, exits 1 silently",
+            "process/start",
+            start("p7", json!(["/bin/sh", "-c", "exit 1"]), false, &ww),
+        ),
+        ("process/read of it", "process/read", json!({"processId": "p7", "afterSeq": 0, "waitMs": 3000})),
+        (
+            "process/start, no sandbox, prints a denial text and exits 1",
+            "process/start",
+            start(
+                "p8",
+                json!(["/bin/sh", "-c", "echo 'Read-only file system' >&2; exit 1"]),
+                false,
+                &Value::Null,
+            ),
+        ),
+        ("process/read of it", "process/read", json!({"processId": "p8", "afterSeq": 1, "waitMs": 3000})),
         ("an unknown method", "environment/e2eUnknown", json!({})),
     ];
 
