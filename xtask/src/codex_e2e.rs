@@ -9,11 +9,28 @@
 //! checks what the tool outputs, the workspace and the recorded messages show. Results are
 //! printed side by side; any FAIL makes the command fail.
 //!
+//! The flows (see `flows()`): `executor` (the command's ancestors include the executor the
+//! harness started), `tty-stdin` (`exec_command` with a PTY, then `write_stdin`), `apply-patch`
+//! (a file added and edited through `fs/*`), `write-outside` and `git-read-only` (workspace-write
+//! refuses a write outside the workspace and into its `.git`, and the client sees
+//! `sandboxDenied`), `network` (a loopback connect is refused), `read-only` (a write in the
+//! workspace is refused), `spawn-error` (`data.kind` on a spawn failure), `reconnect` (the relay
+//! cuts once; the output still arrives), and `full-access` (the control: nothing is restricted).
+//!
+//! What the 0.171 agent needs to run offline: a `config.toml` in a scratch `CODEX_HOME` (outside
+//! the temp dir, where the agent refuses to set up its helper aliases) with a custom provider
+//! (`wire_api = "responses"`, `supports_websockets = false`, no retries), a model slug from its
+//! built-in catalog (`gpt-5.5`; an unknown slug gets fallback metadata without `apply_patch`),
+//! `approval_policy = "never"`, and `codex exec --skip-git-repo-check --ephemeral` with stdin
+//! closed (it reads a prompt from a non-terminal stdin otherwise). No login is needed.
+//!
 //! Everything lives under `<root>/.cache/codex-e2e/<run>` (removed at the end unless a flow
-//! failed) and `<root>/.cache/codex-0.171` (the npm install). Every child runs in its own process
-//! group and is killed with it; every step has a deadline. `--trace FILE` writes every recorded
-//! message as one JSON line. It does not judge speed and it does not touch the network beyond
-//! loopback (after the one-time npm install).
+//! failed), the workspaces in the temp dir (removed after a passing flow) and
+//! `<root>/.cache/codex-0.171` (the npm install). Every child runs in its own process group and
+//! is killed with it; every step has a deadline. `--trace FILE` writes every recorded message as
+//! one JSON line; `--probe` sends the requests of `probe.rs` directly instead of running the
+//! agent. It does not judge speed and it does not touch the network beyond loopback (after the
+//! one-time npm install).
 
 mod model;
 mod probe;
@@ -35,7 +52,7 @@ use serde_json::{Value, json};
 /// The Codex release whose agent drives the flows and whose server is the reference.
 const CODEX_VERSION: &str = "0.171.0";
 /// How long one `codex exec` run may take before it is killed and the flow fails.
-const AGENT_DEADLINE: Duration = Duration::from_secs(60);
+const AGENT_DEADLINE: Duration = Duration::from_secs(30);
 /// How long an executor may take to print its URL.
 const EXECUTOR_START_DEADLINE: Duration = Duration::from_secs(20);
 /// Set in the executor's environment only; flow 1 looks for the executor among the command's
@@ -241,8 +258,10 @@ pub(crate) fn codex_e2e(root: &Path, args: &[String]) -> Result<(), String> {
 
     println!();
     let header: Vec<&str> = options.servers.iter().map(|server| server.name()).collect();
-    println!("| flow | {} |", header.join(" | "));
-    println!("|---|{}", "---|".repeat(header.len()));
+    // With both servers, a last column says whether the outcomes agree (both PASS or both FAIL).
+    let compare = header.len() > 1;
+    println!("| flow | {} |{}", header.join(" | "), if compare { " same outcome |" } else { "" });
+    println!("|---|{}{}", "---|".repeat(header.len()), if compare { "---|" } else { "" });
     let mut failures = Vec::new();
     for (flow, row) in flows.iter().zip(&results) {
         let cells: Vec<String> = row
@@ -252,7 +271,14 @@ pub(crate) fn codex_e2e(root: &Path, args: &[String]) -> Result<(), String> {
                 Err(problem) => format!("FAIL: {}", problem.lines().next().unwrap_or_default()),
             })
             .collect();
-        println!("| {} | {} |", flow.name, cells.join(" | "));
+        let same = if !compare {
+            String::new()
+        } else if row.iter().all(Result::is_ok) || row.iter().all(Result::is_err) {
+            " yes |".to_owned()
+        } else {
+            " **no** |".to_owned()
+        };
+        println!("| {} | {} |{same}", flow.name, cells.join(" | "));
         for (server, result) in options.servers.iter().zip(row) {
             if let Err(problem) = result {
                 failures.push(format!(

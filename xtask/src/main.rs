@@ -55,10 +55,11 @@ commands:
   tidy        check repository hygiene (module docs, banned attributes, dependency edges)
   peer-test   install the Codex peer (npm) and run the conformance cases against it
   bench       measure our server and the Codex peer side by side (release builds)
-  codex-e2e [--server ours|codex|both] [--flow NAME] [--trace FILE]
+  codex-e2e [--server ours|codex|both] [--flow NAME] [--trace FILE] [--probe]
               install @openai/codex@0.171.0 (npm, into .cache/codex-0.171) and run `codex exec`
               flows (executor, TTY stdin, apply_patch, sandbox denials, reconnect) against our
-              server and Codex's own (default both); --trace writes every JSON-RPC message
+              server and Codex's own (default both); --trace writes every JSON-RPC message,
+              --probe sends fixed requests directly and prints the answers
   interop     install the Python MCP SDK and mcp-server-time (PyPI, into .cache/interop) and
               check that the SDK's stdio client uses the server";
 
