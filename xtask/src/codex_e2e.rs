@@ -53,6 +53,8 @@ use serde_json::{Value, json};
 const CODEX_VERSION: &str = "0.171.0";
 /// How long one `codex exec` run may take before it is killed and the flow fails.
 const AGENT_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a child may take to exit after SIGTERM before its process group gets SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long an executor may take to print its URL.
 const EXECUTOR_START_DEADLINE: Duration = Duration::from_secs(20);
 /// Set in the executor's environment only; flow 1 looks for the executor among the command's
@@ -157,6 +159,8 @@ struct Flow {
     sandbox: &'static str,
     /// Cut the agent's connection once, mid-run.
     cut: Option<CutPlan>,
+    /// Prepares the workspace before the agent starts.
+    prepare: Option<fn(&Context) -> std::io::Result<()>>,
     script: fn(&Context) -> Vec<Turn>,
     /// Ok(summary) or Err(what went wrong); both are shown side by side.
     check: fn(&Context, &Outcome) -> Result<String, String>,
@@ -416,13 +420,14 @@ impl GroupChild {
 
 impl Drop for GroupChild {
     fn drop(&mut self) {
-        // The group id is the leader's pid (process_group(0)). Killing it also reaches helpers
-        // the launcher started (the npm shim starts the native binary). Errors mean the group
-        // is gone already.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+        // SIGTERM to the leader first: the npm launcher forwards it to the native binary and
+        // waits for it, so nothing is left for init to reap. Then SIGKILL to the whole group
+        // (the group id is the leader's pid, see `spawn`) sweeps whatever is left. Errors from
+        // `kill` mean the process or group is gone already.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
+        let _ = self.wait_until(STOP_GRACE);
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -488,6 +493,9 @@ fn run_flow(
     }
     let (listener_port, accepts) = counting_listener()?;
     let context = Context { workspace, outside, listener_port };
+    if let Some(prepare) = flow.prepare {
+        prepare(&context).map_err(|error| format!("cannot prepare the workspace: {error}"))?;
+    }
 
     let (executor, upstream) = start_executor(executor, &flow_dir.join("executor.log"))?;
     let relay = Relay::start(&upstream, flow.cut.clone())?;
@@ -655,6 +663,7 @@ fn flows() -> Vec<Flow> {
             name: "executor",
             sandbox: "danger-full-access",
             cut: None,
+            prepare: None,
             script: executor_script,
             check: executor_check,
         },
@@ -662,6 +671,7 @@ fn flows() -> Vec<Flow> {
             name: "tty-stdin",
             sandbox: "danger-full-access",
             cut: None,
+            prepare: None,
             script: tty_script,
             check: tty_check,
         },
@@ -669,6 +679,7 @@ fn flows() -> Vec<Flow> {
             name: "apply-patch",
             sandbox: "workspace-write",
             cut: None,
+            prepare: None,
             script: patch_script,
             check: patch_check,
         },
@@ -676,6 +687,7 @@ fn flows() -> Vec<Flow> {
             name: "write-outside",
             sandbox: "workspace-write",
             cut: None,
+            prepare: None,
             script: outside_script,
             check: outside_check,
         },
@@ -683,6 +695,7 @@ fn flows() -> Vec<Flow> {
             name: "network",
             sandbox: "workspace-write",
             cut: None,
+            prepare: None,
             script: network_script,
             check: network_check,
         },
@@ -690,6 +703,7 @@ fn flows() -> Vec<Flow> {
             name: "read-only",
             sandbox: "read-only",
             cut: None,
+            prepare: None,
             script: read_only_script,
             check: read_only_check,
         },
@@ -697,6 +711,7 @@ fn flows() -> Vec<Flow> {
             name: "git-read-only",
             sandbox: "workspace-write",
             cut: None,
+            prepare: Some(|context| std::fs::create_dir_all(context.workspace.join(".git"))),
             script: git_script,
             check: git_check,
         },
@@ -704,6 +719,7 @@ fn flows() -> Vec<Flow> {
             name: "spawn-error",
             sandbox: "danger-full-access",
             cut: None,
+            prepare: None,
             script: spawn_script,
             check: spawn_check,
         },
@@ -711,6 +727,7 @@ fn flows() -> Vec<Flow> {
             name: "reconnect",
             sandbox: "danger-full-access",
             cut: Some(CutPlan { needle: RECONNECT_NEEDLE.to_owned(), delay: Duration::from_millis(300) }),
+            prepare: None,
             script: reconnect_script,
             check: reconnect_check,
         },
@@ -718,6 +735,7 @@ fn flows() -> Vec<Flow> {
             name: "full-access",
             sandbox: "danger-full-access",
             cut: None,
+            prepare: None,
             script: full_access_script,
             check: full_access_check,
         },
@@ -903,10 +921,9 @@ fn read_only_check(context: &Context, outcome: &Outcome) -> Result<String, Strin
 
 // Flow 4b: under workspace-write, `.git` inside the workspace stays read-only (the more
 // specific entry wins over the writable project root), for a command and for a patch.
-fn git_script(context: &Context) -> Vec<Turn> {
-    // The flow prepares `.git` itself before the agent starts (see `prepare`), so the entry's
-    // `missing_path_behavior: skip` does not apply.
-    let _ = std::fs::create_dir_all(context.workspace.join(".git"));
+fn git_script(_: &Context) -> Vec<Turn> {
+    // The flow's `prepare` creates `.git` before the agent starts, so the intent's
+    // `missing_path_behavior: skip` does not apply to it.
     vec![
         call("c1", "exec_command", json!({"cmd": "printf x > .git/by-command.txt", "yield_time_ms": 10000})),
         patch("p1", "*** Begin Patch\n*** Add File: .git/by-patch.txt\n+x\n*** End Patch\n".to_owned()),
@@ -973,6 +990,7 @@ fn reconnect_script(_: &Context) -> Vec<Turn> {
 
 fn reconnect_check(_: &Context, outcome: &Outcome) -> Result<String, String> {
     require(outcome.was_cut, || "the relay never saw the command, so it never cut".to_owned())?;
+    require(outcome.connections >= 2, || "the client never reconnected after the cut".to_owned())?;
     let output = outcome.output("c1");
     require(output.contains(&format!("{RECONNECT_NEEDLE}-42")), || {
         format!("the output after the cut did not reach the agent: {output:?}")
