@@ -216,6 +216,7 @@ pub(crate) fn codex_e2e(root: &Path, args: &[String]) -> Result<(), String> {
     } else {
         None
     };
+    remove_stale_scratch(&root.join(".cache").join("codex-e2e"));
     let run_dir = root.join(".cache").join("codex-e2e").join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir)
         .map_err(|error| format!("cannot create {}: {error}", run_dir.display()))?;
@@ -310,6 +311,26 @@ pub(crate) fn codex_e2e(root: &Path, args: &[String]) -> Result<(), String> {
             run_dir.display(),
             failures.join("\n  ")
         ))
+    }
+}
+
+/// Removes what earlier runs kept after a failure (`<cache>/run-PID` and the temp dir's
+/// `codex-e2e-PID-*` workspaces), unless that run's process is still alive.
+fn remove_stale_scratch(cache: &Path) {
+    let is_stale =
+        |pid: &str| pid.parse::<u32>().is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+    let candidates = [(cache.to_path_buf(), "run-"), (std::env::temp_dir(), "codex-e2e-")];
+    for (dir, prefix) in candidates {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(prefix) else { continue };
+            let pid = rest.split('-').next().unwrap_or_default();
+            if is_stale(pid) {
+                // Best effort: what cannot be removed now is tried again on the next run.
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 
