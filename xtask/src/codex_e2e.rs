@@ -543,6 +543,9 @@ fn run_flow(
         .arg(format!("codex-e2e flow {}", flow.name))
         .env("CODEX_HOME", &codex_home)
         .env("CODEX_EXEC_SERVER_URL", relay.url())
+        // A developer's HTTP proxy settings must not catch the loopback model server.
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
         .env_remove(MARK_ENV)
         .current_dir(&context.workspace)
         .stdin(Stdio::null())
