@@ -28,6 +28,10 @@ peer-test:
 interop:
     cargo xtask interop
 
+# The real Codex 0.171 agent (`codex exec`) against our server and Codex's own (installs it with npm).
+codex-e2e:
+    cargo xtask codex-e2e
+
 # Everything CI runs, in order.
 full:
     bash .ci/run

@@ -6,12 +6,15 @@
 //! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
 //! - `peer-test`: installs the Codex peer with npm and runs the conformance cases against it.
 //! - `bench`: measures our server and the peer side by side and prints ratios.
+//! - `codex-e2e`: installs `@openai/codex@0.171.0` and runs the real `codex exec` agent, driven
+//!   by a scripted model, against our server and Codex's own as executors, flow by flow.
 //! - `interop`: installs the Python MCP SDK and `mcp-server-time` into a cache venv and checks
 //!   that the SDK's stdio client can use the server.
 //!
 //! It deliberately depends on no workspace crate and no async runtime, so it compiles in seconds.
 
 mod bench;
+mod codex_e2e;
 mod interop;
 mod peer;
 mod tidy;
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
         Some("peer-test") => peer::peer_test(&root),
         Some("bench") => bench::bench(&root),
         Some("interop") => interop::interop(&root),
+        Some("codex-e2e") => codex_e2e::codex_e2e(&root, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -51,6 +55,11 @@ commands:
   tidy        check repository hygiene (module docs, banned attributes, dependency edges)
   peer-test   install the Codex peer (npm) and run the conformance cases against it
   bench       measure our server and the Codex peer side by side (release builds)
+  codex-e2e [--server ours|codex|both] [--flow NAME] [--trace FILE] [--probe]
+              install @openai/codex@0.171.0 (npm, into .cache/codex-0.171) and run `codex exec`
+              flows (executor, TTY stdin, apply_patch, sandbox denials, reconnect) against our
+              server and Codex's own (default both); --trace writes every JSON-RPC message,
+              --probe sends fixed requests directly and prints the answers
   interop     install the Python MCP SDK and mcp-server-time (PyPI, into .cache/interop) and
               check that the SDK's stdio client uses the server";
 

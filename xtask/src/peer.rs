@@ -23,10 +23,16 @@ const PEER_ENV: &str = "EXEC_PEER_CODEX";
 /// Installs the peer into `<root>/.cache/peer` unless the pinned version is already there;
 /// returns the path of its `codex` launcher.
 pub fn ensure_installed(root: &Path) -> Result<std::path::PathBuf, String> {
-    let prefix = root.join(".cache").join("peer");
+    ensure_codex(root, "peer", PEER_VERSION)
+}
+
+/// Installs `@openai/codex@version` into `<root>/.cache/<folder>` unless that version is already
+/// there; returns the path of its `codex` launcher.
+pub fn ensure_codex(root: &Path, folder: &str, version: &str) -> Result<std::path::PathBuf, String> {
+    let prefix = root.join(".cache").join(folder);
     let codex = prefix.join("node_modules").join(".bin").join("codex");
-    if !(codex.exists() && installed_version_matches(&prefix)) {
-        install_peer(root, &prefix)?;
+    if !(codex.exists() && installed_version_matches(&prefix, version)) {
+        install_codex(root, &prefix, version)?;
         if !codex.exists() {
             return Err(format!("npm finished but {} is missing", codex.display()));
         }
@@ -73,14 +79,14 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
 }
 
 /// Whether `<prefix>/node_modules/@openai/codex/package.json` names the pinned version.
-fn installed_version_matches(prefix: &Path) -> bool {
+fn installed_version_matches(prefix: &Path, version: &str) -> bool {
     let manifest = prefix.join("node_modules").join(PEER_PACKAGE).join("package.json");
     let Ok(text) = std::fs::read_to_string(manifest) else { return false };
     // A plain text search keeps xtask free of a JSON parser; npm writes `"version": "X"`.
-    text.contains(&format!("\"version\": \"{PEER_VERSION}\""))
+    text.contains(&format!("\"version\": \"{version}\""))
 }
 
-fn install_peer(root: &Path, prefix: &Path) -> Result<(), String> {
+fn install_codex(root: &Path, prefix: &Path, version: &str) -> Result<(), String> {
     std::fs::create_dir_all(prefix)
         .map_err(|error| format!("cannot create {}: {error}", prefix.display()))?;
     let npm_works = Command::new("npm").arg("--version").output().is_ok_and(|output| output.status.success());
@@ -88,6 +94,6 @@ fn install_peer(root: &Path, prefix: &Path) -> Result<(), String> {
         return Err("npm is needed to install the Codex peer (install Node.js 18 or later)".to_owned());
     }
     let prefix = prefix.to_str().ok_or_else(|| format!("{} is not UTF-8", prefix.display()))?;
-    let package = format!("{PEER_PACKAGE}@{PEER_VERSION}");
+    let package = format!("{PEER_PACKAGE}@{version}");
     crate::run(root, "npm", &["install", "--no-audit", "--no-fund", "--prefix", prefix, &package], &[])
 }
