@@ -9,14 +9,21 @@
 //!   path is not an error).
 //! - `copy` of a directory needs `recursive: true`; copying a directory into itself (or below
 //!   itself) is refused; symbolic links are copied as links, never followed.
+//! - `readFile`, `writeFile` and `copy` work on regular files only: a FIFO, socket or device is
+//!   refused with an error naming it (opened with `O_NONBLOCK` and checked on the descriptor, so
+//!   nothing ever blocks on one). `readFile` reads at most [`read_file_limit`] bytes.
 //! - `getMetadata` reports `isSymlink` for the path itself and the file/directory kind and size of
 //!   what it points to (the link's own, if it dangles).
 //!
 //! This module knows nothing of JSON-RPC or sessions.
 
-use std::io;
+use std::io::{self, Read as _};
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
+
+use exec_protocol::messages;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 /// A failed file operation, classified the way the wire reports it.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +81,108 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, FsError> {
-    std::fs::read(path).map_err(|error| FsError::from_io("cannot read", path, error))
+/// The most `fs/readFile` returns when the message limit allows more: a whole file travels as one
+/// base64 frame that the server holds in memory (twice, while encoding), so the cap is kept well
+/// below what a message may carry. Larger files need a chunked read.
+pub(crate) const MAX_READ_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Room for the JSON-RPC envelope around the base64 data of a `fs/readFile` response.
+const RESPONSE_ENVELOPE_BYTES: usize = 1024;
+
+/// The `fs/readFile` limit for a server whose messages may be `max_message_bytes` long: at most
+/// [`MAX_READ_FILE_BYTES`], and less when the base64 response (4 bytes per 3) would not fit.
+pub(crate) fn read_file_limit(max_message_bytes: usize) -> u64 {
+    let fits = max_message_bytes.saturating_sub(RESPONSE_ENVELOPE_BYTES) / 4 * 3;
+    u64::try_from(fits).unwrap_or(u64::MAX).min(MAX_READ_FILE_BYTES)
+}
+
+/// Reads a whole regular file of at most `limit` bytes.
+///
+/// Special files are refused before a byte is read (a FIFO would block, `/dev/zero` never ends),
+/// and at most `limit + 1` bytes are ever read, so a file that grows while it is read is refused
+/// rather than read past the bound.
+pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
+    let (file, metadata) = open_regular(path, std::fs::OpenOptions::new().read(true), "read")?;
+    if metadata.len() > limit {
+        return Err(too_large(path, limit));
+    }
+    // The size is only a hint (the file may change); the bound below is what holds.
+    let capacity = usize::try_from(metadata.len()).unwrap_or(0);
+    read_bounded(file, capacity, limit).map_err(|error| match error {
+        ReadBoundedError::TooLarge => too_large(path, limit),
+        ReadBoundedError::Io(error) => FsError::from_io("cannot read", path, error),
+    })
+}
+
+fn too_large(path: &Path, limit: u64) -> FsError {
+    FsError::Invalid(messages::file_too_large(&path.display().to_string(), limit))
+}
+
+#[derive(Debug)]
+enum ReadBoundedError {
+    TooLarge,
+    Io(io::Error),
+}
+
+/// Reads `reader` to its end, failing once it yields more than `limit` bytes (it reads at most
+/// `limit + 1`).
+fn read_bounded(reader: impl io::Read, capacity: usize, limit: u64) -> Result<Vec<u8>, ReadBoundedError> {
+    let mut data = Vec::with_capacity(capacity);
+    reader.take(limit.saturating_add(1)).read_to_end(&mut data).map_err(ReadBoundedError::Io)?;
+    if u64::try_from(data.len()).unwrap_or(u64::MAX) > limit {
+        return Err(ReadBoundedError::TooLarge);
+    }
+    Ok(data)
+}
+
+/// Opens `path` without ever blocking in `open` (a FIFO without a peer would block forever), then
+/// checks on the opened descriptor that it is a regular file, so a path swapped for a special file
+/// between a check and the open cannot slip through. `O_NONBLOCK` is cleared again before the
+/// file is used. `action` (`read`, `write`, `copy`) words the errors.
+fn open_regular(
+    path: &Path,
+    options: &mut std::fs::OpenOptions,
+    action: &str,
+) -> Result<(std::fs::File, std::fs::Metadata), FsError> {
+    let context = format!("cannot {action}");
+    let file = options
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|error| FsError::from_io(&context, path, error))?;
+    let metadata = file.metadata().map_err(|error| FsError::from_io(&context, path, error))?;
+    if !metadata.is_file() {
+        return Err(not_regular(action, path, metadata.file_type()));
+    }
+    let flags = fcntl(&file, FcntlArg::F_GETFL).map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
+    let blocking = OFlag::from_bits_retain(flags) & !OFlag::O_NONBLOCK;
+    fcntl(&file, FcntlArg::F_SETFL(blocking)).map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
+    Ok((file, metadata))
+}
+
+/// The refusal of a special (or otherwise non-regular) file.
+fn not_regular(action: &str, path: &Path, file_type: std::fs::FileType) -> FsError {
+    FsError::Invalid(messages::not_a_regular_file(action, &path.display().to_string(), kind_name(file_type)))
+}
+
+/// What a file type is called in error messages.
+fn kind_name(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_fifo() {
+        "fifo"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_symlink() {
+        "symbolic link"
+    } else if file_type.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
 }
 
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<(), FsError> {
@@ -275,11 +382,11 @@ mod tests {
         let dir = scratch("basic");
         let file = dir.join("f.txt");
         write_file(&file, b"hello").unwrap();
-        assert_eq!(read_file(&file).unwrap(), b"hello");
+        assert_eq!(read_file(&file, MAX_READ_FILE_BYTES).unwrap(), b"hello");
         let metadata = get_metadata(&file).unwrap();
         assert!(metadata.is_file && !metadata.is_directory && !metadata.is_symlink);
         assert_eq!(metadata.size, 5);
-        assert!(matches!(read_file(&dir.join("missing")), Err(FsError::NotFound(_))));
+        assert!(matches!(read_file(&dir.join("missing"), MAX_READ_FILE_BYTES), Err(FsError::NotFound(_))));
         create_directory(&dir.join("a/b/c"), true).unwrap();
         assert!(matches!(create_directory(&dir.join("x/y"), false), Err(FsError::NotFound(_))));
         let names: Vec<_> = read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
@@ -303,12 +410,39 @@ mod tests {
         assert!(matches!(copy(&source, &source.join("inside"), true), Err(FsError::Invalid(_))));
         assert!(matches!(copy(&source, &source, true), Err(FsError::Invalid(_))));
         copy(&source, &dir.join("dst"), true).unwrap();
-        assert_eq!(read_file(&dir.join("dst/nested/file")).unwrap(), b"data");
+        assert_eq!(read_file(&dir.join("dst/nested/file"), MAX_READ_FILE_BYTES).unwrap(), b"data");
         let link = get_metadata(&dir.join("dst/link")).unwrap();
         assert!(link.is_symlink && link.is_file);
         assert_eq!(std::fs::read_link(dir.join("dst/link")).unwrap(), PathBuf::from("nested/file"));
         copy(&source.join("nested/file"), &dir.join("single"), false).unwrap();
-        assert_eq!(read_file(&dir.join("single")).unwrap(), b"data");
+        assert_eq!(read_file(&dir.join("single"), MAX_READ_FILE_BYTES).unwrap(), b"data");
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[test]
+    fn read_limit_follows_the_message_limit() {
+        assert_eq!(read_file_limit(16 * 1024 * 1024), MAX_READ_FILE_BYTES);
+        // 4 KiB messages: 3 KiB of envelope-free room, 3/4 of it as raw bytes.
+        assert_eq!(read_file_limit(4096), 2304);
+        assert_eq!(read_file_limit(10), 0);
+    }
+
+    #[test]
+    fn reads_are_bounded_even_when_the_source_never_ends() {
+        // An endless reader stands for a file that grows while it is read.
+        let endless = io::repeat(b'z');
+        assert!(matches!(read_bounded(endless, 0, 1000), Err(ReadBoundedError::TooLarge)));
+        assert_eq!(read_bounded(&b"12345"[..], 5, 5).unwrap(), b"12345");
+        assert!(matches!(read_bounded(&b"123456"[..], 5, 5), Err(ReadBoundedError::TooLarge)));
+
+        let dir = scratch("bounded");
+        let file = dir.join("f");
+        std::fs::write(&file, b"0123456789").unwrap();
+        assert_eq!(read_file(&file, 10).unwrap(), b"0123456789");
+        let error = read_file(&file, 9).unwrap_err().to_string();
+        assert_eq!(error, format!("cannot read {}: file too large (the limit is 9 bytes)", file.display()));
+        let error = read_file(Path::new("/dev/zero"), 10).unwrap_err().to_string();
+        assert_eq!(error, "cannot read /dev/zero: it is a character device, not a regular file");
         remove(&dir, true, false).unwrap();
     }
 }

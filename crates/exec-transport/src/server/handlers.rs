@@ -181,7 +181,8 @@ pub(crate) async fn dispatch(
         method::FS_READ_FILE => {
             let params: wire_fs::FsReadFileParams = request.decode_params()?;
             let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let data = blocking(move || fs::read_file(&path)).await?;
+            let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
+            let data = blocking(move || fs::read_file(&path, limit)).await?;
             encode_result(&wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
         }
         method::FS_WRITE_FILE => {

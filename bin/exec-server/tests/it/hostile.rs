@@ -1,0 +1,78 @@
+//! What a hostile (or careless) authenticated client must not be able to do to the executor
+//! (issue 12): read without bound, hang the fs methods on a FIFO, remove `/` or the system's own
+//! folders, destroy a file by a failed overwrite, or flood the server's log.
+//!
+//! Each test asserts the refusal, its pinned message, and that the server is still serving
+//! afterwards. Where a test needs the server under a resource limit (a file-size limit), it starts
+//! the binary through `sh` with `ulimit`; nothing here needs the Codex peer. The quadratic
+//! `envPolicy` matcher is covered by the matcher's own unit tests in `shell-env-policy` (they
+//! count steps, which an end-to-end test cannot).
+
+use std::process::Command;
+use serde_json::json;
+use test_support::{ErrorObject, RawClient, ServerProcess, TempDir, decode_base64};
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_exec-server")
+}
+
+async fn connected(server: &ServerProcess) -> RawClient {
+    let mut client = RawClient::connect(server.url()).await;
+    client.initialize("hostile-tests").await;
+    client
+}
+
+/// Our server started by `sh -c "<setup>; exec exec-server --listen ws://127.0.0.1:0"`, so that
+/// `setup` (a `ulimit`, a `trap`) applies to the server process itself.
+async fn spawn_under_shell(setup: &str) -> ServerProcess {
+    let mut command = Command::new("sh");
+    command.args(["-c", &format!("{setup}; exec \"$0\" --listen ws://127.0.0.1:0"), binary()]);
+    ServerProcess::start(command).await.unwrap_or_else(|error| panic!("start the server under sh: {error}"))
+}
+
+fn text(path: &std::path::Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+#[track_caller]
+fn assert_error(error: &ErrorObject, code: i64, message: &str) {
+    assert_eq!((error.code, error.message.as_str()), (code, message), "error: {error:?}");
+}
+
+/// The server still answers a request on a fresh connection.
+async fn assert_still_serving(server: &ServerProcess) {
+    let mut client = connected(server).await;
+    client.request_ok("process/list", json!({})).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// fs/readFile: only regular files, and only up to the limit
+
+#[tokio::test]
+async fn read_file_refuses_devices_and_files_past_the_limit() {
+    // The address-space cap turns today's unbounded read of /dev/zero into an allocation failure
+    // instead of an OOM kill of the test machine.
+    let server = spawn_under_shell("ulimit -v 4194304").await;
+    let mut client = connected(&server).await;
+    let scratch = TempDir::new("read-limit");
+
+    let error = client.request_error("fs/readFile", json!({ "path": "/dev/zero" })).await;
+    assert_error(&error, -32600, "cannot read /dev/zero: it is a character device, not a regular file");
+
+    // A sparse file one byte past the limit costs no disk and must be refused before reading.
+    let limit = 8 * 1024 * 1024;
+    let big = scratch.path().join("big");
+    std::fs::File::create(&big).and_then(|file| file.set_len(limit + 1)).expect("create a sparse file");
+    let error = client.request_error("fs/readFile", json!({ "path": text(&big) })).await;
+    let expected = format!("cannot read {}: file too large (the limit is {limit} bytes)", text(&big));
+    assert_error(&error, -32600, &expected);
+
+    // Exactly the limit is still fine, and arrives whole.
+    std::fs::File::create(&big).and_then(|file| file.set_len(limit)).expect("shrink the sparse file");
+    let read = client.request_ok("fs/readFile", json!({ "path": text(&big) })).await;
+    let data = decode_base64(read["dataBase64"].as_str().unwrap_or_default());
+    assert_eq!(data.len(), usize::try_from(limit).expect("fits"));
+    assert!(data.iter().all(|byte| *byte == 0));
+    assert_still_serving(&server).await;
+}
+
