@@ -34,7 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(settings)) {
+    let outcome = runtime.block_on(serve(settings));
+    // Dropping a runtime waits for every blocking-pool thread, and a file operation stuck in the
+    // kernel (a hung mount) may never return: give them a moment, then exit without them.
+    runtime.shutdown_timeout(BLOCKING_DRAIN);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -43,6 +47,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// How long exit waits for blocking-pool threads (file operations) still running after the server
+/// has stopped.
+const BLOCKING_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

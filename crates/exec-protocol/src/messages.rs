@@ -79,3 +79,9 @@ pub fn file_too_large(path: &str, limit: u64) -> String {
 pub fn protected_path(path: &str, canonical: &str) -> String {
     format!("refusing to remove {path}: {canonical} is a protected system path")
 }
+
+/// -32603: an `fs/*` operation still running after the server's bound on it (a file on a hung
+/// network mount, a kernel file whose read waits). The operation may still finish on its own.
+pub fn fs_operation_timed_out(seconds: u64) -> String {
+    format!("file operation did not finish within {seconds} s; it may still complete")
+}

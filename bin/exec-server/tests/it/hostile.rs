@@ -8,9 +8,12 @@
 //! `envPolicy` matcher is covered by the matcher's own unit tests in `shell-env-policy` (they
 //! count steps, which an end-to-end test cannot).
 
-use std::process::Command;
 use serde_json::json;
-use test_support::{ErrorObject, RawClient, ServerProcess, TempDir, decode_base64};
+use std::process::Command;
+use test_support::{
+    DEFAULT_DEADLINE, ErrorObject, RawClient, ServerProcess, Signal, Target, TempDir, decode_base64,
+    encode_base64,
+};
 
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_exec-server")
@@ -45,6 +48,11 @@ async fn assert_still_serving(server: &ServerProcess) {
     client.request_ok("process/list", json!({})).await;
 }
 
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(status.success(), "mkfifo failed: {status}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // fs/readFile: only regular files, and only up to the limit
 
@@ -76,3 +84,49 @@ async fn read_file_refuses_devices_and_files_past_the_limit() {
     assert_still_serving(&server).await;
 }
 
+// ---------------------------------------------------------------------------------------------
+// FIFOs and other special files never block an fs method
+
+#[tokio::test]
+async fn fs_methods_refuse_fifos_instead_of_blocking() {
+    let mut server = Target::ours(binary()).spawn().await;
+    let mut client = connected(&server).await;
+    let scratch = TempDir::new("fifo");
+    let tree = scratch.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).expect("create the tree");
+    std::fs::write(tree.join("a.txt"), b"a").expect("write a file");
+    let fifo = tree.join("sub/pipe");
+    mkfifo(&fifo);
+
+    let error = client.request_error("fs/readFile", json!({ "path": text(&fifo) })).await;
+    assert_error(&error, -32600, &format!("cannot read {}: it is a fifo, not a regular file", text(&fifo)));
+    let write = json!({ "path": text(&fifo), "dataBase64": encode_base64(b"x") });
+    let error = client.request_error("fs/writeFile", write).await;
+    assert_error(&error, -32600, &format!("cannot write {}: it is a fifo, not a regular file", text(&fifo)));
+    let copy_fifo = json!({ "sourcePath": text(&fifo), "destinationPath": text(&scratch.path().join("c")), "recursive": false });
+    let error = client.request_error("fs/copy", copy_fifo).await;
+    assert_error(&error, -32600, &format!("cannot copy {}: it is a fifo, not a regular file", text(&fifo)));
+    // A tree holding a FIFO is refused as a whole, naming the FIFO; nothing is copied.
+    let destination = scratch.path().join("copy");
+    let copy_tree =
+        json!({ "sourcePath": text(&tree), "destinationPath": text(&destination), "recursive": true });
+    let error = client.request_error("fs/copy", copy_tree).await;
+    assert_error(&error, -32600, &format!("cannot copy {}: it is a fifo, not a regular file", text(&fifo)));
+    assert!(!destination.exists(), "a refused copy left {}", destination.display());
+
+    // A unix socket is refused the same way.
+    let socket_path = scratch.path().join("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket_path).expect("bind a unix socket");
+    let error = client.request_error("fs/readFile", json!({ "path": text(&socket_path) })).await;
+    assert_error(
+        &error,
+        -32600,
+        &format!("cannot read {}: it is a socket, not a regular file", text(&socket_path)),
+    );
+
+    // Nothing is stuck on the blocking pool, so SIGTERM ends the server promptly.
+    assert_still_serving(&server).await;
+    server.terminate_with(Signal::SIGTERM).expect("send SIGTERM");
+    let status = server.wait_with_deadline(DEFAULT_DEADLINE).await.expect("wait for the server");
+    assert!(status.is_some(), "the server did not exit after SIGTERM");
+}

@@ -17,13 +17,19 @@
 //!
 //! This module knows nothing of JSON-RPC or sessions.
 
-use std::io::{self, Read as _};
+use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use exec_protocol::messages;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+/// How long a handler waits for one file operation before answering with an error. Special files
+/// are refused without blocking, so this only bounds what the kernel itself makes wait (a hung
+/// network mount, a pseudo-file whose read waits for data). Generous: a legitimate copy or
+/// removal of a large tree must not be reported as failed while it is still working.
+pub(crate) const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A failed file operation, classified the way the wire reports it.
 #[derive(Debug, thiserror::Error)]
@@ -145,17 +151,26 @@ fn open_regular(
     action: &str,
 ) -> Result<(std::fs::File, std::fs::Metadata), FsError> {
     let context = format!("cannot {action}");
-    let file = options
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(|error| FsError::from_io(&context, path, error))?;
+    let file =
+        options.custom_flags(OFlag::O_NONBLOCK.bits()).open(path).map_err(
+            |error| match std::fs::metadata(path) {
+                // A socket cannot be opened at all (ENXIO), nor a FIFO for writing without a reader:
+                // name what the path is rather than pass on the obscure error.
+                Ok(metadata) if !metadata.is_file() && !metadata.is_dir() => {
+                    not_regular(action, path, metadata.file_type())
+                }
+                _ => FsError::from_io(&context, path, error),
+            },
+        )?;
     let metadata = file.metadata().map_err(|error| FsError::from_io(&context, path, error))?;
     if !metadata.is_file() {
         return Err(not_regular(action, path, metadata.file_type()));
     }
-    let flags = fcntl(&file, FcntlArg::F_GETFL).map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
+    let flags =
+        fcntl(&file, FcntlArg::F_GETFL).map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
     let blocking = OFlag::from_bits_retain(flags) & !OFlag::O_NONBLOCK;
-    fcntl(&file, FcntlArg::F_SETFL(blocking)).map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
+    fcntl(&file, FcntlArg::F_SETFL(blocking))
+        .map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
     Ok((file, metadata))
 }
 
@@ -186,7 +201,22 @@ fn kind_name(file_type: std::fs::FileType) -> &'static str {
 }
 
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<(), FsError> {
-    std::fs::write(path, data).map_err(|error| FsError::from_io("cannot write", path, error))
+    refuse_special("write", path)?;
+    let (mut file, _) = open_regular(path, std::fs::OpenOptions::new().write(true).create(true), "write")?;
+    // Truncating only now: the descriptor is known to be a regular file.
+    file.set_len(0)
+        .and_then(|()| file.write_all(data))
+        .map_err(|error| FsError::from_io("cannot write", path, error))
+}
+
+/// Refuses a path that exists (after following links) and is a special file, before anything
+/// opens it: opening a FIFO for writing without `O_NONBLOCK` blocks, and with it fails with an
+/// obscure `ENXIO`. A missing path is fine (it will be created).
+fn refuse_special(action: &str, path: &Path) -> Result<(), FsError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(not_regular(action, path, metadata.file_type())),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn create_directory(path: &Path, recursive: bool) -> Result<(), FsError> {
@@ -286,10 +316,30 @@ pub(crate) fn copy(source: &Path, destination: &Path, recursive: bool) -> Result
                 destination.display()
             )));
         }
+        // Refuse a tree holding a special file before copying anything, rather than copy part of
+        // it or skip the file silently.
+        find_special_file(source)?;
         copy_tree(source, destination)
     } else {
         copy_entry(source, destination, &metadata)
     }
+}
+
+/// Walks `directory` (without following links) and refuses it if it holds a FIFO, socket or
+/// device anywhere, naming the first one found.
+fn find_special_file(directory: &Path) -> Result<(), FsError> {
+    let context = "cannot copy";
+    for entry in std::fs::read_dir(directory).map_err(|error| FsError::from_io(context, directory, error))? {
+        let entry = entry.map_err(|error| FsError::from_io(context, directory, error))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(|error| FsError::from_io(context, &path, error))?;
+        if file_type.is_dir() {
+            find_special_file(&path)?;
+        } else if !file_type.is_file() && !file_type.is_symlink() {
+            return Err(not_regular("copy", &path, file_type));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `inner` is `outer` or lies below it, judged on normalized absolute paths (and on the
@@ -348,11 +398,25 @@ fn copy_entry(source: &Path, destination: &Path, metadata: &std::fs::Metadata) -
         let target = std::fs::read_link(source).map_err(|error| FsError::from_io(context, source, error))?;
         std::os::unix::fs::symlink(&target, destination)
             .map_err(|error| FsError::from_io(context, destination, error))
+    } else if metadata.is_file() {
+        copy_file(source, destination)
     } else {
-        std::fs::copy(source, destination)
-            .map(drop)
-            .map_err(|error| FsError::from_io(context, destination, error))
+        Err(not_regular("copy", source, metadata.file_type()))
     }
+}
+
+/// Copies a regular file's contents and permissions, like `std::fs::copy`, but opens both ends
+/// without blocking and refuses either if it turns out to be a special file.
+fn copy_file(source: &Path, destination: &Path) -> Result<(), FsError> {
+    let context = "cannot copy";
+    let (mut from, metadata) = open_regular(source, std::fs::OpenOptions::new().read(true), "copy")?;
+    refuse_special("copy", destination)?;
+    let (mut to, _) =
+        open_regular(destination, std::fs::OpenOptions::new().write(true).create(true), "copy")?;
+    to.set_len(0)
+        .and_then(|()| io::copy(&mut from, &mut to))
+        .and_then(|_| to.set_permissions(metadata.permissions()))
+        .map_err(|error| FsError::from_io(context, destination, error))
 }
 
 #[cfg(test)]

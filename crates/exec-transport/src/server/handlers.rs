@@ -249,13 +249,19 @@ pub(crate) async fn dispatch(
     }
 }
 
-/// Runs a blocking file operation on the blocking pool.
+/// Runs a blocking file operation on the blocking pool, answering with an error if it is still
+/// running after `fs::OPERATION_TIMEOUT` (the thread cannot be stopped and finishes on its own).
 async fn blocking<T: Send + 'static>(
     operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
 ) -> Result<T, ErrorObject> {
-    match tokio::task::spawn_blocking(operation).await {
-        Ok(result) => result.map_err(fs_error),
-        Err(join_error) => Err(ErrorObject::internal_error(format!("file operation failed: {join_error}"))),
+    match tokio::time::timeout(fs::OPERATION_TIMEOUT, tokio::task::spawn_blocking(operation)).await {
+        Ok(Ok(result)) => result.map_err(fs_error),
+        Ok(Err(join_error)) => {
+            Err(ErrorObject::internal_error(format!("file operation failed: {join_error}")))
+        }
+        Err(_) => Err(ErrorObject::internal_error(messages::fs_operation_timed_out(
+            fs::OPERATION_TIMEOUT.as_secs(),
+        ))),
     }
 }
 
