@@ -130,3 +130,38 @@ async fn fs_methods_refuse_fifos_instead_of_blocking() {
     let status = server.wait_with_deadline(DEFAULT_DEADLINE).await.expect("wait for the server");
     assert!(status.is_some(), "the server did not exit after SIGTERM");
 }
+
+// ---------------------------------------------------------------------------------------------
+// fs/remove: never `/` or the system's own folders
+
+#[tokio::test]
+async fn remove_refuses_protected_system_paths() {
+    let server = Target::ours(binary()).spawn().await;
+    let mut client = connected(&server).await;
+    // Ordered so that on a server without the guard the first request fails harmlessly (procfs
+    // and sysfs refuse unlinking) before any path that could do damage is sent. `/` itself is only
+    // checked by the guard's unit tests, never sent.
+    let cases = [
+        ("/proc", "/proc"),
+        ("/sys/kernel", "/sys/kernel"),
+        ("/proc/self/..", "/proc"),
+        ("/dev/null", "/dev/null"),
+        ("/usr", "/usr"),
+        ("/etc/../usr", "/usr"),
+        ("file:///etc", "/etc"),
+    ];
+    for (path, canonical) in cases {
+        let error = client.request_error("fs/remove", json!({ "path": path })).await;
+        let expected = format!("refusing to remove {path}: {canonical} is a protected system path");
+        let expected = expected.replace("file://", "");
+        assert_error(&error, -32600, &expected);
+    }
+    assert!(std::path::Path::new("/dev/null").exists());
+
+    // An ordinary folder is still removed.
+    let scratch = TempDir::new("remove");
+    let folder = scratch.path().join("folder");
+    std::fs::create_dir_all(folder.join("inside")).expect("create a folder");
+    client.request_ok("fs/remove", json!({ "path": text(&folder) })).await;
+    assert!(!folder.exists());
+}

@@ -12,6 +12,9 @@
 //! - `readFile`, `writeFile` and `copy` work on regular files only: a FIFO, socket or device is
 //!   refused with an error naming it (opened with `O_NONBLOCK` and checked on the descriptor, so
 //!   nothing ever blocks on one). `readFile` reads at most [`read_file_limit`] bytes.
+//! - `remove` refuses `/`, the system's own folders (`PROTECTED_PATHS`), anything at or below
+//!   `/proc`, `/sys` and `/dev` (but `/dev/shm/*`), and the server's executable or a folder that
+//!   holds it, judged on the resolved path so `/tmp/..` or a link cannot slip through.
 //! - `getMetadata` reports `isSymlink` for the path itself and the file/directory kind and size of
 //!   what it points to (the link's own, if it dangles).
 //!
@@ -282,7 +285,95 @@ pub(crate) fn read_directory(path: &Path) -> Result<Vec<DirectoryEntry>, FsError
     Ok(entries)
 }
 
+/// Folders `fs/remove` refuses to remove themselves: the root and the top-level folders a Unix
+/// system (and this server) cannot live without, plus the main folders below `/usr` and `/var`.
+/// What lies *inside* them stays removable (a client may delete `/tmp/x` or `/etc/app.conf`), except
+/// for [`PROTECTED_TREES`].
+const PROTECTED_PATHS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/usr/bin",
+    "/usr/include",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/libx32",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/usr/src",
+    "/var/cache",
+    "/var/lib",
+    "/var/lock",
+    "/var/log",
+    "/var/run",
+    "/var/spool",
+    "/var/tmp",
+];
+
+/// Kernel filesystems and device nodes: nothing at or below these is ever removed (as root,
+/// removing `/dev/null` breaks every process on the machine).
+const PROTECTED_TREES: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Scratch space below a protected tree whose *entries* stay removable (`/dev/shm/x`, not
+/// `/dev/shm` itself).
+const SCRATCH_IN_PROTECTED_TREES: &[&str] = &["/dev/shm"];
+
+/// Refuses to remove `/`, a protected system path, the server's own executable or a folder
+/// holding it. The check is made on every form the path may take: lexically normalized (so
+/// `/tmp/..` is `/`), with every link resolved (what a trailing slash or `..` makes the kernel
+/// follow), and with its parent resolved and the last component kept (what is deleted when the
+/// last component is a link). A link to a protected folder is therefore refused too: a cautious
+/// miss is better than a wrong guess.
+fn removal_guard(path: &Path) -> Result<(), FsError> {
+    let executable = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    let mut candidates = vec![normalize(path)];
+    candidates.extend(std::fs::canonicalize(path).ok());
+    if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+        candidates.extend(std::fs::canonicalize(parent).ok().map(|parent| parent.join(name)));
+    }
+    match candidates.iter().find(|candidate| is_protected(candidate, executable.as_deref())) {
+        Some(candidate) => Err(FsError::Invalid(messages::protected_path(
+            &path.display().to_string(),
+            &candidate.display().to_string(),
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether removing the absolute, normalized `candidate` is refused.
+fn is_protected(candidate: &Path, executable: Option<&Path>) -> bool {
+    let in_scratch = SCRATCH_IN_PROTECTED_TREES
+        .iter()
+        .any(|scratch| candidate.starts_with(scratch) && candidate != Path::new(scratch));
+    PROTECTED_PATHS.iter().any(|protected| candidate == Path::new(protected))
+        || (!in_scratch && PROTECTED_TREES.iter().any(|tree| candidate.starts_with(tree)))
+        || executable.is_some_and(|executable| executable.starts_with(candidate))
+}
+
 pub(crate) fn remove(path: &Path, recursive: bool, force: bool) -> Result<(), FsError> {
+    removal_guard(path)?;
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound && force => return Ok(()),
@@ -507,6 +598,63 @@ mod tests {
         assert_eq!(error, format!("cannot read {}: file too large (the limit is 9 bytes)", file.display()));
         let error = read_file(Path::new("/dev/zero"), 10).unwrap_err().to_string();
         assert_eq!(error, "cannot read /dev/zero: it is a character device, not a regular file");
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[track_caller]
+    fn check_guard(path: &str, expect_refused_as: Option<&str>) {
+        let outcome = removal_guard(Path::new(path));
+        match expect_refused_as {
+            None => assert!(outcome.is_ok(), "{path} was refused: {outcome:?}"),
+            Some(canonical) => assert_eq!(
+                outcome.unwrap_err().to_string(),
+                format!("refusing to remove {path}: {canonical} is a protected system path")
+            ),
+        }
+    }
+
+    #[test]
+    fn remove_guard_refuses_root_and_system_paths() {
+        // Only the guard is called here: nothing in this test removes anything protected.
+        check_guard("/", Some("/"));
+        check_guard("//", Some("/"));
+        check_guard("/tmp/..", Some("/"));
+        check_guard("/tmp/../", Some("/"));
+        check_guard("/usr/./bin/..", Some("/usr"));
+        check_guard("/usr/", Some("/usr"));
+        check_guard("/usr/local/bin/../..", Some("/usr"));
+        check_guard("/etc", Some("/etc"));
+        check_guard("/home", Some("/home"));
+        check_guard("/var/lib", Some("/var/lib"));
+        check_guard("/proc/self/..", Some("/proc"));
+        check_guard("/proc/1/fd", Some("/proc/1/fd"));
+        check_guard("/sys/fs/cgroup", Some("/sys/fs/cgroup"));
+        check_guard("/dev/null", Some("/dev/null"));
+        check_guard("/dev/shm", Some("/dev/shm"));
+        check_guard("/dev/shm/scratch-file", None);
+        check_guard("/devices-are-elsewhere", None);
+        check_guard("/tmp/some-scratch-file", None);
+        check_guard("/etc/some-app.conf", None);
+        check_guard("/usr/local/share/some-app", None);
+
+        let executable = std::env::current_exe().and_then(std::fs::canonicalize).unwrap();
+        let folder = executable.parent().unwrap().to_str().unwrap().to_owned();
+        check_guard(&folder, Some(&folder));
+
+        // Links: one to `/` is refused, followed or not; a path through one is resolved.
+        let dir = scratch("guard");
+        std::os::unix::fs::symlink("/", dir.join("root")).unwrap();
+        std::os::unix::fs::symlink("/usr/bin", dir.join("bin")).unwrap();
+        let root_link = dir.join("root");
+        check_guard(root_link.to_str().unwrap(), Some("/"));
+        check_guard(&format!("{}/", root_link.display()), Some("/"));
+        check_guard(&format!("{}/..", dir.join("bin").display()), Some("/usr"));
+        check_guard(&format!("{}/etc", root_link.display()), Some("/etc"));
+        std::fs::write(dir.join("plain"), b"x").unwrap();
+        check_guard(dir.join("plain").to_str().unwrap(), None);
+        // The links themselves are only ever removed by the guard-free cleanup below.
+        std::fs::remove_file(dir.join("root")).unwrap();
+        std::fs::remove_file(dir.join("bin")).unwrap();
         remove(&dir, true, false).unwrap();
     }
 }
