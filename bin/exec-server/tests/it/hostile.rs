@@ -165,3 +165,32 @@ async fn remove_refuses_protected_system_paths() {
     client.request_ok("fs/remove", json!({ "path": text(&folder) })).await;
     assert!(!folder.exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// fs/writeFile: a failed overwrite keeps the original
+
+#[tokio::test]
+async fn write_file_keeps_the_original_when_the_write_fails() {
+    // A file-size limit of a few KiB makes a larger write fail half-way with EFBIG, as a full disk
+    // would; SIGXFSZ is ignored so the server gets the error instead of dying.
+    let server = spawn_under_shell("trap '' XFSZ; ulimit -f 16").await;
+    let mut client = connected(&server).await;
+    let scratch = TempDir::new("atomic-write");
+    let file = scratch.path().join("precious.txt");
+
+    let original = json!({ "path": text(&file), "dataBase64": encode_base64(b"original") });
+    client.request_ok("fs/writeFile", original).await;
+    let large = vec![b'x'; 1024 * 1024];
+    let overwrite = json!({ "path": text(&file), "dataBase64": encode_base64(&large) });
+    let error = client.request_error("fs/writeFile", overwrite).await;
+    assert!(error.message.starts_with(&format!("cannot write {}", text(&file))), "error: {error:?}");
+
+    assert_eq!(std::fs::read(&file).expect("the original is still there"), b"original");
+    let mut names: Vec<String> = std::fs::read_dir(scratch.path())
+        .expect("list the folder")
+        .map(|entry| entry.expect("an entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["precious.txt"], "a temporary file was left behind");
+    assert_still_serving(&server).await;
+}

@@ -15,13 +15,15 @@
 //! - `remove` refuses `/`, the system's own folders (`PROTECTED_PATHS`), anything at or below
 //!   `/proc`, `/sys` and `/dev` (but `/dev/shm/*`), and the server's executable or a folder that
 //!   holds it, judged on the resolved path so `/tmp/..` or a link cannot slip through.
+//! - `writeFile` is atomic: a temporary file in the same folder, synced, then renamed over the
+//!   target (see [`write_file`] for links, modes and the one fallback).
 //! - `getMetadata` reports `isSymlink` for the path itself and the file/directory kind and size of
 //!   what it points to (the link's own, if it dangles).
 //!
 //! This module knows nothing of JSON-RPC or sessions.
 
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
@@ -203,9 +205,118 @@ fn kind_name(file_type: std::fs::FileType) -> &'static str {
     }
 }
 
+/// Replaces (or creates) the file at `path` with `data`, atomically: the data goes to a new
+/// temporary file in the same folder (`O_EXCL`, the existing file's mode and owner), is synced,
+/// and is renamed over the target, so a failure at any point (a full disk, a file-size limit)
+/// leaves the original untouched and removes the temporary file. A path that is a link is
+/// written through: the link stays and its target is replaced. A hard-linked file gets a new
+/// inode, so its other names keep the old content.
+///
+/// Where the folder refuses a new file but the file itself is writable (permissions), it falls
+/// back to overwriting in place, as before, rather than fail a write that used to work.
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<(), FsError> {
-    refuse_special("write", path)?;
-    let (mut file, _) = open_regular(path, std::fs::OpenOptions::new().write(true).create(true), "write")?;
+    let target = resolve_final_links(path)?;
+    let existing = match std::fs::metadata(&target) {
+        Ok(metadata) if !metadata.is_file() => return Err(not_regular("write", path, metadata.file_type())),
+        Ok(metadata) => Some(metadata),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(error) => return Err(FsError::from_io("cannot write", path, error)),
+    };
+    let (temporary_path, temporary) = match create_temporary(&target) {
+        Ok(created) => created,
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied && existing.is_some() => {
+            return write_in_place(path, data);
+        }
+        Err(error) => return Err(FsError::from_io("cannot write", path, error)),
+    };
+    let written = fill_temporary(temporary, existing.as_ref(), data)
+        .and_then(|()| std::fs::rename(&temporary_path, &target));
+    if let Err(error) = written {
+        // Best effort: the write already failed and that error is what the client needs; a
+        // leftover temporary file is hidden and harmless.
+        let _ = std::fs::remove_file(&temporary_path);
+        return Err(FsError::from_io("cannot write", path, error));
+    }
+    // Make the rename itself durable. Best effort: the data is complete and in place either way,
+    // and some filesystems refuse to sync a directory.
+    if let Some(folder) = target.parent()
+        && let Ok(folder) = std::fs::File::open(folder)
+    {
+        let _ = folder.sync_all();
+    }
+    Ok(())
+}
+
+/// The path a write to `path` lands on: `path` with its last component's links followed (the
+/// folders on the way are resolved by the kernel anyway). A dangling link resolves to the file
+/// it names, which the write creates.
+fn resolve_final_links(path: &Path) -> Result<PathBuf, FsError> {
+    /// As many links as the kernel follows before `ELOOP`.
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)
+                    .map_err(|error| FsError::from_io("cannot write", path, error))?;
+                current = match current.parent() {
+                    Some(folder) => folder.join(link),
+                    None => link,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(error) => return Err(FsError::from_io("cannot write", path, error)),
+        }
+    }
+    Err(FsError::Invalid(format!("cannot write {}: too many levels of symbolic links", path.display())))
+}
+
+/// Creates a new, uniquely named hidden file next to `target` with `O_EXCL` (never an existing
+/// file, never through a planted link).
+fn create_temporary(target: &Path) -> io::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    /// Keeps `.NAME.PID.N.tmp` under the usual 255-byte name limit.
+    const NAME_PREFIX_BYTES: usize = 200;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    let folder = target.parent().unwrap_or(Path::new("/"));
+    let name = target.file_name().map_or(&b""[..], |name| name.as_bytes());
+    let name = String::from_utf8_lossy(&name[..name.len().min(NAME_PREFIX_BYTES)]).into_owned();
+    loop {
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let candidate = folder.join(format!(".{name}.{}.{count}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&candidate) {
+            Ok(file) => return Ok((candidate, file)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Gives the temporary file the existing file's mode and owner, writes `data` and syncs it.
+fn fill_temporary(
+    mut temporary: std::fs::File,
+    existing: Option<&std::fs::Metadata>,
+    data: &[u8],
+) -> io::Result<()> {
+    if let Some(existing) = existing {
+        temporary.set_permissions(existing.permissions())?;
+        // Keeping the owner needs privileges we may not have (a file of another user in a shared
+        // folder); the write itself is still what was asked, so a refusal is not an error.
+        let _ = std::os::unix::fs::fchown(&temporary, Some(existing.uid()), Some(existing.gid()));
+        // Re-applied because chown clears set-user-ID and set-group-ID bits.
+        temporary.set_permissions(existing.permissions())?;
+    }
+    temporary.write_all(data)?;
+    temporary.sync_all()
+}
+
+/// The fallback for a writable file in a folder that refuses new files: truncate and write in
+/// place (not atomic).
+fn write_in_place(path: &Path, data: &[u8]) -> Result<(), FsError> {
+    let (mut file, _) = open_regular(path, std::fs::OpenOptions::new().write(true), "write")?;
     // Truncating only now: the descriptor is known to be a regular file.
     file.set_len(0)
         .and_then(|()| file.write_all(data))
@@ -655,6 +766,38 @@ mod tests {
         // The links themselves are only ever removed by the guard-free cleanup below.
         std::fs::remove_file(dir.join("root")).unwrap();
         std::fs::remove_file(dir.join("bin")).unwrap();
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[test]
+    fn write_file_replaces_atomically_and_keeps_mode_and_links() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = scratch("atomic");
+        let file = dir.join("f");
+        write_file(&file, b"one").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_file(&file, b"two").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o7777, 0o640);
+
+        // Through a link: the link stays a link, its target gets the data.
+        std::os::unix::fs::symlink("f", dir.join("link")).unwrap();
+        write_file(&dir.join("link"), b"three").unwrap();
+        assert!(std::fs::symlink_metadata(dir.join("link")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&file).unwrap(), b"three");
+        // A dangling link creates the file it names.
+        std::os::unix::fs::symlink("new", dir.join("dangling")).unwrap();
+        write_file(&dir.join("dangling"), b"four").unwrap();
+        assert_eq!(std::fs::read(dir.join("new")).unwrap(), b"four");
+
+        // A failed write (no such folder) leaves nothing behind; a directory is refused.
+        assert!(matches!(write_file(&dir.join("missing/f"), b"x"), Err(FsError::NotFound(_))));
+        let error = write_file(&dir, b"x").unwrap_err().to_string();
+        assert_eq!(error, format!("cannot write {}: it is a directory, not a regular file", dir.display()));
+        let mut names: Vec<_> =
+            read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
+        names.sort();
+        assert_eq!(names, ["dangling", "f", "link", "new"]);
         remove(&dir, true, false).unwrap();
     }
 }
