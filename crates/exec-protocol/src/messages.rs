@@ -85,3 +85,17 @@ pub fn protected_path(path: &str, canonical: &str) -> String {
 pub fn fs_operation_timed_out(seconds: u64) -> String {
     format!("file operation did not finish within {seconds} s; it may still complete")
 }
+
+// ---------------------------------------------------------------------------------------------
+// `envPolicy` pattern limits (issue 12). Our own wording; both -32602. `field` is the wire name
+// (`exclude` or `includeOnly`).
+
+/// -32602: an `envPolicy` list with more patterns than the server evaluates.
+pub fn env_policy_too_many_patterns(field: &str, count: usize, limit: usize) -> String {
+    format!("envPolicy.{field} holds {count} patterns; the limit is {limit}")
+}
+
+/// -32602: an `envPolicy` pattern longer than the server evaluates.
+pub fn env_policy_pattern_too_long(field: &str, index: usize, bytes: usize, limit: usize) -> String {
+    format!("envPolicy.{field}[{index}] is {bytes} bytes long; the limit is {limit}")
+}

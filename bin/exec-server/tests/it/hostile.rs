@@ -194,3 +194,42 @@ async fn write_file_keeps_the_original_when_the_write_fails() {
     assert_eq!(names, ["precious.txt"], "a temporary file was left behind");
     assert_still_serving(&server).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// envPolicy: bounded pattern lists, and hostile patterns cost linear work
+
+#[tokio::test]
+async fn env_policy_patterns_are_bounded_and_hostile_ones_still_work() {
+    let server = Target::ours(binary()).spawn().await;
+    let mut client = connected(&server).await;
+    let start = |id: &str, policy: serde_json::Value| {
+        let mut params = test_support::start_params(id, &["sh", "-c", "env"]);
+        params["envPolicy"] = policy;
+        params
+    };
+
+    let too_many = json!({ "inherit": "none", "includeOnly": vec!["A*"; 257] });
+    let error = client.request_error("process/start", start("many", too_many)).await;
+    assert_error(&error, -32602, "envPolicy.includeOnly holds 257 patterns; the limit is 256");
+    let too_long = json!({ "inherit": "none", "exclude": ["B", "C".repeat(1025)] });
+    let error = client.request_error("process/start", start("long", too_long)).await;
+    assert_error(&error, -32602, "envPolicy.exclude[1] is 1025 bytes long; the limit is 1024");
+
+    // The backtracking matcher's worst case, at the limits: 256 near-miss patterns against a
+    // 120 kB name. It is answered (the name does not match, so the variable is dropped) and the
+    // matching one is kept.
+    let long_name = "a".repeat(120_000);
+    let mut patterns = vec![format!("*{}b*", "a".repeat(1000)); 255];
+    patterns.push("KEEP_*".to_owned());
+    let hostile = json!({
+        "inherit": "none",
+        "set": { long_name.clone(): "v", "KEEP_ME": "yes" },
+        "includeOnly": patterns,
+    });
+    client.request_ok("process/start", start("hostile", hostile)).await;
+    let run = client.collect_until_closed("hostile").await;
+    let output = String::from_utf8_lossy(&run.output()).into_owned();
+    assert!(output.lines().any(|line| line == "KEEP_ME=yes"), "env: {output}");
+    assert!(!output.contains(&long_name), "the long name should have been dropped");
+    assert_still_serving(&server).await;
+}
