@@ -8,6 +8,8 @@
 //! `envPolicy` matcher is covered by the matcher's own unit tests in `shell-env-policy` (they
 //! count steps, which an end-to-end test cannot).
 
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 use std::process::Command;
 use test_support::{
@@ -232,4 +234,35 @@ async fn env_policy_patterns_are_bounded_and_hostile_ones_still_work() {
     assert!(output.lines().any(|line| line == "KEEP_ME=yes"), "env: {output}");
     assert!(!output.contains(&long_name), "the long name should have been dropped");
     assert_still_serving(&server).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs: what clients send is truncated, and colour codes stay out of files and pipes
+
+/// Waits until the server's captured stderr holds a line containing `needle`, and returns it.
+async fn logged_line(server: &ServerProcess, needle: &str) -> String {
+    let until = Instant::now() + DEFAULT_DEADLINE;
+    loop {
+        if let Some(line) = server.captured_output().lines().find(|line| line.contains(needle)) {
+            return line.to_owned();
+        }
+        assert!(Instant::now() < until, "no log line with {needle:?}: {}", server.captured_output());
+        // The log is read by a forwarding task; there is no event to wait on, so poll briefly.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn client_strings_are_truncated_in_the_log_and_pipes_get_no_colour() {
+    let server = Target::ours(binary()).spawn().await;
+    let mut client = RawClient::connect(server.url()).await;
+    let name = format!("flood{}", "x".repeat(1024 * 1024));
+    let result = client.request_ok("initialize", json!({ "clientName": name })).await;
+    let session_id = result["sessionId"].as_str().unwrap_or_default().to_owned();
+
+    let line = logged_line(&server, &session_id).await;
+    assert!(line.len() < 1024, "a {}-byte log line", line.len());
+    assert!(line.contains("floodxxx"), "the start of the name is kept: {line}");
+    assert!(line.contains("…[1048325 more bytes]"), "the cut is marked: {line}");
+    assert!(!server.captured_output().contains('\u{1b}'), "colour codes in a piped log");
 }
