@@ -8,7 +8,7 @@
 
 mod settings;
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -34,7 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(settings)) {
+    let outcome = runtime.block_on(serve(settings));
+    // Dropping a runtime waits for every blocking-pool thread, and a file operation stuck in the
+    // kernel (a hung mount) may never return: give them a moment, then exit without them.
+    runtime.shutdown_timeout(BLOCKING_DRAIN);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -44,10 +48,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long exit waits for blocking-pool threads (file operations) still running after the server
+/// has stopped.
+const BLOCKING_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal: in a file or a pipe they are noise.
+    let ansi = std::io::stderr().is_terminal();
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

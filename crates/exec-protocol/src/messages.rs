@@ -56,3 +56,46 @@ pub const COPY_DIRECTORY_NOT_RECURSIVE: &str =
 pub fn path_not_absolute(path: &str) -> String {
     format!("path must be absolute: {path}")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile-input guards of the fs methods (issue 12). Our own wording: the peer has no such
+// refusals. All are -32600 (the request cannot work as asked) and are pinned by
+// `bin/exec-server/tests/it/hostile.rs`.
+
+/// -32600: an `fs/*` method met a special file (FIFO, socket, device) or another non-regular
+/// file where it reads or writes file contents. `action` is `read`, `write` or `copy`; `kind`
+/// names what the path is (`fifo`, `socket`, `character device`, ...).
+pub fn not_a_regular_file(action: &str, path: &str, kind: &str) -> String {
+    format!("cannot {action} {path}: it is a {kind}, not a regular file")
+}
+
+/// -32600: `fs/readFile` of a file larger than the server's read limit (which keeps the base64
+/// response under the message size limit).
+pub fn file_too_large(path: &str, limit: u64) -> String {
+    format!("cannot read {path}: file too large (the limit is {limit} bytes)")
+}
+
+/// -32600: `fs/remove` of `/` or a protected system path; `canonical` is what `path` resolves to.
+pub fn protected_path(path: &str, canonical: &str) -> String {
+    format!("refusing to remove {path}: {canonical} is a protected system path")
+}
+
+/// -32603: an `fs/*` operation still running after the server's bound on it (a file on a hung
+/// network mount, a kernel file whose read waits). The operation may still finish on its own.
+pub fn fs_operation_timed_out(seconds: u64) -> String {
+    format!("file operation did not finish within {seconds} s; it may still complete")
+}
+
+// ---------------------------------------------------------------------------------------------
+// `envPolicy` pattern limits (issue 12). Our own wording; both -32602. `field` is the wire name
+// (`exclude` or `includeOnly`).
+
+/// -32602: an `envPolicy` list with more patterns than the server evaluates.
+pub fn env_policy_too_many_patterns(field: &str, count: usize, limit: usize) -> String {
+    format!("envPolicy.{field} holds {count} patterns; the limit is {limit}")
+}
+
+/// -32602: an `envPolicy` pattern longer than the server evaluates.
+pub fn env_policy_pattern_too_long(field: &str, index: usize, bytes: usize, limit: usize) -> String {
+    format!("envPolicy.{field}[{index}] is {bytes} bytes long; the limit is {limit}")
+}

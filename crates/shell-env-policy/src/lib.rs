@@ -69,7 +69,11 @@
 //! - Patterns are whole-name globs: `*` matches any run of characters (including none), `?`
 //!   exactly one character (a Unicode scalar value), everything else matches itself with case
 //!   ignored. There is no escape and no character class. The empty pattern matches only the
-//!   empty name. Each evaluation compiles its patterns once.
+//!   empty name. Each evaluation compiles its patterns once, and matching one pattern against
+//!   one name takes time linear in the name (plus one step per 64 characters of a `?`-holding
+//!   piece of the pattern per name character): no pattern makes it backtrack.
+//! - [`EnvPolicy::check_limits`] bounds the number and length of patterns for callers that take
+//!   policies from untrusted sources; evaluation itself never refuses a policy.
 //! - [`Inherit::Core`] compares names with [`CORE_VARS`] *case-sensitively*: on the Unix
 //!   executors this server targets, `PATH` and `Path` are different variables, and keeping a
 //!   look-alike by accident would defeat the point of a minimal environment.
@@ -109,6 +113,42 @@ pub const CORE_VARS: &[&str] =
 /// Patterns dropped from the inherited variables unless
 /// [`EnvPolicy::ignore_default_excludes`] is set: names that look like credentials.
 pub const DEFAULT_EXCLUDES: &[&str] = &["*KEY*", "*SECRET*", "*TOKEN*"];
+
+/// The most patterns [`EnvPolicy::check_limits`] accepts in one list (`exclude` or
+/// `include_only`). Matching costs about (patterns) x (length of the names), so when policies
+/// come from untrusted callers the count is what bounds the work; real policies hold a handful.
+pub const MAX_PATTERNS_PER_LIST: usize = 256;
+
+/// The longest pattern, in bytes, [`EnvPolicy::check_limits`] accepts: far above any real
+/// variable name pattern, low enough that a `?`-holding pattern costs at most a few machine
+/// words per name character.
+pub const MAX_PATTERN_BYTES: usize = 1024;
+
+/// A policy past [`MAX_PATTERNS_PER_LIST`] or [`MAX_PATTERN_BYTES`], from
+/// [`EnvPolicy::check_limits`]. `list` is the field's name as written in TOML (`exclude`,
+/// `include_only`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitError {
+    /// The list holds more than [`MAX_PATTERNS_PER_LIST`] patterns.
+    TooManyPatterns { list: &'static str, count: usize, limit: usize },
+    /// The pattern at `index` of the list is longer than [`MAX_PATTERN_BYTES`].
+    PatternTooLong { list: &'static str, index: usize, bytes: usize, limit: usize },
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitError::TooManyPatterns { list, count, limit } => {
+                write!(formatter, "{list} holds {count} patterns; the limit is {limit}")
+            }
+            LimitError::PatternTooLong { list, index, bytes, limit } => {
+                write!(formatter, "{list} pattern {index} is {bytes} bytes long; the limit is {limit}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LimitError {}
 
 /// Which variables of the starting environment a policy begins from.
 ///
@@ -246,6 +286,34 @@ impl EnvPolicy {
     pub fn with_include_only(mut self, pattern: impl Into<String>) -> EnvPolicy {
         self.include_only.push(pattern.into());
         self
+    }
+
+    /// Checks the pattern lists against [`MAX_PATTERNS_PER_LIST`] and [`MAX_PATTERN_BYTES`].
+    ///
+    /// Evaluation itself accepts any policy and matches in time linear in each name; call this
+    /// first when the policy comes from someone who could make the evaluation expensive (a
+    /// server taking policies over the network).
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        for (list, patterns) in [("exclude", &self.exclude), ("include_only", &self.include_only)] {
+            if patterns.len() > MAX_PATTERNS_PER_LIST {
+                return Err(LimitError::TooManyPatterns {
+                    list,
+                    count: patterns.len(),
+                    limit: MAX_PATTERNS_PER_LIST,
+                });
+            }
+            if let Some((index, pattern)) =
+                patterns.iter().enumerate().find(|(_, pattern)| pattern.len() > MAX_PATTERN_BYTES)
+            {
+                return Err(LimitError::PatternTooLong {
+                    list,
+                    index,
+                    bytes: pattern.len(),
+                    limit: MAX_PATTERN_BYTES,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Evaluates the policy over a starting environment, with no overlay.

@@ -4,10 +4,13 @@
 //! Modules:
 //! - `conformance`: the shared, non-extension subset of the protocol, run against our server and,
 //!   when `EXEC_PEER_CODEX` names a `codex` binary, against the Codex peer too.
+//! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
+//!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
 //! - `server`: our server's own behaviour beyond that subset (concurrency, takeover, HTTP, limits,
 //!   extensions, shutdown, stdio mode).
 //!
 //! Helpers live in the `test-support` crate; nothing here sleeps for a fixed time.
 
 mod conformance;
+mod hostile;
 mod server;

@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use super::Shared;
 use super::handlers;
+use super::log_text::Clipped;
 use crate::rpc::{self, FrameSink, FrameSource, Incoming, Outgoing};
 
 /// How long a connection that was taken over waits for its in-flight requests to send their
@@ -96,7 +97,7 @@ async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subsc
     while let Some(event) = subscription.next().await {
         let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event) else {
             if let Event::Gap { dropped_before } = event {
-                tracing::warn!(process = %process_id, dropped_before = dropped_before.get(), "notification gap");
+                tracing::warn!(process = %Clipped(process_id.as_str()), dropped_before = dropped_before.get(), "notification gap");
             }
             continue;
         };
@@ -284,7 +285,7 @@ impl<Source: FrameSource> Connection<Source> {
 
     async fn handle_notification(&mut self, method_name: &str) {
         if method_name != method::INITIALIZED {
-            tracing::debug!(method = method_name, "ignoring an unknown notification");
+            tracing::debug!(method = %Clipped(method_name), "ignoring an unknown notification");
             return;
         }
         // Barrier: handled inline, like `initialize`.
@@ -317,7 +318,7 @@ impl<Source: FrameSource> Connection<Source> {
         };
         tracing::info!(
             session = %session.session_id(),
-            client = %params.client_name,
+            client = %Clipped(&params.client_name),
             resumed = params.resume_session_id.is_some(),
             "initialized"
         );

@@ -9,14 +9,32 @@
 //!   path is not an error).
 //! - `copy` of a directory needs `recursive: true`; copying a directory into itself (or below
 //!   itself) is refused; symbolic links are copied as links, never followed.
+//! - `readFile`, `writeFile` and `copy` work on regular files only: a FIFO, socket or device is
+//!   refused with an error naming it (opened with `O_NONBLOCK` and checked on the descriptor, so
+//!   nothing ever blocks on one). `readFile` reads at most [`read_file_limit`] bytes.
+//! - `remove` refuses `/`, the system's own folders (`PROTECTED_PATHS`), anything at or below
+//!   `/proc`, `/sys` and `/dev` (but `/dev/shm/*`), and the server's executable or a folder that
+//!   holds it, judged on the resolved path so `/tmp/..` or a link cannot slip through.
+//! - `writeFile` is atomic: a temporary file in the same folder, synced, then renamed over the
+//!   target (see [`write_file`] for links, modes and the one fallback).
 //! - `getMetadata` reports `isSymlink` for the path itself and the file/directory kind and size of
 //!   what it points to (the link's own, if it dangles).
 //!
 //! This module knows nothing of JSON-RPC or sessions.
 
-use std::io;
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
+
+use exec_protocol::messages;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+
+/// How long a handler waits for one file operation before answering with an error. Special files
+/// are refused without blocking, so this only bounds what the kernel itself makes wait (a hung
+/// network mount, a pseudo-file whose read waits for data). Generous: a legitimate copy or
+/// removal of a large tree must not be reported as failed while it is still working.
+pub(crate) const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A failed file operation, classified the way the wire reports it.
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +92,245 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, FsError> {
-    std::fs::read(path).map_err(|error| FsError::from_io("cannot read", path, error))
+/// The most `fs/readFile` returns when the message limit allows more: a whole file travels as one
+/// base64 frame that the server holds in memory (twice, while encoding), so the cap is kept well
+/// below what a message may carry. Larger files need a chunked read.
+pub(crate) const MAX_READ_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Room for the JSON-RPC envelope around the base64 data of a `fs/readFile` response.
+const RESPONSE_ENVELOPE_BYTES: usize = 1024;
+
+/// The `fs/readFile` limit for a server whose messages may be `max_message_bytes` long: at most
+/// [`MAX_READ_FILE_BYTES`], and less when the base64 response (4 bytes per 3) would not fit.
+pub(crate) fn read_file_limit(max_message_bytes: usize) -> u64 {
+    let fits = max_message_bytes.saturating_sub(RESPONSE_ENVELOPE_BYTES) / 4 * 3;
+    u64::try_from(fits).unwrap_or(u64::MAX).min(MAX_READ_FILE_BYTES)
 }
 
+/// Reads a whole regular file of at most `limit` bytes.
+///
+/// Special files are refused before a byte is read (a FIFO would block, `/dev/zero` never ends),
+/// and at most `limit + 1` bytes are ever read, so a file that grows while it is read is refused
+/// rather than read past the bound.
+pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
+    let (file, metadata) = open_regular(path, std::fs::OpenOptions::new().read(true), "read")?;
+    if metadata.len() > limit {
+        return Err(too_large(path, limit));
+    }
+    // The size is only a hint (the file may change); the bound below is what holds.
+    let capacity = usize::try_from(metadata.len()).unwrap_or(0);
+    read_bounded(file, capacity, limit).map_err(|error| match error {
+        ReadBoundedError::TooLarge => too_large(path, limit),
+        ReadBoundedError::Io(error) => FsError::from_io("cannot read", path, error),
+    })
+}
+
+fn too_large(path: &Path, limit: u64) -> FsError {
+    FsError::Invalid(messages::file_too_large(&path.display().to_string(), limit))
+}
+
+#[derive(Debug)]
+enum ReadBoundedError {
+    TooLarge,
+    Io(io::Error),
+}
+
+/// Reads `reader` to its end, failing once it yields more than `limit` bytes (it reads at most
+/// `limit + 1`).
+fn read_bounded(reader: impl io::Read, capacity: usize, limit: u64) -> Result<Vec<u8>, ReadBoundedError> {
+    let mut data = Vec::with_capacity(capacity);
+    reader.take(limit.saturating_add(1)).read_to_end(&mut data).map_err(ReadBoundedError::Io)?;
+    if u64::try_from(data.len()).unwrap_or(u64::MAX) > limit {
+        return Err(ReadBoundedError::TooLarge);
+    }
+    Ok(data)
+}
+
+/// Opens `path` without ever blocking in `open` (a FIFO without a peer would block forever), then
+/// checks on the opened descriptor that it is a regular file, so a path swapped for a special file
+/// between a check and the open cannot slip through. `O_NONBLOCK` is cleared again before the
+/// file is used. `action` (`read`, `write`, `copy`) words the errors.
+fn open_regular(
+    path: &Path,
+    options: &mut std::fs::OpenOptions,
+    action: &str,
+) -> Result<(std::fs::File, std::fs::Metadata), FsError> {
+    let context = format!("cannot {action}");
+    let file =
+        options.custom_flags(OFlag::O_NONBLOCK.bits()).open(path).map_err(
+            |error| match std::fs::metadata(path) {
+                // A socket cannot be opened at all (ENXIO), nor a FIFO for writing without a reader:
+                // name what the path is rather than pass on the obscure error.
+                Ok(metadata) if !metadata.is_file() && !metadata.is_dir() => {
+                    not_regular(action, path, metadata.file_type())
+                }
+                _ => FsError::from_io(&context, path, error),
+            },
+        )?;
+    let metadata = file.metadata().map_err(|error| FsError::from_io(&context, path, error))?;
+    if !metadata.is_file() {
+        return Err(not_regular(action, path, metadata.file_type()));
+    }
+    let flags =
+        fcntl(&file, FcntlArg::F_GETFL).map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
+    let blocking = OFlag::from_bits_retain(flags) & !OFlag::O_NONBLOCK;
+    fcntl(&file, FcntlArg::F_SETFL(blocking))
+        .map_err(|errno| FsError::from_io(&context, path, errno.into()))?;
+    Ok((file, metadata))
+}
+
+/// The refusal of a special (or otherwise non-regular) file.
+fn not_regular(action: &str, path: &Path, file_type: std::fs::FileType) -> FsError {
+    FsError::Invalid(messages::not_a_regular_file(action, &path.display().to_string(), kind_name(file_type)))
+}
+
+/// What a file type is called in error messages.
+fn kind_name(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_fifo() {
+        "fifo"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_symlink() {
+        "symbolic link"
+    } else if file_type.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
+}
+
+/// Replaces (or creates) the file at `path` with `data`, atomically: the data goes to a new
+/// temporary file in the same folder (`O_EXCL`, the existing file's mode and owner), is synced,
+/// and is renamed over the target, so a failure at any point (a full disk, a file-size limit)
+/// leaves the original untouched and removes the temporary file. A path that is a link is
+/// written through: the link stays and its target is replaced. A hard-linked file gets a new
+/// inode, so its other names keep the old content.
+///
+/// Where the folder refuses a new file but the file itself is writable (permissions), it falls
+/// back to overwriting in place, as before, rather than fail a write that used to work.
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<(), FsError> {
-    std::fs::write(path, data).map_err(|error| FsError::from_io("cannot write", path, error))
+    let target = resolve_final_links(path)?;
+    let existing = match std::fs::metadata(&target) {
+        Ok(metadata) if !metadata.is_file() => return Err(not_regular("write", path, metadata.file_type())),
+        Ok(metadata) => Some(metadata),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(error) => return Err(FsError::from_io("cannot write", path, error)),
+    };
+    let (temporary_path, temporary) = match create_temporary(&target) {
+        Ok(created) => created,
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied && existing.is_some() => {
+            return write_in_place(path, data);
+        }
+        Err(error) => return Err(FsError::from_io("cannot write", path, error)),
+    };
+    let written = fill_temporary(temporary, existing.as_ref(), data)
+        .and_then(|()| std::fs::rename(&temporary_path, &target));
+    if let Err(error) = written {
+        // Best effort: the write already failed and that error is what the client needs; a
+        // leftover temporary file is hidden and harmless.
+        let _ = std::fs::remove_file(&temporary_path);
+        return Err(FsError::from_io("cannot write", path, error));
+    }
+    // Make the rename itself durable. Best effort: the data is complete and in place either way,
+    // and some filesystems refuse to sync a directory.
+    if let Some(folder) = target.parent()
+        && let Ok(folder) = std::fs::File::open(folder)
+    {
+        let _ = folder.sync_all();
+    }
+    Ok(())
+}
+
+/// The path a write to `path` lands on: `path` with its last component's links followed (the
+/// folders on the way are resolved by the kernel anyway). A dangling link resolves to the file
+/// it names, which the write creates.
+fn resolve_final_links(path: &Path) -> Result<PathBuf, FsError> {
+    /// As many links as the kernel follows before `ELOOP`.
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)
+                    .map_err(|error| FsError::from_io("cannot write", path, error))?;
+                current = match current.parent() {
+                    Some(folder) => folder.join(link),
+                    None => link,
+                };
+            }
+            Ok(_) => return Ok(current),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(error) => return Err(FsError::from_io("cannot write", path, error)),
+        }
+    }
+    Err(FsError::Invalid(format!("cannot write {}: too many levels of symbolic links", path.display())))
+}
+
+/// Creates a new, uniquely named hidden file next to `target` with `O_EXCL` (never an existing
+/// file, never through a planted link).
+fn create_temporary(target: &Path) -> io::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    /// Keeps `.NAME.PID.N.tmp` under the usual 255-byte name limit.
+    const NAME_PREFIX_BYTES: usize = 200;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    let folder = target.parent().unwrap_or(Path::new("/"));
+    let name = target.file_name().map_or(&b""[..], |name| name.as_bytes());
+    let name = String::from_utf8_lossy(&name[..name.len().min(NAME_PREFIX_BYTES)]).into_owned();
+    loop {
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let candidate = folder.join(format!(".{name}.{}.{count}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o666).open(&candidate) {
+            Ok(file) => return Ok((candidate, file)),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Gives the temporary file the existing file's mode and owner, writes `data` and syncs it.
+fn fill_temporary(
+    mut temporary: std::fs::File,
+    existing: Option<&std::fs::Metadata>,
+    data: &[u8],
+) -> io::Result<()> {
+    if let Some(existing) = existing {
+        temporary.set_permissions(existing.permissions())?;
+        // Keeping the owner needs privileges we may not have (a file of another user in a shared
+        // folder); the write itself is still what was asked, so a refusal is not an error.
+        let _ = std::os::unix::fs::fchown(&temporary, Some(existing.uid()), Some(existing.gid()));
+        // Re-applied because chown clears set-user-ID and set-group-ID bits.
+        temporary.set_permissions(existing.permissions())?;
+    }
+    temporary.write_all(data)?;
+    temporary.sync_all()
+}
+
+/// The fallback for a writable file in a folder that refuses new files: truncate and write in
+/// place (not atomic).
+fn write_in_place(path: &Path, data: &[u8]) -> Result<(), FsError> {
+    let (mut file, _) = open_regular(path, std::fs::OpenOptions::new().write(true), "write")?;
+    // Truncating only now: the descriptor is known to be a regular file.
+    file.set_len(0)
+        .and_then(|()| file.write_all(data))
+        .map_err(|error| FsError::from_io("cannot write", path, error))
+}
+
+/// Refuses a path that exists (after following links) and is a special file, before anything
+/// opens it: opening a FIFO for writing without `O_NONBLOCK` blocks, and with it fails with an
+/// obscure `ENXIO`. A missing path is fine (it will be created).
+fn refuse_special(action: &str, path: &Path) -> Result<(), FsError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(not_regular(action, path, metadata.file_type())),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn create_directory(path: &Path, recursive: bool) -> Result<(), FsError> {
@@ -145,7 +396,95 @@ pub(crate) fn read_directory(path: &Path) -> Result<Vec<DirectoryEntry>, FsError
     Ok(entries)
 }
 
+/// Folders `fs/remove` refuses to remove themselves: the root and the top-level folders a Unix
+/// system (and this server) cannot live without, plus the main folders below `/usr` and `/var`.
+/// What lies *inside* them stays removable (a client may delete `/tmp/x` or `/etc/app.conf`), except
+/// for [`PROTECTED_TREES`].
+const PROTECTED_PATHS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/usr/bin",
+    "/usr/include",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/libx32",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/usr/src",
+    "/var/cache",
+    "/var/lib",
+    "/var/lock",
+    "/var/log",
+    "/var/run",
+    "/var/spool",
+    "/var/tmp",
+];
+
+/// Kernel filesystems and device nodes: nothing at or below these is ever removed (as root,
+/// removing `/dev/null` breaks every process on the machine).
+const PROTECTED_TREES: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Scratch space below a protected tree whose *entries* stay removable (`/dev/shm/x`, not
+/// `/dev/shm` itself).
+const SCRATCH_IN_PROTECTED_TREES: &[&str] = &["/dev/shm"];
+
+/// Refuses to remove `/`, a protected system path, the server's own executable or a folder
+/// holding it. The check is made on every form the path may take: lexically normalized (so
+/// `/tmp/..` is `/`), with every link resolved (what a trailing slash or `..` makes the kernel
+/// follow), and with its parent resolved and the last component kept (what is deleted when the
+/// last component is a link). A link to a protected folder is therefore refused too: a cautious
+/// miss is better than a wrong guess.
+fn removal_guard(path: &Path) -> Result<(), FsError> {
+    let executable = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    let mut candidates = vec![normalize(path)];
+    candidates.extend(std::fs::canonicalize(path).ok());
+    if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
+        candidates.extend(std::fs::canonicalize(parent).ok().map(|parent| parent.join(name)));
+    }
+    match candidates.iter().find(|candidate| is_protected(candidate, executable.as_deref())) {
+        Some(candidate) => Err(FsError::Invalid(messages::protected_path(
+            &path.display().to_string(),
+            &candidate.display().to_string(),
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether removing the absolute, normalized `candidate` is refused.
+fn is_protected(candidate: &Path, executable: Option<&Path>) -> bool {
+    let in_scratch = SCRATCH_IN_PROTECTED_TREES
+        .iter()
+        .any(|scratch| candidate.starts_with(scratch) && candidate != Path::new(scratch));
+    PROTECTED_PATHS.iter().any(|protected| candidate == Path::new(protected))
+        || (!in_scratch && PROTECTED_TREES.iter().any(|tree| candidate.starts_with(tree)))
+        || executable.is_some_and(|executable| executable.starts_with(candidate))
+}
+
 pub(crate) fn remove(path: &Path, recursive: bool, force: bool) -> Result<(), FsError> {
+    removal_guard(path)?;
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound && force => return Ok(()),
@@ -179,10 +518,30 @@ pub(crate) fn copy(source: &Path, destination: &Path, recursive: bool) -> Result
                 destination.display()
             )));
         }
+        // Refuse a tree holding a special file before copying anything, rather than copy part of
+        // it or skip the file silently.
+        find_special_file(source)?;
         copy_tree(source, destination)
     } else {
         copy_entry(source, destination, &metadata)
     }
+}
+
+/// Walks `directory` (without following links) and refuses it if it holds a FIFO, socket or
+/// device anywhere, naming the first one found.
+fn find_special_file(directory: &Path) -> Result<(), FsError> {
+    let context = "cannot copy";
+    for entry in std::fs::read_dir(directory).map_err(|error| FsError::from_io(context, directory, error))? {
+        let entry = entry.map_err(|error| FsError::from_io(context, directory, error))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(|error| FsError::from_io(context, &path, error))?;
+        if file_type.is_dir() {
+            find_special_file(&path)?;
+        } else if !file_type.is_file() && !file_type.is_symlink() {
+            return Err(not_regular("copy", &path, file_type));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `inner` is `outer` or lies below it, judged on normalized absolute paths (and on the
@@ -241,11 +600,25 @@ fn copy_entry(source: &Path, destination: &Path, metadata: &std::fs::Metadata) -
         let target = std::fs::read_link(source).map_err(|error| FsError::from_io(context, source, error))?;
         std::os::unix::fs::symlink(&target, destination)
             .map_err(|error| FsError::from_io(context, destination, error))
+    } else if metadata.is_file() {
+        copy_file(source, destination)
     } else {
-        std::fs::copy(source, destination)
-            .map(drop)
-            .map_err(|error| FsError::from_io(context, destination, error))
+        Err(not_regular("copy", source, metadata.file_type()))
     }
+}
+
+/// Copies a regular file's contents and permissions, like `std::fs::copy`, but opens both ends
+/// without blocking and refuses either if it turns out to be a special file.
+fn copy_file(source: &Path, destination: &Path) -> Result<(), FsError> {
+    let context = "cannot copy";
+    let (mut from, metadata) = open_regular(source, std::fs::OpenOptions::new().read(true), "copy")?;
+    refuse_special("copy", destination)?;
+    let (mut to, _) =
+        open_regular(destination, std::fs::OpenOptions::new().write(true).create(true), "copy")?;
+    to.set_len(0)
+        .and_then(|()| io::copy(&mut from, &mut to))
+        .and_then(|_| to.set_permissions(metadata.permissions()))
+        .map_err(|error| FsError::from_io(context, destination, error))
 }
 
 #[cfg(test)]
@@ -275,11 +648,11 @@ mod tests {
         let dir = scratch("basic");
         let file = dir.join("f.txt");
         write_file(&file, b"hello").unwrap();
-        assert_eq!(read_file(&file).unwrap(), b"hello");
+        assert_eq!(read_file(&file, MAX_READ_FILE_BYTES).unwrap(), b"hello");
         let metadata = get_metadata(&file).unwrap();
         assert!(metadata.is_file && !metadata.is_directory && !metadata.is_symlink);
         assert_eq!(metadata.size, 5);
-        assert!(matches!(read_file(&dir.join("missing")), Err(FsError::NotFound(_))));
+        assert!(matches!(read_file(&dir.join("missing"), MAX_READ_FILE_BYTES), Err(FsError::NotFound(_))));
         create_directory(&dir.join("a/b/c"), true).unwrap();
         assert!(matches!(create_directory(&dir.join("x/y"), false), Err(FsError::NotFound(_))));
         let names: Vec<_> = read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
@@ -303,12 +676,128 @@ mod tests {
         assert!(matches!(copy(&source, &source.join("inside"), true), Err(FsError::Invalid(_))));
         assert!(matches!(copy(&source, &source, true), Err(FsError::Invalid(_))));
         copy(&source, &dir.join("dst"), true).unwrap();
-        assert_eq!(read_file(&dir.join("dst/nested/file")).unwrap(), b"data");
+        assert_eq!(read_file(&dir.join("dst/nested/file"), MAX_READ_FILE_BYTES).unwrap(), b"data");
         let link = get_metadata(&dir.join("dst/link")).unwrap();
         assert!(link.is_symlink && link.is_file);
         assert_eq!(std::fs::read_link(dir.join("dst/link")).unwrap(), PathBuf::from("nested/file"));
         copy(&source.join("nested/file"), &dir.join("single"), false).unwrap();
-        assert_eq!(read_file(&dir.join("single")).unwrap(), b"data");
+        assert_eq!(read_file(&dir.join("single"), MAX_READ_FILE_BYTES).unwrap(), b"data");
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[test]
+    fn read_limit_follows_the_message_limit() {
+        assert_eq!(read_file_limit(16 * 1024 * 1024), MAX_READ_FILE_BYTES);
+        // 4 KiB messages: 3 KiB of envelope-free room, 3/4 of it as raw bytes.
+        assert_eq!(read_file_limit(4096), 2304);
+        assert_eq!(read_file_limit(10), 0);
+    }
+
+    #[test]
+    fn reads_are_bounded_even_when_the_source_never_ends() {
+        // An endless reader stands for a file that grows while it is read.
+        let endless = io::repeat(b'z');
+        assert!(matches!(read_bounded(endless, 0, 1000), Err(ReadBoundedError::TooLarge)));
+        assert_eq!(read_bounded(&b"12345"[..], 5, 5).unwrap(), b"12345");
+        assert!(matches!(read_bounded(&b"123456"[..], 5, 5), Err(ReadBoundedError::TooLarge)));
+
+        let dir = scratch("bounded");
+        let file = dir.join("f");
+        std::fs::write(&file, b"0123456789").unwrap();
+        assert_eq!(read_file(&file, 10).unwrap(), b"0123456789");
+        let error = read_file(&file, 9).unwrap_err().to_string();
+        assert_eq!(error, format!("cannot read {}: file too large (the limit is 9 bytes)", file.display()));
+        let error = read_file(Path::new("/dev/zero"), 10).unwrap_err().to_string();
+        assert_eq!(error, "cannot read /dev/zero: it is a character device, not a regular file");
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[track_caller]
+    fn check_guard(path: &str, expect_refused_as: Option<&str>) {
+        let outcome = removal_guard(Path::new(path));
+        match expect_refused_as {
+            None => assert!(outcome.is_ok(), "{path} was refused: {outcome:?}"),
+            Some(canonical) => assert_eq!(
+                outcome.unwrap_err().to_string(),
+                format!("refusing to remove {path}: {canonical} is a protected system path")
+            ),
+        }
+    }
+
+    #[test]
+    fn remove_guard_refuses_root_and_system_paths() {
+        // Only the guard is called here: nothing in this test removes anything protected.
+        check_guard("/", Some("/"));
+        check_guard("//", Some("/"));
+        check_guard("/tmp/..", Some("/"));
+        check_guard("/tmp/../", Some("/"));
+        check_guard("/usr/./bin/..", Some("/usr"));
+        check_guard("/usr/", Some("/usr"));
+        check_guard("/usr/local/bin/../..", Some("/usr"));
+        check_guard("/etc", Some("/etc"));
+        check_guard("/home", Some("/home"));
+        check_guard("/var/lib", Some("/var/lib"));
+        check_guard("/proc/self/..", Some("/proc"));
+        check_guard("/proc/1/fd", Some("/proc/1/fd"));
+        check_guard("/sys/fs/cgroup", Some("/sys/fs/cgroup"));
+        check_guard("/dev/null", Some("/dev/null"));
+        check_guard("/dev/shm", Some("/dev/shm"));
+        check_guard("/dev/shm/scratch-file", None);
+        check_guard("/devices-are-elsewhere", None);
+        check_guard("/tmp/some-scratch-file", None);
+        check_guard("/etc/some-app.conf", None);
+        check_guard("/usr/local/share/some-app", None);
+
+        let executable = std::env::current_exe().and_then(std::fs::canonicalize).unwrap();
+        let folder = executable.parent().unwrap().to_str().unwrap().to_owned();
+        check_guard(&folder, Some(&folder));
+
+        // Links: one to `/` is refused, followed or not; a path through one is resolved.
+        let dir = scratch("guard");
+        std::os::unix::fs::symlink("/", dir.join("root")).unwrap();
+        std::os::unix::fs::symlink("/usr/bin", dir.join("bin")).unwrap();
+        let root_link = dir.join("root");
+        check_guard(root_link.to_str().unwrap(), Some("/"));
+        check_guard(&format!("{}/", root_link.display()), Some("/"));
+        check_guard(&format!("{}/..", dir.join("bin").display()), Some("/usr"));
+        check_guard(&format!("{}/etc", root_link.display()), Some("/etc"));
+        std::fs::write(dir.join("plain"), b"x").unwrap();
+        check_guard(dir.join("plain").to_str().unwrap(), None);
+        // The links themselves are only ever removed by the guard-free cleanup below.
+        std::fs::remove_file(dir.join("root")).unwrap();
+        std::fs::remove_file(dir.join("bin")).unwrap();
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[test]
+    fn write_file_replaces_atomically_and_keeps_mode_and_links() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = scratch("atomic");
+        let file = dir.join("f");
+        write_file(&file, b"one").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_file(&file, b"two").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o7777, 0o640);
+
+        // Through a link: the link stays a link, its target gets the data.
+        std::os::unix::fs::symlink("f", dir.join("link")).unwrap();
+        write_file(&dir.join("link"), b"three").unwrap();
+        assert!(std::fs::symlink_metadata(dir.join("link")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&file).unwrap(), b"three");
+        // A dangling link creates the file it names.
+        std::os::unix::fs::symlink("new", dir.join("dangling")).unwrap();
+        write_file(&dir.join("dangling"), b"four").unwrap();
+        assert_eq!(std::fs::read(dir.join("new")).unwrap(), b"four");
+
+        // A failed write (no such folder) leaves nothing behind; a directory is refused.
+        assert!(matches!(write_file(&dir.join("missing/f"), b"x"), Err(FsError::NotFound(_))));
+        let error = write_file(&dir, b"x").unwrap_err().to_string();
+        assert_eq!(error, format!("cannot write {}: it is a directory, not a regular file", dir.display()));
+        let mut names: Vec<_> =
+            read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
+        names.sort();
+        assert_eq!(names, ["dangling", "f", "link", "new"]);
         remove(&dir, true, false).unwrap();
     }
 }

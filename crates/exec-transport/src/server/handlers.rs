@@ -181,7 +181,8 @@ pub(crate) async fn dispatch(
         method::FS_READ_FILE => {
             let params: wire_fs::FsReadFileParams = request.decode_params()?;
             let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let data = blocking(move || fs::read_file(&path)).await?;
+            let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
+            let data = blocking(move || fs::read_file(&path, limit)).await?;
             encode_result(&wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
         }
         method::FS_WRITE_FILE => {
@@ -248,13 +249,19 @@ pub(crate) async fn dispatch(
     }
 }
 
-/// Runs a blocking file operation on the blocking pool.
+/// Runs a blocking file operation on the blocking pool, answering with an error if it is still
+/// running after `fs::OPERATION_TIMEOUT` (the thread cannot be stopped and finishes on its own).
 async fn blocking<T: Send + 'static>(
     operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
 ) -> Result<T, ErrorObject> {
-    match tokio::task::spawn_blocking(operation).await {
-        Ok(result) => result.map_err(fs_error),
-        Err(join_error) => Err(ErrorObject::internal_error(format!("file operation failed: {join_error}"))),
+    match tokio::time::timeout(fs::OPERATION_TIMEOUT, tokio::task::spawn_blocking(operation)).await {
+        Ok(Ok(result)) => result.map_err(fs_error),
+        Ok(Err(join_error)) => {
+            Err(ErrorObject::internal_error(format!("file operation failed: {join_error}")))
+        }
+        Err(_) => Err(ErrorObject::internal_error(messages::fs_operation_timed_out(
+            fs::OPERATION_TIMEOUT.as_secs(),
+        ))),
     }
 }
 
@@ -268,7 +275,7 @@ async fn start(
     }
     let cwd = fs::absolute_path(&params.cwd)
         .map_err(|_| ErrorObject::invalid_params(format!("cwd must be an absolute path: {}", params.cwd)))?;
-    let env = child_environment(&context.shared.config.base_environment, params.env, params.env_policy);
+    let env = child_environment(&context.shared, params.env, params.env_policy).await?;
     let stdio = if params.tty {
         let size = params.size.map_or(DEFAULT_PTY_SIZE, |size| PtySize { rows: size.rows, cols: size.cols });
         Stdio::Pty { size }
@@ -284,14 +291,21 @@ async fn start(
     Ok(wire::ProcessStartResponse { process_id: exec_protocol::ProcessId::new(process_id.as_str()) })
 }
 
-/// Without `envPolicy`, `env` is the exact environment. With it, the policy runs over the
-/// server's own environment and `env` is laid on top.
-fn child_environment(
-    base: &BTreeMap<String, String>,
+/// Above this many bytes of patterns and `set` names, a policy is evaluated on the blocking pool
+/// rather than on the runtime worker: matching costs about (patterns) x (name bytes), and a
+/// large policy must not stall every other connection. Below it, evaluation takes microseconds
+/// and the hop would only slow `process/start` down.
+const INLINE_POLICY_BYTES: usize = 16 * 1024;
+
+/// Without `envPolicy`, `env` is the exact environment. With it, the policy (within
+/// `shell_env_policy`'s pattern limits, else -32602) runs over the server's own environment and
+/// `env` is laid on top.
+async fn child_environment(
+    shared: &Arc<Shared>,
     env: BTreeMap<String, String>,
     policy: Option<wire::EnvPolicy>,
-) -> BTreeMap<String, String> {
-    let Some(policy) = policy else { return env };
+) -> Result<BTreeMap<String, String>, ErrorObject> {
+    let Some(policy) = policy else { return Ok(env) };
     let policy = shell_env_policy::EnvPolicy {
         inherit: match policy.inherit {
             wire::EnvInherit::All => shell_env_policy::Inherit::All,
@@ -303,7 +317,34 @@ fn child_environment(
         set: policy.set.into_iter().collect(),
         include_only: policy.include_only,
     };
-    policy.apply_with_overlay(base.iter().map(|(name, value)| (name.clone(), value.clone())), env)
+    policy.check_limits().map_err(env_policy_limit_error)?;
+    let weight =
+        [&policy.exclude, &policy.include_only].into_iter().flatten().map(String::len).sum::<usize>()
+            + policy.set.keys().map(String::len).sum::<usize>();
+    let evaluate = move |shared: &Shared| {
+        let base = shared.config.base_environment.iter().map(|(name, value)| (name.clone(), value.clone()));
+        policy.apply_with_overlay(base, env)
+    };
+    if weight <= INLINE_POLICY_BYTES {
+        return Ok(evaluate(shared));
+    }
+    let shared = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || evaluate(&shared)).await.map_err(|join_error| {
+        ErrorObject::internal_error(format!("envPolicy evaluation failed: {join_error}"))
+    })
+}
+
+fn env_policy_limit_error(error: shell_env_policy::LimitError) -> ErrorObject {
+    use shell_env_policy::LimitError;
+    let wire_field = |list: &str| if list == "include_only" { "includeOnly" } else { "exclude" };
+    ErrorObject::invalid_params(match error {
+        LimitError::TooManyPatterns { list, count, limit } => {
+            messages::env_policy_too_many_patterns(wire_field(list), count, limit)
+        }
+        LimitError::PatternTooLong { list, index, bytes, limit } => {
+            messages::env_policy_pattern_too_long(wire_field(list), index, bytes, limit)
+        }
+    })
 }
 
 async fn read(

@@ -13,6 +13,7 @@ mod connection;
 mod fs;
 mod handlers;
 mod handshake;
+mod log_text;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! changes the process environment: starting environments are literals.
 
 mod apply;
+mod limits;
 mod odd_names;
 mod os_vars;
 #[cfg(feature = "serde")]
