@@ -181,16 +181,15 @@ impl Slot {
         over
     }
 
-    /// Waits until the caller drained the slot below its budget, or nobody holds the handle any
-    /// more (`self` is then the last reference).
-    pub(crate) async fn drained(self: &Arc<Slot>) {
+    /// Waits until the caller drained the slot below its budget, or its handle was dropped.
+    pub(crate) async fn drained(&self) {
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut state = self.lock();
-                if !state.over_budget() || Arc::strong_count(self) == 1 {
+                if !state.over_budget() || state.abandoned {
                     state.reader_waiting = false;
                     return;
                 }
@@ -219,8 +218,11 @@ impl Slot {
         next
     }
 
-    /// The handle is gone: a reader waiting on this slot must not wait any longer.
+    /// The handle is gone: a reader waiting on this slot must not wait any longer. Recorded under
+    /// the lock, so a reader that looks after this call sees it (a reader that looked before
+    /// has registered its wake-up, which this call then fires).
     pub(crate) fn abandon(&self) {
+        self.lock().abandoned = true;
         self.drained.notify_waiters();
     }
 
@@ -267,6 +269,8 @@ pub(crate) struct SlotState {
     max_buffered_bytes: usize,
     /// The connection's reader is waiting for this slot to drain below the budget.
     reader_waiting: bool,
+    /// The handle was dropped: nobody will drain this slot, so it never holds the reader.
+    abandoned: bool,
     /// The queue may be missing events (attach, reconnect): pull before waiting.
     behind: bool,
     /// Counts the moments something may have been missed, so a pull that raced with one does
@@ -291,6 +295,7 @@ impl SlotState {
             buffered_bytes: 0,
             max_buffered_bytes,
             reader_waiting: false,
+            abandoned: false,
             behind,
             epoch: 0,
             exit_delivered: false,
@@ -507,6 +512,9 @@ mod tests {
     use exec_protocol::ByteChunk;
     use exec_protocol::process::OutputChunk as WireChunk;
 
+    use std::future::Future;
+    use std::task::Poll;
+
     use super::*;
 
     fn output(seq: u64, text: &str) -> Event {
@@ -515,6 +523,25 @@ mod tests {
             stream: StreamKind::Stdout,
             data: bytes::Bytes::copy_from_slice(text.as_bytes()),
         })
+    }
+
+    /// Race B: `ProcessHandle::drop` abandons its slot, then drops its `Arc` a moment later. A
+    /// reader that looks in between must not wait: nothing would ever wake it, and the
+    /// connection would stop reading for every process.
+    #[tokio::test]
+    async fn a_reader_that_looks_between_abandon_and_the_handles_drop_does_not_wait() {
+        let slot = Slot::new("p".to_owned(), SlotState::new(0, false, 4));
+        let handle_side = Arc::clone(&slot);
+        assert!(slot.push(output(1, "far more than four bytes")), "over budget");
+        handle_side.abandon();
+        let drained = slot.drained();
+        tokio::pin!(drained);
+        let first = std::future::poll_fn(|context| Poll::Ready(drained.as_mut().poll(context))).await;
+        drop(handle_side);
+        if first.is_pending() {
+            let woken = tokio::time::timeout(std::time::Duration::from_secs(5), drained).await;
+            assert!(woken.is_ok(), "the reader waits on a slot whose handle is gone");
+        }
     }
 
     fn drain_ready(state: &mut SlotState) -> Vec<u64> {
