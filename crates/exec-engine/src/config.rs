@@ -3,8 +3,6 @@
 //! Tests shorten times through this struct (or `tokio::time::pause()`), never through
 //! `#[cfg(test)]` constants.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,31 +40,25 @@ pub struct Config {
     /// How long [`Engine::shutdown`](crate::Engine::shutdown) waits for killed processes to be
     /// reaped (default 5 s).
     pub shutdown_wait: Duration,
-    /// A test seam: awaited by `start` after the child is spawned and before it enters the
-    /// session's table (default `None`). Tests use it to hold a start in that window, for
+    /// A test seam: called by `start` on the spawning thread after the child is spawned and
+    /// before it enters the session's table (default `None`). It may block, as a slow spawn
+    /// does (a fork of a large process); tests use it to hold a start in that window, for
     /// example while the session is resumed elsewhere.
     pub after_spawn: Option<AfterSpawn>,
 }
 
-/// The hook type of [`Config::after_spawn`]: called with the id being started; `start` awaits
-/// the returned future.
+/// The hook type of [`Config::after_spawn`], called with the id being started.
 #[derive(Clone)]
-pub struct AfterSpawn(Arc<dyn Fn(&ProcessId) -> BoxFuture + Send + Sync>);
-
-type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub struct AfterSpawn(Arc<dyn Fn(&ProcessId) + Send + Sync>);
 
 impl AfterSpawn {
     /// Wraps a hook.
-    pub fn new<F, Fut>(hook: F) -> AfterSpawn
-    where
-        F: Fn(&ProcessId) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        AfterSpawn(Arc::new(move |id: &ProcessId| -> BoxFuture { Box::pin(hook(id)) }))
+    pub fn new(hook: impl Fn(&ProcessId) + Send + Sync + 'static) -> AfterSpawn {
+        AfterSpawn(Arc::new(hook))
     }
 
-    pub(crate) async fn call(&self, id: &ProcessId) {
-        (self.0)(id).await;
+    pub(crate) fn call(&self, id: &ProcessId) {
+        (self.0)(id);
     }
 }
 

@@ -245,7 +245,7 @@ impl SessionHandle {
         let cursor = spawned.cursor;
         pending.process = Some(spawned.process);
         if let Some(hook) = &config.after_spawn {
-            hook.call(&id).await;
+            hook.call(&id);
         }
         let process = pending.commit()?;
         Ok(Subscription::new(process, cursor))

@@ -197,7 +197,7 @@ async fn shutdown_kills_every_session() {
 /// attachment must see the process (listed, readable, subscribable: a server starts its
 /// notification pumps from `list`), and releasing the old cursor must wake the reader, or the
 /// child stays blocked on a full pipe until the session expires.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_that_straddles_a_resume_is_seen_and_not_blocked() {
     let scratch = std::env::temp_dir().join(format!("exec-engine-race-a-{}", std::process::id()));
     // A leftover of an earlier run of this test, if any; a real problem shows up just below.
@@ -206,29 +206,20 @@ async fn a_start_that_straddles_a_resume_is_seen_and_not_blocked() {
     let fifo = scratch.join("pid");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
 
-    // The hook holds the start in the window: first until the child is blocked on its full
-    // stdout pipe (its reader refused space), then until the test lets it go.
+    // The hook holds the start in the window, blocking the spawning thread as a slow fork
+    // would: first until the child is blocked on its full stdout pipe (its reader refused
+    // space), then until the test lets it go.
     let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
-    let entered_tx = std::sync::Mutex::new(Some(entered_tx));
-    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(Some((entered_tx, release_rx)));
     let hook = {
         let fifo = fifo.clone();
-        let release = std::sync::Arc::clone(&release);
         exec_engine::AfterSpawn::new(move |_id| {
-            let fifo = fifo.clone();
-            let release = std::sync::Arc::clone(&release);
-            let entered = entered_tx.lock().unwrap().take();
-            async move {
-                let pid = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                wait_blocked_on_pipe(pid.trim().parse().unwrap()).await;
-                if let Some(entered) = entered {
-                    entered.send(()).unwrap();
-                }
-                release.notified().await;
-            }
+            let Some((entered, release)) = held.lock().unwrap().take() else { return };
+            let pid = std::fs::read_to_string(&fifo).unwrap();
+            wait_blocked_on_pipe(pid.trim().parse().unwrap());
+            entered.send(()).unwrap();
+            release.recv().unwrap();
         })
     };
     let engine = Engine::new(Config { retention_bytes: 1024, after_spawn: Some(hook), ..Config::default() });
@@ -244,14 +235,28 @@ async fn a_start_that_straddles_a_resume_is_seen_and_not_blocked() {
     });
     within("the child blocks on its pipe", entered_rx).await.unwrap();
 
-    let resume = tokio::spawn({
+    let mut resume = tokio::spawn({
         let engine = engine.clone();
         async move { engine.resume_session(&session_id).await }
     });
     within("the resume took the session over", superseded.cancelled()).await;
-    release.notify_one();
-    let new = within("resume", resume).await.unwrap().unwrap();
-    assert_eq!(new.list().iter().map(|info| info.id.clone()).collect::<Vec<_>>(), vec![id.clone()]);
+    // Whenever the resume returns, its handle must list the process. Give it the chance to
+    // return before the start commits (what happened before the fix); a resume that waits for
+    // the start only returns after the release, and this bounded wait runs out.
+    let early = tokio::time::timeout(Duration::from_secs(1), &mut resume).await.ok();
+    let listed = |handle: &exec_engine::SessionHandle| {
+        handle.list().iter().map(|info| info.id.clone()).collect::<Vec<_>>()
+    };
+    let early = early.map(|joined| joined.unwrap().unwrap());
+    if let Some(handle) = &early {
+        assert_eq!(listed(handle), vec![id.clone()], "the resume returned before the start committed");
+    }
+    release_tx.send(()).unwrap();
+    let new = match early {
+        Some(handle) => handle,
+        None => within("resume", resume).await.unwrap().unwrap(),
+    };
+    assert_eq!(listed(&new), vec![id.clone()]);
     let _old_subscription = within("the old start", start).await.unwrap().unwrap();
 
     let mut after = None;
@@ -271,19 +276,19 @@ async fn a_start_that_straddles_a_resume_is_seen_and_not_blocked() {
 }
 
 /// Polls (no event exists for it) until `pid` sleeps writing a pipe and has written nothing more
-/// across a pause in which this runtime's tasks (the engine's pipe reader among them) could run:
-/// the reader has stopped draining it.
-async fn wait_blocked_on_pipe(pid: u32) {
+/// across a pause in which the engine's pipe reader (on another runtime thread) could run: the
+/// reader has stopped draining it.
+fn wait_blocked_on_pipe(pid: u32) {
     let written = || {
         let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
         io.lines().find_map(|line| line.strip_prefix("wchar: ").map(str::to_owned))
     };
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let deadline = std::time::Instant::now() + DEADLINE;
     loop {
-        assert!(tokio::time::Instant::now() < deadline, "pid {pid} never blocked on its pipe");
+        assert!(std::time::Instant::now() < deadline, "pid {pid} never blocked on its pipe");
         let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
         let before = written();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
         if wchan.contains("pipe_write") && before.is_some() && written() == before {
             return;
         }

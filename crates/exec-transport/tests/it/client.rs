@@ -119,6 +119,60 @@ async fn recovery_delivers_every_byte_exactly_once() {
     assert!(output == expected.as_bytes(), "output differs ({} vs {} bytes)", output.len(), expected.len());
 }
 
+/// Race A end to end: the connection is cut while the server is spawning the child of a
+/// `process/start`, and recovery resumes the session before that start is committed. The start
+/// must still succeed (its "did it arrive?" probe finds the process), and the resumed
+/// connection must push the process's later output (it has a notification pump for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_cut_while_spawning_is_recovered_with_its_output() {
+    // The first start is held after its spawn, blocking the spawning thread as a slow fork of
+    // a large server does; a retried start is not held.
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(Some((entered_tx, release_rx)));
+    let hook = exec_engine::AfterSpawn::new(move |_id| {
+        if let Some((entered, release)) = held.lock().unwrap().take() {
+            entered.send(()).unwrap();
+            release.recv().unwrap();
+        }
+    });
+    let server = TestServer::start_with(Config { after_spawn: Some(hook), ..roomy() }).await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), recovery()).await;
+    let spec = ProcessSpec {
+        pipe_stdin: true,
+        ..ProcessSpec::new(["/bin/sh", "-c", "read line; echo got-$line"], "/")
+    };
+    let start = tokio::spawn({
+        let client = client.clone();
+        async move { client.start("held", spec).await }
+    });
+    tokio::time::timeout(DEADLINE, entered_rx).await.expect("the spawn happens").unwrap();
+    proxy.cut();
+    // The recovering client's `initialize {resumeSessionId}` has reached the server. Give the
+    // server the chance to answer it, and the client's "did my start arrive?" probe, before
+    // the start commits (the order that lost the process before the fix: the probe saw an
+    // unknown id). A server that makes the resume wait for the start answers neither until
+    // the release, so this bounded wait then simply runs out.
+    proxy.wait_upstream_reads(1, 2).await;
+    let answered_first = proxy.downstream_reads_within(1, 3, Duration::from_secs(1)).await;
+    release_tx.send(()).unwrap();
+    assert!(!answered_first, "the resume was answered while a start of its session was in flight");
+
+    let mut handle = tokio::time::timeout(DEADLINE, start).await.expect("start answers").unwrap().unwrap();
+    handle.write(&b"go\n"[..]).await.unwrap();
+    let collected = collect(&mut handle).await;
+    assert_eq!(String::from_utf8_lossy(&collected.output), "got-go\n");
+    assert!(
+        collected
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::Exited { status: ExitStatus::Code(0), .. })),
+        "{:?}",
+        collected.events
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_writes_stdin_exactly_once() {
     let server = TestServer::start_with(roomy()).await;

@@ -74,6 +74,10 @@ pub struct Proxy {
     live: Arc<Mutex<CancellationToken>>,
     frozen: watch::Sender<bool>,
     stop: CancellationToken,
+    /// Per accepted connection, in order: how many client-to-server reads it forwarded.
+    upstream_reads: watch::Sender<Vec<usize>>,
+    /// The same, server to client.
+    downstream_reads: watch::Sender<Vec<usize>>,
 }
 
 impl Proxy {
@@ -86,6 +90,10 @@ impl Proxy {
         let accept_live = Arc::clone(&live);
         let accept_stop = stop.clone();
         let accept_frozen = frozen.clone();
+        let (upstream_reads, _) = watch::channel(Vec::new());
+        let (downstream_reads, _) = watch::channel(Vec::new());
+        let accept_reads = upstream_reads.clone();
+        let accept_down_reads = downstream_reads.clone();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -94,10 +102,42 @@ impl Proxy {
                 };
                 let Ok((client, _)) = accepted else { continue };
                 let cut = accept_live.lock().unwrap().clone();
-                tokio::spawn(pipe(client, upstream, cut, accept_frozen.subscribe()));
+                let mut index = 0;
+                accept_reads.send_modify(|reads| {
+                    index = reads.len();
+                    reads.push(0);
+                });
+                accept_down_reads.send_modify(|reads| reads.push(0));
+                let counters = [
+                    ReadCounter { reads: accept_reads.clone(), index },
+                    ReadCounter { reads: accept_down_reads.clone(), index },
+                ];
+                tokio::spawn(pipe(client, upstream, cut, accept_frozen.subscribe(), counters));
             }
         });
-        Proxy { address, live, frozen, stop }
+        Proxy { address, live, frozen, stop, upstream_reads, downstream_reads }
+    }
+
+    /// Waits until connection number `connection` (0 = the first accepted) has forwarded at
+    /// least `reads` client-to-server reads. A WebSocket client's first read is its upgrade
+    /// request and its second its first frame (it waits for the 101 in between).
+    pub async fn wait_upstream_reads(&self, connection: usize, reads: usize) {
+        let reached = Self::reads_reached(&self.upstream_reads, connection, reads);
+        tokio::time::timeout(DEADLINE, reached).await.expect("the proxy forwards in time");
+    }
+
+    /// The same for server-to-client reads, waiting at most `limit`; whether they happened.
+    pub async fn downstream_reads_within(&self, connection: usize, reads: usize, limit: Duration) -> bool {
+        let reached = Self::reads_reached(&self.downstream_reads, connection, reads);
+        tokio::time::timeout(limit, reached).await.is_ok()
+    }
+
+    async fn reads_reached(counts: &watch::Sender<Vec<usize>>, connection: usize, reads: usize) {
+        let mut watched = counts.subscribe();
+        let reached =
+            watched.wait_for(|counts| counts.get(connection).is_some_and(|&count| count >= reads)).await;
+        // The sender lives in the proxy, which the caller borrows.
+        assert!(reached.is_ok());
     }
 
     pub fn url(&self) -> String {
@@ -125,18 +165,35 @@ impl Drop for Proxy {
     }
 }
 
+/// Counts one connection's client-to-server reads into `Proxy::upstream_reads`.
+struct ReadCounter {
+    reads: watch::Sender<Vec<usize>>,
+    index: usize,
+}
+
 async fn pipe(
     client: TcpStream,
     upstream: SocketAddr,
     cut: CancellationToken,
     mut frozen: watch::Receiver<bool>,
+    [up_counter, down_counter]: [ReadCounter; 2],
 ) {
     let Ok(server) = TcpStream::connect(upstream).await else { return };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    let up = tokio::io::copy(&mut client_read, &mut server_write);
+    let up = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = client_read.read(&mut buffer).await?;
+            if read == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            server_write.write_all(&buffer[..read]).await?;
+            up_counter.reads.send_modify(|reads| reads[up_counter.index] += 1);
+        }
+    };
     let down = async {
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
@@ -148,6 +205,7 @@ async fn pipe(
                 return Ok(());
             }
             client_write.write_all(&buffer[..read]).await?;
+            down_counter.reads.send_modify(|reads| reads[down_counter.index] += 1);
         }
     };
     tokio::select! {
