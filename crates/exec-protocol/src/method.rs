@@ -48,24 +48,72 @@ pub const FS_REMOVE: &str = "fs/remove";
 /// Request: copies a file or directory. [`crate::fs::FsCopyParams`].
 pub const FS_COPY: &str = "fs/copy";
 
-/// Every request method the server answers, in documentation order.
-pub const REQUESTS: &[&str] = &[
-    INITIALIZE,
-    PROCESS_START,
-    PROCESS_READ,
-    PROCESS_WRITE,
-    PROCESS_TERMINATE,
-    PROCESS_SIGNAL,
-    PROCESS_RESIZE,
-    PROCESS_LIST,
-    FS_READ_FILE,
-    FS_WRITE_FILE,
-    FS_CREATE_DIRECTORY,
-    FS_GET_METADATA,
-    FS_READ_DIRECTORY,
-    FS_REMOVE,
-    FS_COPY,
-];
+/// A request method: its wire name and the types of its params and result. The marker types
+/// below implement it; a server registers a handler per marker and a client sends through it,
+/// so a name can never be paired with the wrong types.
+pub trait Request {
+    /// The `"method"` string.
+    const NAME: &'static str;
+    /// What `"params"` decodes into.
+    type Params: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
+    /// What `"result"` carries.
+    type Response: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
+}
+
+/// Declares the marker types and [`REQUESTS`] from one list, so the two cannot drift.
+macro_rules! requests {
+    ($($(#[$doc:meta])* $marker:ident = $name:ident: $params:ty => $response:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub enum $marker {}
+
+            impl Request for $marker {
+                const NAME: &'static str = $name;
+                type Params = $params;
+                type Response = $response;
+            }
+        )*
+
+        /// Every request method of the protocol, in documentation order.
+        pub const REQUESTS: &[&str] = &[$($name),*];
+    };
+}
+
+requests! {
+    /// `initialize`.
+    Initialize = INITIALIZE: crate::initialize::InitializeParams => crate::initialize::InitializeResponse;
+    /// `process/start`.
+    ProcessStart = PROCESS_START: crate::process::ProcessStartParams => crate::process::ProcessStartResponse;
+    /// `process/read`.
+    ProcessRead = PROCESS_READ: crate::process::ProcessReadParams => crate::process::ProcessReadResponse;
+    /// `process/write`.
+    ProcessWrite = PROCESS_WRITE: crate::process::ProcessWriteParams => crate::process::ProcessWriteResponse;
+    /// `process/terminate`.
+    ProcessTerminate = PROCESS_TERMINATE:
+        crate::process::ProcessTerminateParams => crate::process::ProcessTerminateResponse;
+    /// `process/signal` (extension).
+    ProcessSignal = PROCESS_SIGNAL: crate::process::ProcessSignalParams => crate::process::ProcessSignalResponse;
+    /// `process/resize` (extension).
+    ProcessResize = PROCESS_RESIZE: crate::process::ProcessResizeParams => crate::process::ProcessResizeResponse;
+    /// `process/list` (extension).
+    ProcessList = PROCESS_LIST: crate::process::ProcessListParams => crate::process::ProcessListResponse;
+    /// `fs/readFile`.
+    FsReadFile = FS_READ_FILE: crate::fs::FsReadFileParams => crate::fs::FsReadFileResponse;
+    /// `fs/writeFile`.
+    FsWriteFile = FS_WRITE_FILE: crate::fs::FsWriteFileParams => crate::fs::FsWriteFileResponse;
+    /// `fs/createDirectory`.
+    FsCreateDirectory = FS_CREATE_DIRECTORY:
+        crate::fs::FsCreateDirectoryParams => crate::fs::FsCreateDirectoryResponse;
+    /// `fs/getMetadata`.
+    FsGetMetadata = FS_GET_METADATA: crate::fs::FsGetMetadataParams => crate::fs::FsGetMetadataResponse;
+    /// `fs/readDirectory`.
+    FsReadDirectory = FS_READ_DIRECTORY: crate::fs::FsReadDirectoryParams => crate::fs::FsReadDirectoryResponse;
+    /// `fs/remove`.
+    FsRemove = FS_REMOVE: crate::fs::FsRemoveParams => crate::fs::FsRemoveResponse;
+    /// `fs/copy`.
+    FsCopy = FS_COPY: crate::fs::FsCopyParams => crate::fs::FsCopyResponse;
+}
 
 /// Every notification, in either direction.
 pub const NOTIFICATIONS: &[&str] = &[INITIALIZED, PROCESS_OUTPUT, PROCESS_EXITED, PROCESS_CLOSED];

@@ -21,6 +21,24 @@ fn ours() -> Target {
     Target::ours(env!("CARGO_BIN_EXE_exec-server"))
 }
 
+/// The method table answers every request the protocol defines: before the handshake with the
+/// gate's error, after it with the method's own answer (a result, or an error about the
+/// params), never "method not found".
+#[tokio::test]
+async fn every_request_of_the_protocol_is_answered() {
+    let server = ours().spawn().await;
+    let mut early = RawClient::connect(server.url()).await;
+    let mut client = connected(&server).await;
+    for name in exec_protocol::method::REQUESTS.iter().filter(|name| **name != "initialize") {
+        let gated = early.request_error(name, json!({})).await;
+        assert_eq!(gated.code, -32600, "{name} before initialize: {gated:?}");
+        assert!(gated.message.starts_with("client must call initialize"), "{name}: {gated:?}");
+        if let Err(error) = client.request(name, json!({})).await {
+            assert_ne!(error.code, -32601, "{name} is not answered: {error:?}");
+        }
+    }
+}
+
 async fn connected(server: &ServerProcess) -> RawClient {
     let mut client = RawClient::connect(server.url()).await;
     client.initialize("server-tests").await;

@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use super::Shared;
 use super::handlers;
 use super::log_text::Clipped;
+use super::methods;
 use crate::rpc::{self, FrameSink, FrameSource, Incoming, Outgoing};
 
 /// How long a connection that was taken over waits for its in-flight requests to send their
@@ -247,24 +248,21 @@ impl<Source: FrameSource> Connection<Source> {
             self.respond(request.id, result).await;
             return;
         }
-        if !handlers::is_known_method(&request.method) {
+        let Some(method) = methods::find(&request.method) else {
             let error = ErrorObject::method_not_found(&request.method);
             self.respond(request.id, Err(error)).await;
             return;
-        }
+        };
         // Gating comes before params are decoded, so the error names the real problem.
-        let is_fs = request.method.starts_with("fs/");
         let session = match &self.phase {
             Phase::New => {
-                let text =
-                    if is_fs { messages::FS_BEFORE_INITIALIZE } else { messages::EXEC_BEFORE_INITIALIZE };
-                self.respond(request.id, Err(ErrorObject::invalid_request(text))).await;
+                let error = ErrorObject::invalid_request(method.gate.before_initialize());
+                self.respond(request.id, Err(error)).await;
                 return;
             }
             Phase::Initializing(_) => {
-                let text =
-                    if is_fs { messages::FS_BEFORE_INITIALIZED } else { messages::EXEC_BEFORE_INITIALIZED };
-                self.respond(request.id, Err(ErrorObject::invalid_request(text))).await;
+                let error = ErrorObject::invalid_request(method.gate.before_initialized());
+                self.respond(request.id, Err(error)).await;
                 return;
             }
             Phase::Ready(session) => Arc::clone(session),
@@ -273,11 +271,14 @@ impl<Source: FrameSource> Connection<Source> {
         let context = self.context.clone();
         self.requests.spawn(async move {
             let closed = context.closed.clone();
+            let id = request.id.clone();
+            let outbound = context.clone();
+            let answer = method.run(methods::Call { context, session, request });
             tokio::select! {
                 _ = closed.cancelled() => {}
                 _ = async {
-                    let result = handlers::dispatch(&context, &session, &request).await;
-                    context.send(response_frame(&request.id, result)).await;
+                    let result = answer.await;
+                    outbound.send(response_frame(&id, result)).await;
                 } => {}
             }
         });

@@ -18,7 +18,7 @@ use exec_engine::{
 };
 use exec_protocol::fs as wire_fs;
 use exec_protocol::initialize as wire_init;
-use exec_protocol::jsonrpc::{ErrorObject, Request};
+use exec_protocol::jsonrpc::ErrorObject;
 use exec_protocol::process as wire;
 use exec_protocol::{capability, messages, method};
 use serde::Serialize;
@@ -30,28 +30,6 @@ use super::fs::{self, FsError};
 
 /// The window size of a PTY whose `process/start` gave none: the classic terminal.
 const DEFAULT_PTY_SIZE: PtySize = PtySize { rows: 24, cols: 80 };
-
-/// Every method this server answers besides `initialize`.
-const METHODS: &[&str] = &[
-    method::PROCESS_START,
-    method::PROCESS_READ,
-    method::PROCESS_WRITE,
-    method::PROCESS_TERMINATE,
-    method::PROCESS_SIGNAL,
-    method::PROCESS_RESIZE,
-    method::PROCESS_LIST,
-    method::FS_READ_FILE,
-    method::FS_WRITE_FILE,
-    method::FS_CREATE_DIRECTORY,
-    method::FS_GET_METADATA,
-    method::FS_READ_DIRECTORY,
-    method::FS_REMOVE,
-    method::FS_COPY,
-];
-
-pub(crate) fn is_known_method(name: &str) -> bool {
-    METHODS.contains(&name)
-}
 
 pub(crate) fn encode_result<T: Serialize>(value: &T) -> Result<Value, ErrorObject> {
     serde_json::to_value(value)
@@ -164,89 +142,102 @@ fn notification_text<P: Serialize>(method_name: &str, params: &P) -> String {
     String::from_utf8(frame).expect("serde_json writes UTF-8")
 }
 
-/// Runs one exec or fs method.
-pub(crate) async fn dispatch(
+// The handlers: one per row of `methods::METHODS`, all with the same shape, so the table can
+// decode their params and encode their results.
+
+pub(crate) async fn read_file(
     context: &Context,
-    session: &Arc<SessionHandle>,
-    request: &Request,
-) -> Result<Value, ErrorObject> {
-    match request.method.as_str() {
-        method::PROCESS_START => encode_result(&start(context, session, request.decode_params()?).await?),
-        method::PROCESS_READ => encode_result(&read(session, request.decode_params()?).await?),
-        method::PROCESS_WRITE => encode_result(&write(session, request.decode_params()?).await?),
-        method::PROCESS_TERMINATE => encode_result(&terminate(session, request.decode_params()?).await?),
-        method::PROCESS_SIGNAL => encode_result(&signal(session, request.decode_params()?)?),
-        method::PROCESS_RESIZE => encode_result(&resize(session, request.decode_params()?)?),
-        method::PROCESS_LIST => encode_result(&list(session, request.decode_params()?)),
-        method::FS_READ_FILE => {
-            let params: wire_fs::FsReadFileParams = request.decode_params()?;
-            let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
-            let data = blocking(move || fs::read_file(&path, limit)).await?;
-            encode_result(&wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
-        }
-        method::FS_WRITE_FILE => {
-            let params: wire_fs::FsWriteFileParams = request.decode_params()?;
-            let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let data = params
-                .decode_data()
-                .map_err(|error| ErrorObject::invalid_request(messages::invalid_write_file_data(&error)))?
-                .into_vec();
-            blocking(move || fs::write_file(&path, &data)).await?;
-            encode_result(&wire_fs::FsWriteFileResponse {})
-        }
-        method::FS_CREATE_DIRECTORY => {
-            let params: wire_fs::FsCreateDirectoryParams = request.decode_params()?;
-            let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let recursive = params.recursive.unwrap_or(true);
-            blocking(move || fs::create_directory(&path, recursive)).await?;
-            encode_result(&wire_fs::FsCreateDirectoryResponse {})
-        }
-        method::FS_GET_METADATA => {
-            let params: wire_fs::FsGetMetadataParams = request.decode_params()?;
-            let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let metadata = blocking(move || fs::get_metadata(&path)).await?;
-            encode_result(&wire_fs::FsGetMetadataResponse {
-                is_directory: metadata.is_directory,
-                is_file: metadata.is_file,
-                is_symlink: metadata.is_symlink,
-                size: Some(metadata.size),
-                created_at_ms: metadata.created_at_ms,
-                modified_at_ms: metadata.modified_at_ms,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsReadFileParams,
+) -> Result<wire_fs::FsReadFileResponse, ErrorObject> {
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
+    let data = blocking(move || fs::read_file(&path, limit)).await?;
+    Ok(wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
+}
+
+pub(crate) async fn write_file(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsWriteFileParams,
+) -> Result<wire_fs::FsWriteFileResponse, ErrorObject> {
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let data = params
+        .decode_data()
+        .map_err(|error| ErrorObject::invalid_request(messages::invalid_write_file_data(&error)))?
+        .into_vec();
+    blocking(move || fs::write_file(&path, &data)).await?;
+    Ok(wire_fs::FsWriteFileResponse {})
+}
+
+pub(crate) async fn create_directory(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsCreateDirectoryParams,
+) -> Result<wire_fs::FsCreateDirectoryResponse, ErrorObject> {
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let recursive = params.recursive.unwrap_or(true);
+    blocking(move || fs::create_directory(&path, recursive)).await?;
+    Ok(wire_fs::FsCreateDirectoryResponse {})
+}
+
+pub(crate) async fn get_metadata(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsGetMetadataParams,
+) -> Result<wire_fs::FsGetMetadataResponse, ErrorObject> {
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let metadata = blocking(move || fs::get_metadata(&path)).await?;
+    Ok(wire_fs::FsGetMetadataResponse {
+        is_directory: metadata.is_directory,
+        is_file: metadata.is_file,
+        is_symlink: metadata.is_symlink,
+        size: Some(metadata.size),
+        created_at_ms: metadata.created_at_ms,
+        modified_at_ms: metadata.modified_at_ms,
+    })
+}
+
+pub(crate) async fn read_directory(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsReadDirectoryParams,
+) -> Result<wire_fs::FsReadDirectoryResponse, ErrorObject> {
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let entries = blocking(move || fs::read_directory(&path)).await?;
+    Ok(wire_fs::FsReadDirectoryResponse {
+        entries: entries
+            .into_iter()
+            .map(|entry| wire_fs::FsDirectoryEntry {
+                file_name: entry.file_name,
+                is_directory: entry.is_directory,
+                is_file: entry.is_file,
             })
-        }
-        method::FS_READ_DIRECTORY => {
-            let params: wire_fs::FsReadDirectoryParams = request.decode_params()?;
-            let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let entries = blocking(move || fs::read_directory(&path)).await?;
-            encode_result(&wire_fs::FsReadDirectoryResponse {
-                entries: entries
-                    .into_iter()
-                    .map(|entry| wire_fs::FsDirectoryEntry {
-                        file_name: entry.file_name,
-                        is_directory: entry.is_directory,
-                        is_file: entry.is_file,
-                    })
-                    .collect(),
-            })
-        }
-        method::FS_REMOVE => {
-            let params: wire_fs::FsRemoveParams = request.decode_params()?;
-            let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-            let (recursive, force) = (params.recursive.unwrap_or(true), params.force.unwrap_or(true));
-            blocking(move || fs::remove(&path, recursive, force)).await?;
-            encode_result(&wire_fs::FsRemoveResponse {})
-        }
-        method::FS_COPY => {
-            let params: wire_fs::FsCopyParams = request.decode_params()?;
-            let source = fs::absolute_path(&params.source_path).map_err(fs_error)?;
-            let destination = fs::absolute_path(&params.destination_path).map_err(fs_error)?;
-            let recursive = params.recursive;
-            blocking(move || fs::copy(&source, &destination, recursive)).await?;
-            encode_result(&wire_fs::FsCopyResponse {})
-        }
-        other => Err(ErrorObject::method_not_found(other)),
-    }
+            .collect(),
+    })
+}
+
+pub(crate) async fn remove(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsRemoveParams,
+) -> Result<wire_fs::FsRemoveResponse, ErrorObject> {
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let (recursive, force) = (params.recursive.unwrap_or(true), params.force.unwrap_or(true));
+    blocking(move || fs::remove(&path, recursive, force)).await?;
+    Ok(wire_fs::FsRemoveResponse {})
+}
+
+pub(crate) async fn copy(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsCopyParams,
+) -> Result<wire_fs::FsCopyResponse, ErrorObject> {
+    let source = fs::absolute_path(&params.source_path).map_err(fs_error)?;
+    let destination = fs::absolute_path(&params.destination_path).map_err(fs_error)?;
+    let recursive = params.recursive;
+    blocking(move || fs::copy(&source, &destination, recursive)).await?;
+    Ok(wire_fs::FsCopyResponse {})
 }
 
 /// Runs a blocking file operation on the blocking pool, answering with an error if it is still
@@ -265,7 +256,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn start(
+pub(crate) async fn start(
     context: &Context,
     session: &Arc<SessionHandle>,
     params: wire::ProcessStartParams,
@@ -347,8 +338,9 @@ fn env_policy_limit_error(error: shell_env_policy::LimitError) -> ErrorObject {
     })
 }
 
-async fn read(
-    session: &SessionHandle,
+pub(crate) async fn read(
+    _context: &Context,
+    session: &Arc<SessionHandle>,
     params: wire::ProcessReadParams,
 ) -> Result<wire::ProcessReadResponse, ErrorObject> {
     let request = ReadRequest {
@@ -378,8 +370,9 @@ async fn read(
     })
 }
 
-async fn write(
-    session: &SessionHandle,
+pub(crate) async fn write(
+    _context: &Context,
+    session: &Arc<SessionHandle>,
     params: wire::ProcessWriteParams,
 ) -> Result<wire::ProcessWriteResponse, ErrorObject> {
     let process_id = ProcessId::new(params.process_id.into_string());
@@ -395,8 +388,9 @@ async fn write(
     })
 }
 
-async fn terminate(
-    session: &SessionHandle,
+pub(crate) async fn terminate(
+    _context: &Context,
+    session: &Arc<SessionHandle>,
     params: wire::ProcessTerminateParams,
 ) -> Result<wire::ProcessTerminateResponse, ErrorObject> {
     let process_id = ProcessId::new(params.process_id.into_string());
@@ -411,8 +405,9 @@ async fn terminate(
     Ok(wire::ProcessTerminateResponse { running })
 }
 
-fn signal(
-    session: &SessionHandle,
+pub(crate) async fn signal(
+    _context: &Context,
+    session: &Arc<SessionHandle>,
     params: wire::ProcessSignalParams,
 ) -> Result<wire::ProcessSignalResponse, ErrorObject> {
     let process_id = ProcessId::new(params.process_id.into_string());
@@ -429,8 +424,9 @@ fn signal(
     Ok(wire::ProcessSignalResponse {})
 }
 
-fn resize(
-    session: &SessionHandle,
+pub(crate) async fn resize(
+    _context: &Context,
+    session: &Arc<SessionHandle>,
     params: wire::ProcessResizeParams,
 ) -> Result<wire::ProcessResizeResponse, ErrorObject> {
     let process_id = ProcessId::new(params.process_id.into_string());
@@ -438,8 +434,12 @@ fn resize(
     Ok(wire::ProcessResizeResponse {})
 }
 
-fn list(session: &SessionHandle, _params: wire::ProcessListParams) -> wire::ProcessListResponse {
-    wire::ProcessListResponse {
+pub(crate) async fn list(
+    _context: &Context,
+    session: &Arc<SessionHandle>,
+    _params: wire::ProcessListParams,
+) -> Result<wire::ProcessListResponse, ErrorObject> {
+    Ok(wire::ProcessListResponse {
         processes: session
             .list()
             .into_iter()
@@ -454,5 +454,5 @@ fn list(session: &SessionHandle, _params: wire::ProcessListParams) -> wire::Proc
                 signal: process.exit.as_ref().and_then(ExitStatus::signal),
             })
             .collect(),
-    }
+    })
 }

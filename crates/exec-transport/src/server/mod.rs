@@ -14,6 +14,7 @@ mod fs;
 mod handlers;
 mod handshake;
 mod log_text;
+mod methods;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,139 @@
+//! The method table: every request the server answers after the handshake, registered once with
+//! its types (an `exec_protocol::method::Request` marker), its gate and its handler.
+//!
+//! Adding a method is one line here, its wire types in `exec-protocol` (one line in its
+//! `requests!` list) and its handler in `handlers`. The read loop in `connection` looks methods
+//! up here and applies the gate; nothing else keeps a list of names. `initialize` is not in the
+//! table: it is the handshake itself, handled inline by the connection as a barrier.
+//!
+//! This module does not decide concurrency (every entry runs on its own task; see
+//! `connection`) and does not know what a method does.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use exec_engine::SessionHandle;
+use exec_protocol::jsonrpc::{ErrorObject, Request};
+use exec_protocol::messages;
+use exec_protocol::method::{self, Request as _};
+use serde_json::Value;
+
+use super::connection::Context;
+use super::handlers;
+
+/// What a request needs before it may run, and the error text when it is too early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// An exec method: after `initialize` and `initialized`.
+    Exec,
+    /// A filesystem method: the same, worded for the filesystem.
+    Fs,
+}
+
+impl Gate {
+    /// The error text for a request that arrived before `initialize`.
+    pub(crate) fn before_initialize(self) -> &'static str {
+        match self {
+            Gate::Exec => messages::EXEC_BEFORE_INITIALIZE,
+            Gate::Fs => messages::FS_BEFORE_INITIALIZE,
+        }
+    }
+
+    /// The error text for a request that arrived between `initialize` and `initialized`.
+    pub(crate) fn before_initialized(self) -> &'static str {
+        match self {
+            Gate::Exec => messages::EXEC_BEFORE_INITIALIZED,
+            Gate::Fs => messages::FS_BEFORE_INITIALIZED,
+        }
+    }
+}
+
+/// One request, owned by the task that runs it.
+pub(crate) struct Call {
+    pub(crate) context: Context,
+    pub(crate) session: Arc<SessionHandle>,
+    pub(crate) request: Request,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
+
+/// One row of the table.
+pub(crate) struct Method {
+    pub(crate) name: &'static str,
+    pub(crate) gate: Gate,
+    /// Decodes the params as the marker's type (-32602 with the decoder's message otherwise),
+    /// runs the handler and encodes its result.
+    run: fn(Call) -> Answer,
+}
+
+impl Method {
+    pub(crate) fn run(&self, call: Call) -> Answer {
+        (self.run)(call)
+    }
+}
+
+impl std::fmt::Debug for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Method").field("name", &self.name).field("gate", &self.gate).finish()
+    }
+}
+
+/// A table row for a marker type, its gate and an `async fn(&Context, &Arc<SessionHandle>,
+/// Params) -> Result<Response, ErrorObject>`.
+macro_rules! on {
+    ($marker:ty, $gate:expr, $handler:path) => {
+        Method {
+            name: <$marker>::NAME,
+            gate: $gate,
+            run: |call: Call| -> Answer {
+                Box::pin(async move {
+                    let params: <$marker as method::Request>::Params = call.request.decode_params()?;
+                    let response: <$marker as method::Request>::Response =
+                        $handler(&call.context, &call.session, params).await?;
+                    handlers::encode_result(&response)
+                })
+            },
+        }
+    };
+}
+
+/// Every method answered after the handshake.
+pub(crate) static METHODS: &[Method] = &[
+    on!(method::ProcessStart, Gate::Exec, handlers::start),
+    on!(method::ProcessRead, Gate::Exec, handlers::read),
+    on!(method::ProcessWrite, Gate::Exec, handlers::write),
+    on!(method::ProcessTerminate, Gate::Exec, handlers::terminate),
+    on!(method::ProcessSignal, Gate::Exec, handlers::signal),
+    on!(method::ProcessResize, Gate::Exec, handlers::resize),
+    on!(method::ProcessList, Gate::Exec, handlers::list),
+    on!(method::FsReadFile, Gate::Fs, handlers::read_file),
+    on!(method::FsWriteFile, Gate::Fs, handlers::write_file),
+    on!(method::FsCreateDirectory, Gate::Fs, handlers::create_directory),
+    on!(method::FsGetMetadata, Gate::Fs, handlers::get_metadata),
+    on!(method::FsReadDirectory, Gate::Fs, handlers::read_directory),
+    on!(method::FsRemove, Gate::Fs, handlers::remove),
+    on!(method::FsCopy, Gate::Fs, handlers::copy),
+];
+
+/// The table row of a method name.
+pub(crate) fn find(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|method| method.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table and the protocol's list of requests are the same set (plus `initialize`, the
+    /// handshake), with no name twice.
+    #[test]
+    fn the_table_answers_every_request_of_the_protocol() {
+        let mut table: Vec<&str> = METHODS.iter().map(|method| method.name).collect();
+        table.push(method::INITIALIZE);
+        table.sort_unstable();
+        let mut protocol = method::REQUESTS.to_vec();
+        protocol.sort_unstable();
+        assert_eq!(table, protocol);
+    }
+}
