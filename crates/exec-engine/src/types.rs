@@ -33,14 +33,6 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    /// The compatible wire encoding: the code, or 128+N for signal N (as shells report it).
-    pub fn wire_code(&self) -> i32 {
-        match *self {
-            ExitStatus::Code(code) => code,
-            ExitStatus::Signal(signal) => 128 + signal,
-        }
-    }
-
     /// The signal that killed the process, if one did.
     pub fn signal(&self) -> Option<i32> {
         match *self {

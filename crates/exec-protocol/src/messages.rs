@@ -35,6 +35,36 @@ pub fn unknown_session(session_id: &str) -> String {
     format!("unknown session id {session_id}")
 }
 
+/// -32600: `process/resize` of a process that has no PTY.
+pub fn not_a_tty(process_id: &str) -> String {
+    format!("process {process_id} has no tty")
+}
+
+/// -32602: `process/start` whose `cwd` is not absolute (a `file://` URI is also accepted).
+pub fn cwd_not_absolute(cwd: &str) -> String {
+    format!("cwd must be an absolute path: {cwd}")
+}
+
+/// -32600: `process/start` past the per-session or total process limit.
+pub fn too_many_processes(limit: usize) -> String {
+    format!("too many processes (limit {limit})")
+}
+
+/// -32600: `initialize` when the server already holds its maximum number of sessions.
+pub fn too_many_sessions(limit: usize) -> String {
+    format!("too many sessions (limit {limit})")
+}
+
+/// -32600 with id -1: a frame larger than the server's message limit.
+pub fn message_too_large(limit: usize) -> String {
+    format!("message exceeds the maximum size of {limit} bytes")
+}
+
+/// -32603: a result or response the server could not encode (a bug, never client input).
+pub fn cannot_encode(what: &str, error: &impl std::fmt::Display) -> String {
+    format!("cannot encode the {what}: {error}")
+}
+
 /// -32601: a method the server does not know.
 ///
 /// The Codex peer says "exec-server stub does not implement `M` yet"; the code (-32601) is the

@@ -66,6 +66,7 @@
 //! The client dials `ws://` only, and over WebSocket only (not stdio).
 
 pub mod client;
+pub(crate) mod convert;
 pub(crate) mod rpc;
 pub mod server;
 

@@ -35,13 +35,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use exec_engine::{
-    BackendError, BoxEventStream, ExecBackend, ProcessError, ProcessInfo, PtySize, ReadOutcome, ReadRequest,
-    Seq, Signal, SpawnSpec, StartError, StdinMode, Stdio, SubscribeFrom, WriteOptions, WriteStatus,
+    BackendError, BoxEventStream, ExecBackend, ProcessInfo, PtySize, ReadOutcome, ReadRequest, Seq, Signal,
+    SpawnSpec, StdinMode, Stdio, SubscribeFrom, WriteOptions, WriteStatus,
 };
 use exec_protocol::initialize::{InitializeResponse, ServerInfo};
 use exec_protocol::jsonrpc::ErrorObject;
 use exec_protocol::process as wire;
-use exec_protocol::{SessionId, capability, messages, method};
+use exec_protocol::{SessionId, capability, method};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -49,6 +49,7 @@ use tokio::sync::watch;
 use self::connection::{CallError, Connection, DialError};
 pub use self::process::{ProcessHandle, ProcessSpec};
 use self::routes::{Routes, Slot, SlotState};
+use crate::convert::{from_wire, to_wire};
 pub use exec_protocol::process::{EnvInherit, EnvPolicy};
 
 /// How to connect, and how hard to try to stay connected.
@@ -365,7 +366,7 @@ impl ExecClient {
     /// Retained output of a process after a cursor (`process/read`), optionally long-polling.
     pub async fn read(&self, id: &str, request: ReadRequest) -> Result<ReadOutcome, ClientError> {
         let read = self.read_wire(id, request).await?;
-        Ok(read_outcome(read))
+        Ok(from_wire::read_outcome(read))
     }
 
     pub(crate) async fn read_wire(
@@ -411,12 +412,7 @@ impl ExecClient {
             write_id,
         };
         let response: wire::ProcessWriteResponse = self.call(method::PROCESS_WRITE, &params, retry).await?;
-        Ok(match response.status {
-            wire::WriteStatus::Accepted => WriteStatus::Accepted,
-            wire::WriteStatus::UnknownProcess => WriteStatus::UnknownProcess,
-            wire::WriteStatus::StdinClosed => WriteStatus::StdinClosed,
-            wire::WriteStatus::Starting => WriteStatus::Starting,
-        })
+        Ok(from_wire::write_status(response.status))
     }
 
     /// Kills a process group at once, or with SIGTERM first and SIGKILL after `grace` (needs the
@@ -440,7 +436,7 @@ impl ExecClient {
         self.require(capability::PROCESS_SIGNAL)?;
         let params = wire::ProcessSignalParams {
             process_id: exec_protocol::ProcessId::new(id),
-            signal: wire_signal(signal),
+            signal: to_wire::signal(signal),
         };
         let _: wire::ProcessSignalResponse = self.call(method::PROCESS_SIGNAL, &params, Retry::Never).await?;
         Ok(())
@@ -472,7 +468,7 @@ impl ExecClient {
                 pid: Some(info.pid),
                 tty: info.tty,
                 running: info.running,
-                exit: info.exit_code.map(|code| routes::exit_status(code, info.signal)),
+                exit: info.exit_code.map(|code| from_wire::exit_status(code, info.signal)),
                 next_seq: Seq::new(info.next_seq),
             })
             .collect())
@@ -624,62 +620,6 @@ async fn recover(inner: Arc<Inner>, reason: String, recovery: Recovery) {
     }
 }
 
-fn wire_signal(signal: Signal) -> wire::Signal {
-    match signal {
-        Signal::Interrupt => wire::Signal::Interrupt,
-        Signal::Terminate => wire::Signal::Terminate,
-        Signal::Kill => wire::Signal::Kill,
-        Signal::Hangup => wire::Signal::Hangup,
-        Signal::Quit => wire::Signal::Quit,
-        Signal::User1 => wire::Signal::User1,
-        Signal::User2 => wire::Signal::User2,
-    }
-}
-
-fn read_outcome(read: wire::ProcessReadResponse) -> ReadOutcome {
-    ReadOutcome {
-        chunks: read
-            .chunks
-            .into_iter()
-            .map(|chunk| exec_engine::OutputChunk {
-                seq: Seq::new(chunk.seq),
-                stream: routes::stream_kind(chunk.stream),
-                data: Bytes::from(chunk.chunk.into_vec()),
-            })
-            .collect(),
-        next_seq: Seq::new(read.next_seq),
-        exit: read.exited.then(|| routes::exit_status(read.exit_code.unwrap_or(-1), read.signal)),
-        closed: read.closed,
-        failure: read.failure,
-        dropped_before: read.dropped_before.map(Seq::new),
-    }
-}
-
-/// Maps a client error to the engine's typed errors where the server's message identifies one,
-/// so code written against the local engine sees the same errors remotely.
-fn backend_error(error: ClientError, id: Option<&str>) -> BackendError {
-    match error {
-        ClientError::Disconnected(reason) => BackendError::Disconnected(reason),
-        ClientError::Remote { code, message, .. } => {
-            let process = || exec_engine::ProcessId::new(id.unwrap_or_default());
-            if message == messages::ARGV_EMPTY {
-                StartError::EmptyArgv.into()
-            } else if message == messages::process_already_exists(id.unwrap_or_default()) {
-                StartError::DuplicateId(process()).into()
-            } else if message == messages::unknown_process(id.unwrap_or_default()) {
-                ProcessError::UnknownProcess(process()).into()
-            } else if message == messages::SESSION_RESUMED_ELSEWHERE {
-                ProcessError::SessionTakenOver.into()
-            } else if message.contains("has no tty") {
-                ProcessError::NotATty(process()).into()
-            } else {
-                BackendError::Remote { code: Some(code), message }
-            }
-        }
-        other => BackendError::Remote { code: None, message: other.to_string() },
-    }
-}
-
 #[async_trait]
 impl ExecBackend for ExecClient {
     async fn start(
@@ -695,16 +635,7 @@ impl ExecBackend for ExecClient {
         }
         match ExecClient::start(self, id.as_str(), spec).await {
             Ok(handle) => Ok(Box::new(handle)),
-            // Spawn failures come back as the bare OS error text (-32603).
-            Err(ClientError::Remote { code: exec_protocol::jsonrpc::INTERNAL_ERROR, message, data }) => {
-                let source = std::io::Error::other(message);
-                Err(match data.get("cwd").and_then(serde_json::Value::as_str) {
-                    Some(cwd) => StartError::Cwd { cwd: cwd.into(), source },
-                    None => StartError::Spawn { program, source },
-                }
-                .into())
-            }
-            Err(error) => Err(backend_error(error, Some(id.as_str()))),
+            Err(error) => Err(from_wire::start_error(error, id.as_str(), program)),
         }
     }
 
@@ -715,7 +646,7 @@ impl ExecBackend for ExecClient {
     ) -> Result<ReadOutcome, BackendError> {
         ExecClient::read(self, id.as_str(), request)
             .await
-            .map_err(|error| backend_error(error, Some(id.as_str())))
+            .map_err(|error| from_wire::backend_error(error, Some(id.as_str())))
     }
 
     async fn write(
@@ -726,7 +657,7 @@ impl ExecBackend for ExecClient {
     ) -> Result<WriteStatus, BackendError> {
         ExecClient::write(self, id.as_str(), data, options)
             .await
-            .map_err(|error| backend_error(error, Some(id.as_str())))
+            .map_err(|error| from_wire::backend_error(error, Some(id.as_str())))
     }
 
     async fn terminate(
@@ -736,23 +667,23 @@ impl ExecBackend for ExecClient {
     ) -> Result<bool, BackendError> {
         ExecClient::terminate(self, id.as_str(), grace)
             .await
-            .map_err(|error| backend_error(error, Some(id.as_str())))
+            .map_err(|error| from_wire::backend_error(error, Some(id.as_str())))
     }
 
     async fn signal(&self, id: &exec_engine::ProcessId, signal: Signal) -> Result<(), BackendError> {
         ExecClient::signal(self, id.as_str(), signal)
             .await
-            .map_err(|error| backend_error(error, Some(id.as_str())))
+            .map_err(|error| from_wire::backend_error(error, Some(id.as_str())))
     }
 
     async fn resize(&self, id: &exec_engine::ProcessId, size: PtySize) -> Result<(), BackendError> {
         ExecClient::resize(self, id.as_str(), size)
             .await
-            .map_err(|error| backend_error(error, Some(id.as_str())))
+            .map_err(|error| from_wire::backend_error(error, Some(id.as_str())))
     }
 
     async fn list(&self) -> Result<Vec<ProcessInfo>, BackendError> {
-        ExecClient::list(self).await.map_err(|error| backend_error(error, None))
+        ExecClient::list(self).await.map_err(|error| from_wire::backend_error(error, None))
     }
 
     async fn subscribe(
@@ -764,10 +695,10 @@ impl ExecBackend for ExecClient {
         let probe = ReadRequest { after_seq: Some(Seq::new(MAX_SAFE_SEQ)), ..ReadRequest::default() };
         ExecClient::read(self, id.as_str(), probe)
             .await
-            .map_err(|error| backend_error(error, Some(id.as_str())))?;
+            .map_err(|error| from_wire::backend_error(error, Some(id.as_str())))?;
         let handle = ExecClient::attach(self, id.as_str(), from)
             .await
-            .map_err(|error| backend_error(error, Some(id.as_str())))?;
+            .map_err(|error| from_wire::backend_error(error, Some(id.as_str())))?;
         Ok(Box::new(handle))
     }
 }

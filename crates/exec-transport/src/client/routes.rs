@@ -17,14 +17,15 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
-use exec_engine::{Event, ExitStatus, OutputChunk, Seq, StreamKind};
+use exec_engine::{Event, OutputChunk, Seq};
 use exec_protocol::method;
 use exec_protocol::process::{
     ProcessClosedNotification, ProcessExitedNotification, ProcessOutputNotification, ProcessReadResponse,
-    Stream,
 };
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
+
+use crate::convert::from_wire;
 
 /// Every slot of every process this client follows.
 #[derive(Debug, Default)]
@@ -66,7 +67,7 @@ impl Routes {
         let decoded = match method_name {
             method::PROCESS_OUTPUT => decode::<ProcessOutputNotification>(params).map(output_event),
             method::PROCESS_EXITED => decode::<ProcessExitedNotification>(params).map(|note| {
-                let status = exit_status(note.exit_code, note.signal);
+                let status = from_wire::exit_status(note.exit_code, note.signal);
                 (note.process_id.into_string(), Event::Exited { seq: Seq::new(note.seq), status })
             }),
             method::PROCESS_CLOSED => decode::<ProcessClosedNotification>(params)
@@ -115,7 +116,7 @@ impl Routes {
 fn output_event(note: ProcessOutputNotification) -> (String, Event) {
     let event = Event::Output(OutputChunk {
         seq: Seq::new(note.seq),
-        stream: stream_kind(note.stream),
+        stream: from_wire::stream(note.stream),
         data: bytes::Bytes::from(note.chunk.into_vec()),
     });
     (note.process_id.into_string(), event)
@@ -123,24 +124,6 @@ fn output_event(note: ProcessOutputNotification) -> (String, Event) {
 
 fn decode<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<T, serde_json::Error> {
     serde_json::from_str(params.map_or("null", RawValue::get))
-}
-
-/// The engine's stream kind for a wire stream.
-pub(crate) fn stream_kind(stream: Stream) -> StreamKind {
-    match stream {
-        Stream::Stdout => StreamKind::Stdout,
-        Stream::Stderr => StreamKind::Stderr,
-        Stream::Pty => StreamKind::Pty,
-    }
-}
-
-/// How a process ended, from the wire: the `signal` extension when present; otherwise the code
-/// as sent (the Codex peer reports a killed process as -1).
-pub(crate) fn exit_status(exit_code: i32, signal: Option<i32>) -> ExitStatus {
-    match signal {
-        Some(signal) => ExitStatus::Signal(signal),
-        None => ExitStatus::Code(exit_code),
-    }
 }
 
 /// One subscriber's view of one process.
@@ -422,7 +405,7 @@ impl SlotState {
                 new_chunks += 1;
                 let event = Event::Output(OutputChunk {
                     seq: Seq::new(chunk.seq),
-                    stream: stream_kind(chunk.stream),
+                    stream: from_wire::stream(chunk.stream),
                     data: bytes::Bytes::from(chunk.chunk.into_vec()),
                 });
                 self.pending.insert(chunk.seq, event);
@@ -438,7 +421,7 @@ impl SlotState {
             let holes: Vec<u64> =
                 (self.delivered + 1..top).filter(|seq| !self.pending.contains_key(seq)).collect();
             if holes.len() == 1 && read.exited && !exit_known {
-                let status = exit_status(read.exit_code.unwrap_or(-1), read.signal);
+                let status = from_wire::exit_status(read.exit_code.unwrap_or(-1), read.signal);
                 self.pending.insert(holes[0], Event::Exited { seq: Seq::new(holes[0]), status });
                 self.drain();
             } else if new_chunks == 0 {
@@ -481,7 +464,7 @@ impl SlotState {
         let mut seqs = missing.into_iter();
         if wants_exit {
             let seq = seqs.next().expect("counted above");
-            let status = exit_status(read.exit_code.unwrap_or(-1), read.signal);
+            let status = from_wire::exit_status(read.exit_code.unwrap_or(-1), read.signal);
             self.pending.insert(seq, Event::Exited { seq: Seq::new(seq), status });
         }
         if wants_close {
@@ -509,8 +492,9 @@ impl SlotState {
 
 #[cfg(test)]
 mod tests {
+    use exec_engine::{ExitStatus, StreamKind};
     use exec_protocol::ByteChunk;
-    use exec_protocol::process::OutputChunk as WireChunk;
+    use exec_protocol::process::{OutputChunk as WireChunk, Stream};
 
     use std::future::Future;
     use std::task::Poll;

@@ -31,6 +31,7 @@ use super::Shared;
 use super::handlers;
 use super::log_text::Clipped;
 use super::methods;
+use crate::convert::to_wire;
 use crate::rpc::{self, FrameSink, FrameSource, Incoming, Outgoing};
 
 /// How long a connection that was taken over waits for its in-flight requests to send their
@@ -193,9 +194,7 @@ impl<Source: FrameSource> Connection<Source> {
                 None => return None,
                 Some(Incoming::Alive) => {}
                 Some(Incoming::Oversized { limit }) => {
-                    let error = ErrorObject::invalid_request(format!(
-                        "message exceeds the maximum size of {limit} bytes"
-                    ));
+                    let error = ErrorObject::invalid_request(messages::message_too_large(limit));
                     self.respond(RequestId::UNPARSEABLE, Err(error)).await;
                     if self.peer_timeout.is_some() {
                         // A WebSocket stream cannot skip the rest of an oversized frame.
@@ -307,13 +306,13 @@ impl<Source: FrameSource> Connection<Source> {
         let params: exec_protocol::initialize::InitializeParams = request.decode_params()?;
         let engine = &self.context.shared.engine;
         let session = match &params.resume_session_id {
-            None => engine.create_session().map_err(handlers::session_error)?,
+            None => engine.create_session().map_err(to_wire::session_error)?,
             Some(raw) => {
                 let unknown = || ErrorObject::invalid_request(messages::unknown_session(raw.as_str()));
                 let id = exec_engine::SessionId::parse(raw.as_str()).ok_or_else(unknown)?;
                 engine.resume_session(&id).await.map_err(|error| match error {
                     exec_engine::SessionError::UnknownSession(_) => unknown(),
-                    other => handlers::session_error(other),
+                    other => to_wire::session_error(other),
                 })?
             }
         };
@@ -356,7 +355,7 @@ pub(crate) fn response_frame(id: &RequestId, result: Result<serde_json::Value, E
     if let Err(error) = written {
         // Only a failing Serialize impl gets here; answer with an internal error instead.
         frame.clear();
-        let error = ErrorObject::internal_error(format!("cannot encode the response: {error}"));
+        let error = ErrorObject::internal_error(messages::cannot_encode("response", &error));
         jsonrpc::write_error_response(&mut frame, id, &error).expect("an error object always serializes");
     }
     String::from_utf8(frame).expect("serde_json writes UTF-8")

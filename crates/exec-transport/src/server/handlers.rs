@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use exec_engine::{
-    Event, ExitStatus, ProcessError, ProcessId, PtySize, ReadRequest, Seq, SessionError, SessionHandle,
-    SpawnSpec, StartError, StdinMode, Stdio, StreamKind, WriteOptions, WriteStatus,
+    Event, ProcessError, ProcessId, PtySize, ReadRequest, Seq, SessionHandle, SpawnSpec, StdinMode, Stdio,
+    WriteOptions,
 };
 use exec_protocol::fs as wire_fs;
 use exec_protocol::initialize as wire_init;
@@ -27,49 +27,14 @@ use serde_json::Value;
 use super::Shared;
 use super::connection::Context;
 use super::fs::{self, FsError};
+use crate::convert::{from_wire, to_wire};
 
 /// The window size of a PTY whose `process/start` gave none: the classic terminal.
 const DEFAULT_PTY_SIZE: PtySize = PtySize { rows: 24, cols: 80 };
 
 pub(crate) fn encode_result<T: Serialize>(value: &T) -> Result<Value, ErrorObject> {
     serde_json::to_value(value)
-        .map_err(|error| ErrorObject::internal_error(format!("cannot encode the result: {error}")))
-}
-
-pub(crate) fn session_error(error: SessionError) -> ErrorObject {
-    ErrorObject::invalid_request(error.to_string())
-}
-
-fn process_error(error: ProcessError) -> ErrorObject {
-    match error {
-        ProcessError::UnknownProcess(id) => {
-            ErrorObject::invalid_request(messages::unknown_process(id.as_str()))
-        }
-        ProcessError::SessionTakenOver => ErrorObject::invalid_request(messages::SESSION_RESUMED_ELSEWHERE),
-        other => ErrorObject::invalid_request(other.to_string()),
-    }
-}
-
-fn start_error(error: StartError) -> ErrorObject {
-    match error {
-        StartError::EmptyArgv => ErrorObject::invalid_params(messages::ARGV_EMPTY),
-        StartError::DuplicateId(id) => {
-            ErrorObject::invalid_request(messages::process_already_exists(id.as_str()))
-        }
-        StartError::SessionTakenOver => ErrorObject::invalid_request(messages::SESSION_RESUMED_ELSEWHERE),
-        // The peer words spawn failures as the bare OS error (`No such file or directory (os
-        // error 2)`); the source error alone matches it. `data` (an extension) tells the two
-        // causes apart, so a client can say "command not found" only when it is true.
-        StartError::Spawn { program, source } => ErrorObject {
-            data: Some(serde_json::json!({ "program": program })),
-            ..ErrorObject::internal_error(source.to_string())
-        },
-        StartError::Cwd { cwd, source } => ErrorObject {
-            data: Some(serde_json::json!({ "cwd": cwd.to_string_lossy() })),
-            ..ErrorObject::internal_error(source.to_string())
-        },
-        other => ErrorObject::invalid_request(other.to_string()),
-    }
+        .map_err(|error| ErrorObject::internal_error(messages::cannot_encode("result", &error)))
 }
 
 fn fs_error(error: FsError) -> ErrorObject {
@@ -91,14 +56,6 @@ pub(crate) fn initialize_response(shared: &Shared, session: &SessionHandle) -> w
     }
 }
 
-fn wire_stream(stream: StreamKind) -> wire::Stream {
-    match stream {
-        StreamKind::Stdout => wire::Stream::Stdout,
-        StreamKind::Stderr => wire::Stream::Stderr,
-        StreamKind::Pty => wire::Stream::Pty,
-    }
-}
-
 /// Encodes one engine event as a notification frame; `None` for events with no wire form.
 pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: &Event) -> Option<String> {
     let frame = match event {
@@ -108,7 +65,7 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
                 buffer,
                 process_id.as_str(),
                 chunk.seq.get(),
-                wire_stream(chunk.stream),
+                to_wire::stream(chunk.stream),
                 &chunk.data,
             );
             // The encoder writes only JSON text, so this never fails; checking keeps it safe.
@@ -117,18 +74,15 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
         Event::Exited { seq, status } => notification_text(
             method::PROCESS_EXITED,
             &wire::ProcessExitedNotification {
-                process_id: exec_protocol::ProcessId::new(process_id.as_str()),
+                process_id: to_wire::process_id(process_id),
                 seq: seq.get(),
-                exit_code: status.wire_code(),
-                signal: status.signal(),
+                exit_code: to_wire::exit_code(*status),
+                signal: to_wire::exit_signal(*status),
             },
         ),
         Event::Closed { seq } => notification_text(
             method::PROCESS_CLOSED,
-            &wire::ProcessClosedNotification {
-                process_id: exec_protocol::ProcessId::new(process_id.as_str()),
-                seq: seq.get(),
-            },
+            &wire::ProcessClosedNotification { process_id: to_wire::process_id(process_id), seq: seq.get() },
         ),
         Event::Gap { .. } | Event::Failed { .. } => return None,
     };
@@ -265,7 +219,7 @@ pub(crate) async fn start(
         return Err(ErrorObject::invalid_params(messages::ARGV_EMPTY));
     }
     let cwd = fs::absolute_path(&params.cwd)
-        .map_err(|_| ErrorObject::invalid_params(format!("cwd must be an absolute path: {}", params.cwd)))?;
+        .map_err(|_| ErrorObject::invalid_params(messages::cwd_not_absolute(&params.cwd)))?;
     let env = child_environment(&context.shared, params.env, params.env_policy).await?;
     let stdio = if params.tty {
         let size = params.size.map_or(DEFAULT_PTY_SIZE, |size| PtySize { rows: size.rows, cols: size.cols });
@@ -276,10 +230,10 @@ pub(crate) async fn start(
         Stdio::Pipes { stdin: StdinMode::Closed }
     };
     let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
-    let process_id = ProcessId::new(params.process_id.into_string());
-    let subscription = session.start(process_id.clone(), spec).await.map_err(start_error)?;
+    let process_id = from_wire::process_id(params.process_id);
+    let subscription = session.start(process_id.clone(), spec).await.map_err(to_wire::start_error)?;
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
-    Ok(wire::ProcessStartResponse { process_id: exec_protocol::ProcessId::new(process_id.as_str()) })
+    Ok(wire::ProcessStartResponse { process_id: to_wire::process_id(&process_id) })
 }
 
 /// Above this many bytes of patterns and `set` names, a policy is evaluated on the blocking pool
@@ -297,17 +251,7 @@ async fn child_environment(
     policy: Option<wire::EnvPolicy>,
 ) -> Result<BTreeMap<String, String>, ErrorObject> {
     let Some(policy) = policy else { return Ok(env) };
-    let policy = shell_env_policy::EnvPolicy {
-        inherit: match policy.inherit {
-            wire::EnvInherit::All => shell_env_policy::Inherit::All,
-            wire::EnvInherit::Core => shell_env_policy::Inherit::Core,
-            wire::EnvInherit::None => shell_env_policy::Inherit::None,
-        },
-        ignore_default_excludes: policy.ignore_default_excludes,
-        exclude: policy.exclude,
-        set: policy.set.into_iter().collect(),
-        include_only: policy.include_only,
-    };
+    let policy = from_wire::env_policy(policy);
     policy.check_limits().map_err(env_policy_limit_error)?;
     let weight =
         [&policy.exclude, &policy.include_only].into_iter().flatten().map(String::len).sum::<usize>()
@@ -348,26 +292,9 @@ pub(crate) async fn read(
         max_bytes: params.max_bytes.map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX)),
         wait: params.wait_ms.map(Duration::from_millis),
     };
-    let process_id = ProcessId::new(params.process_id.into_string());
-    let outcome = session.read(&process_id, request).await.map_err(process_error)?;
-    Ok(wire::ProcessReadResponse {
-        chunks: outcome
-            .chunks
-            .into_iter()
-            .map(|chunk| wire::OutputChunk {
-                seq: chunk.seq.get(),
-                stream: wire_stream(chunk.stream),
-                chunk: exec_protocol::ByteChunk::from(chunk.data.as_ref()),
-            })
-            .collect(),
-        next_seq: outcome.next_seq.get(),
-        exited: outcome.exit.is_some(),
-        exit_code: outcome.exit.as_ref().map(ExitStatus::wire_code),
-        closed: outcome.closed,
-        failure: outcome.failure,
-        dropped_before: outcome.dropped_before.map(Seq::get),
-        signal: outcome.exit.as_ref().and_then(ExitStatus::signal),
-    })
+    let process_id = from_wire::process_id(params.process_id);
+    let outcome = session.read(&process_id, request).await.map_err(to_wire::process_error)?;
+    Ok(to_wire::read_response(outcome))
 }
 
 pub(crate) async fn write(
@@ -375,17 +302,10 @@ pub(crate) async fn write(
     session: &Arc<SessionHandle>,
     params: wire::ProcessWriteParams,
 ) -> Result<wire::ProcessWriteResponse, ErrorObject> {
-    let process_id = ProcessId::new(params.process_id.into_string());
+    let process_id = from_wire::process_id(params.process_id);
     let options = WriteOptions { eof: params.eof, write_id: params.write_id };
     let status = session.write(&process_id, Bytes::from(params.chunk.into_vec()), options).await;
-    Ok(wire::ProcessWriteResponse {
-        status: match status {
-            WriteStatus::Accepted => wire::WriteStatus::Accepted,
-            WriteStatus::UnknownProcess => wire::WriteStatus::UnknownProcess,
-            WriteStatus::StdinClosed => wire::WriteStatus::StdinClosed,
-            WriteStatus::Starting => wire::WriteStatus::Starting,
-        },
-    })
+    Ok(wire::ProcessWriteResponse { status: to_wire::write_status(status) })
 }
 
 pub(crate) async fn terminate(
@@ -393,14 +313,14 @@ pub(crate) async fn terminate(
     session: &Arc<SessionHandle>,
     params: wire::ProcessTerminateParams,
 ) -> Result<wire::ProcessTerminateResponse, ErrorObject> {
-    let process_id = ProcessId::new(params.process_id.into_string());
+    let process_id = from_wire::process_id(params.process_id);
     let grace = params.grace_ms.map(Duration::from_millis);
     // Like the peer: terminating an id that does not exist (or no longer exists) is not an error,
     // there is simply nothing running.
     let running = match session.terminate(&process_id, grace).await {
         Ok(running) => running,
         Err(ProcessError::UnknownProcess(_)) => false,
-        Err(other) => return Err(process_error(other)),
+        Err(other) => return Err(to_wire::process_error(other)),
     };
     Ok(wire::ProcessTerminateResponse { running })
 }
@@ -410,17 +330,8 @@ pub(crate) async fn signal(
     session: &Arc<SessionHandle>,
     params: wire::ProcessSignalParams,
 ) -> Result<wire::ProcessSignalResponse, ErrorObject> {
-    let process_id = ProcessId::new(params.process_id.into_string());
-    let signal = match params.signal {
-        wire::Signal::Interrupt => exec_engine::Signal::Interrupt,
-        wire::Signal::Terminate => exec_engine::Signal::Terminate,
-        wire::Signal::Kill => exec_engine::Signal::Kill,
-        wire::Signal::Hangup => exec_engine::Signal::Hangup,
-        wire::Signal::Quit => exec_engine::Signal::Quit,
-        wire::Signal::User1 => exec_engine::Signal::User1,
-        wire::Signal::User2 => exec_engine::Signal::User2,
-    };
-    session.signal(&process_id, signal).map_err(process_error)?;
+    let process_id = from_wire::process_id(params.process_id);
+    session.signal(&process_id, from_wire::signal(params.signal)).map_err(to_wire::process_error)?;
     Ok(wire::ProcessSignalResponse {})
 }
 
@@ -429,8 +340,9 @@ pub(crate) async fn resize(
     session: &Arc<SessionHandle>,
     params: wire::ProcessResizeParams,
 ) -> Result<wire::ProcessResizeResponse, ErrorObject> {
-    let process_id = ProcessId::new(params.process_id.into_string());
-    session.resize(&process_id, PtySize { rows: params.rows, cols: params.cols }).map_err(process_error)?;
+    let process_id = from_wire::process_id(params.process_id);
+    let size = PtySize { rows: params.rows, cols: params.cols };
+    session.resize(&process_id, size).map_err(to_wire::process_error)?;
     Ok(wire::ProcessResizeResponse {})
 }
 
@@ -440,19 +352,6 @@ pub(crate) async fn list(
     _params: wire::ProcessListParams,
 ) -> Result<wire::ProcessListResponse, ErrorObject> {
     Ok(wire::ProcessListResponse {
-        processes: session
-            .list()
-            .into_iter()
-            .map(|process| wire::ProcessInfo {
-                process_id: exec_protocol::ProcessId::new(process.id.as_str()),
-                argv: process.argv,
-                pid: process.pid.unwrap_or(0),
-                tty: process.tty,
-                running: process.running,
-                exit_code: process.exit.as_ref().map(ExitStatus::wire_code),
-                next_seq: process.next_seq.get(),
-                signal: process.exit.as_ref().and_then(ExitStatus::signal),
-            })
-            .collect(),
+        processes: session.list().into_iter().map(to_wire::process_info).collect(),
     })
 }
