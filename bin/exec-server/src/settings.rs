@@ -16,32 +16,45 @@ use serde::Deserialize;
 #[derive(Debug, Parser)]
 #[command(name = "exec-server", version)]
 pub(crate) struct Cli {
-    /// Where to listen: `ws://IP:PORT` (port 0 picks a free one) or `stdio`.
-    #[arg(long, value_name = "URL")]
-    listen: Option<String>,
-
     /// A TOML file with the same settings as the flags (snake_case keys); flags win.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+
+    #[command(flatten)]
+    options: Options,
+}
+
+/// Every setting, once: a flag (kebab-case) and a config-file key (snake_case) each. All are
+/// optional here; a flag wins over the file, the file over the built-in default
+/// ([`Options::or`]). Adding a setting is one field here and one line in [`Settings::resolve`].
+#[derive(Debug, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    /// Where to listen: `ws://IP:PORT` (port 0 picks a free one) or `stdio`.
+    #[arg(long, value_name = "URL")]
+    listen: Option<String>,
 
     /// Require `Authorization: Bearer <token>` on every upgrade; the token is the file's content.
     #[arg(long, value_name = "PATH")]
     auth_token_file: Option<PathBuf>,
 
     /// Allow listening on a non-loopback address without a token.
-    #[arg(long)]
-    insecure_no_auth: bool,
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    insecure_no_auth: Option<bool>,
 
     /// A browser `Origin` allowed to connect (repeatable); other origins get 403.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    #[serde(default)]
     allow_origins: Vec<String>,
 
     /// How long a detached session lives before its processes are killed (`30s`, `500ms`, `2m`).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "duration_key")]
     session_ttl: Option<Duration>,
 
     /// How long an exited process stays readable.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "duration_key")]
     exited_linger: Option<Duration>,
 
     /// Output bytes retained per process.
@@ -66,10 +79,12 @@ pub(crate) struct Cli {
 
     /// How often an idle WebSocket peer is pinged.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "duration_key")]
     ping_interval: Option<Duration>,
 
     /// A WebSocket peer silent this long (not even a pong) is dropped and its session detached.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "duration_key")]
     peer_timeout: Option<Duration>,
 
     /// Log format on stderr (filter with `RUST_LOG`).
@@ -77,31 +92,44 @@ pub(crate) struct Cli {
     log_format: Option<LogFormat>,
 }
 
+impl Options {
+    /// `self` (the flags) where set, `file` elsewhere. A repeatable flag given at least once
+    /// replaces the file's list.
+    fn or(self, file: Options) -> Options {
+        Options {
+            listen: self.listen.or(file.listen),
+            auth_token_file: self.auth_token_file.or(file.auth_token_file),
+            insecure_no_auth: self.insecure_no_auth.or(file.insecure_no_auth),
+            allow_origins: if self.allow_origins.is_empty() {
+                file.allow_origins
+            } else {
+                self.allow_origins
+            },
+            session_ttl: self.session_ttl.or(file.session_ttl),
+            exited_linger: self.exited_linger.or(file.exited_linger),
+            retention_bytes: self.retention_bytes.or(file.retention_bytes),
+            max_sessions: self.max_sessions.or(file.max_sessions),
+            max_processes_per_session: self.max_processes_per_session.or(file.max_processes_per_session),
+            max_processes: self.max_processes.or(file.max_processes),
+            max_message_bytes: self.max_message_bytes.or(file.max_message_bytes),
+            ping_interval: self.ping_interval.or(file.ping_interval),
+            peer_timeout: self.peer_timeout.or(file.peer_timeout),
+            log_format: self.log_format.or(file.log_format),
+        }
+    }
+}
+
+/// A config-file duration: the same text as the flag takes (`30s`, `500ms`).
+fn duration_key<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum LogFormat {
     Text,
     Json,
-}
-
-/// The config file's shape: the flags' names in snake_case, every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    auth_token_file: Option<PathBuf>,
-    insecure_no_auth: Option<bool>,
-    allow_origins: Option<Vec<String>>,
-    session_ttl: Option<String>,
-    exited_linger: Option<String>,
-    retention_bytes: Option<usize>,
-    max_sessions: Option<usize>,
-    max_processes_per_session: Option<usize>,
-    max_processes: Option<usize>,
-    max_message_bytes: Option<usize>,
-    ping_interval: Option<String>,
-    peer_timeout: Option<String>,
-    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,25 +153,16 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
+                toml::from_str::<Options>(&text)
                     .with_context(|| format!("invalid config file {}", path.display()))?
             }
-            None => FileConfig::default(),
+            None => Options::default(),
         };
-        let duration = |flag: Option<Duration>, key: &str, value: &Option<String>| -> anyhow::Result<_> {
-            match (flag, value) {
-                (Some(flag), _) => Ok(Some(flag)),
-                (None, Some(text)) => parse_duration(text)
-                    .map(Some)
-                    .map_err(|error| anyhow::anyhow!("config key `{key}`: {error}")),
-                (None, None) => Ok(None),
-            }
-        };
+        let options = cli.options.or(file);
 
-        let listen_text = cli.listen.or(file.listen).unwrap_or_else(|| "ws://127.0.0.1:0".to_owned());
+        let listen_text = options.listen.unwrap_or_else(|| "ws://127.0.0.1:0".to_owned());
         let listen = parse_listen(&listen_text)?;
-        let token_file = cli.auth_token_file.or(file.auth_token_file);
-        let auth_token = match &token_file {
+        let auth_token = match &options.auth_token_file {
             Some(path) => {
                 let token = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read auth token file {}", path.display()))?;
@@ -155,11 +174,10 @@ impl Settings {
             }
             None => None,
         };
-        let insecure = cli.insecure_no_auth || file.insecure_no_auth.unwrap_or(false);
         if let Listen::WebSocket(address) = listen
             && !address.ip().is_loopback()
             && auth_token.is_none()
-            && !insecure
+            && !options.insecure_no_auth.unwrap_or(false)
         {
             bail!(
                 "refusing to listen on non-loopback address {address} without --auth-token-file \
@@ -167,53 +185,31 @@ impl Settings {
             );
         }
 
-        let mut engine = exec_engine::Config::default();
-        if let Some(ttl) = duration(cli.session_ttl, "session_ttl", &file.session_ttl)? {
-            engine.session_ttl = ttl;
-        }
-        if let Some(linger) = duration(cli.exited_linger, "exited_linger", &file.exited_linger)? {
-            engine.exited_linger = linger;
-        }
-        if let Some(bytes) = cli.retention_bytes.or(file.retention_bytes) {
-            engine.retention_bytes = bytes;
-        }
-        if let Some(limit) = cli.max_sessions.or(file.max_sessions) {
-            engine.max_sessions = limit;
-        }
-        if let Some(limit) = cli.max_processes_per_session.or(file.max_processes_per_session) {
-            engine.max_processes_per_session = limit;
-        }
-        if let Some(limit) = cli.max_processes.or(file.max_processes) {
-            engine.max_processes_total = limit;
-        }
+        let defaults = exec_engine::Config::default();
+        let engine = exec_engine::Config {
+            session_ttl: options.session_ttl.unwrap_or(defaults.session_ttl),
+            exited_linger: options.exited_linger.unwrap_or(defaults.exited_linger),
+            retention_bytes: options.retention_bytes.unwrap_or(defaults.retention_bytes),
+            max_sessions: options.max_sessions.unwrap_or(defaults.max_sessions),
+            max_processes_per_session: options
+                .max_processes_per_session
+                .unwrap_or(defaults.max_processes_per_session),
+            max_processes_total: options.max_processes.unwrap_or(defaults.max_processes_total),
+            ..defaults
+        };
 
         let mut server = exec_transport::server::ServerConfig::default();
         server.admission.auth_token = auth_token;
-        server.admission.allowed_origins = if cli.allow_origins.is_empty() {
-            file.allow_origins.unwrap_or_default()
-        } else {
-            cli.allow_origins
-        };
-        if let Some(bytes) = cli.max_message_bytes.or(file.max_message_bytes) {
-            server.max_message_bytes = bytes;
-        }
-        if let Some(interval) = duration(cli.ping_interval, "ping_interval", &file.ping_interval)? {
-            server.ping_interval = interval;
-        }
-        if let Some(timeout) = duration(cli.peer_timeout, "peer_timeout", &file.peer_timeout)? {
-            server.peer_timeout = timeout;
-        }
+        server.admission.allowed_origins = options.allow_origins;
+        server.max_message_bytes = options.max_message_bytes.unwrap_or(server.max_message_bytes);
+        server.ping_interval = options.ping_interval.unwrap_or(server.ping_interval);
+        server.peer_timeout = options.peer_timeout.unwrap_or(server.peer_timeout);
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
             .collect();
 
-        Ok(Settings {
-            listen,
-            log_format: cli.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
-            engine,
-            server,
-        })
+        Ok(Settings { listen, log_format: options.log_format.unwrap_or(LogFormat::Text), engine, server })
     }
 }
 
@@ -295,7 +291,9 @@ mod tests {
 
     #[test]
     fn file_config_rejects_unknown_keys() {
-        let error = toml::from_str::<FileConfig>("sesion_ttl = \"5s\"").unwrap_err().to_string();
+        let error = toml::from_str::<Options>("sesion_ttl = \"5s\"").unwrap_err().to_string();
         assert!(error.contains("sesion_ttl"), "{error}");
+        let error = toml::from_str::<Options>("session_ttl = \"soon\"").unwrap_err().to_string();
+        assert!(error.contains("soon"), "{error}");
     }
 }
