@@ -82,6 +82,11 @@ pub fn invalid_write_file_data(decode_error: &impl std::fmt::Display) -> String 
 pub const COPY_DIRECTORY_NOT_RECURSIVE: &str =
     "fs/copy requires recursive: true when sourcePath is a directory";
 
+/// -32600: `fs/copy` of a directory into itself or below itself.
+pub fn copy_into_itself(source: &str, destination: &str) -> String {
+    format!("cannot copy directory {source} into itself ({destination})")
+}
+
 /// -32602: a path parameter that is not absolute.
 pub fn path_not_absolute(path: &str) -> String {
     format!("path must be absolute: {path}")

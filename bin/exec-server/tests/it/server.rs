@@ -331,8 +331,9 @@ async fn fs_methods_round_trip() {
     client.request_ok("fs/remove", json!({ "path": format!("{root}/dir") })).await;
     let missing = client.request_error("fs/readFile", json!({ "path": file })).await;
     assert_eq!(missing.code, -32004, "error: {missing:?}");
+    // Invalid params, as docs/protocol.md states and the April peer answers.
     let relative = client.request_error("fs/readFile", json!({ "path": "relative.txt" })).await;
-    assert_eq!(relative.code, -32600, "error: {relative:?}");
+    assert_eq!(relative.code, -32602, "error: {relative:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -506,17 +506,11 @@ pub(crate) fn copy(source: &Path, destination: &Path, recursive: bool) -> Result
         std::fs::symlink_metadata(source).map_err(|error| FsError::from_io("cannot copy", source, error))?;
     if metadata.is_dir() {
         if !recursive {
-            return Err(FsError::Invalid(format!(
-                "cannot copy directory {} without recursive: true",
-                source.display()
-            )));
+            return Err(FsError::Invalid(messages::COPY_DIRECTORY_NOT_RECURSIVE.to_owned()));
         }
         if is_within(destination, source) {
-            return Err(FsError::Invalid(format!(
-                "cannot copy directory {} into itself ({})",
-                source.display(),
-                destination.display()
-            )));
+            let (source, destination) = (source.display().to_string(), destination.display().to_string());
+            return Err(FsError::Invalid(messages::copy_into_itself(&source, &destination)));
         }
         // Refuse a tree holding a special file before copying anything, rather than copy part of
         // it or skip the file silently.

@@ -37,6 +37,11 @@ pub(crate) fn encode_result<T: Serialize>(value: &T) -> Result<Value, ErrorObjec
         .map_err(|error| ErrorObject::internal_error(messages::cannot_encode("result", &error)))
 }
 
+/// A path parameter of an `fs/*` method: absolute, or a `file://` URI; otherwise -32602.
+fn path_param(raw: &str) -> Result<std::path::PathBuf, ErrorObject> {
+    fs::absolute_path(raw).map_err(|_| ErrorObject::invalid_params(messages::path_not_absolute(raw)))
+}
+
 fn fs_error(error: FsError) -> ErrorObject {
     match error {
         FsError::NotFound(message) => ErrorObject::not_found(message),
@@ -104,7 +109,7 @@ pub(crate) async fn read_file(
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsReadFileParams,
 ) -> Result<wire_fs::FsReadFileResponse, ErrorObject> {
-    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let path = path_param(&params.path)?;
     let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
     let data = blocking(move || fs::read_file(&path, limit)).await?;
     Ok(wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
@@ -115,7 +120,7 @@ pub(crate) async fn write_file(
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsWriteFileParams,
 ) -> Result<wire_fs::FsWriteFileResponse, ErrorObject> {
-    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let path = path_param(&params.path)?;
     let data = params
         .decode_data()
         .map_err(|error| ErrorObject::invalid_request(messages::invalid_write_file_data(&error)))?
@@ -129,7 +134,7 @@ pub(crate) async fn create_directory(
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsCreateDirectoryParams,
 ) -> Result<wire_fs::FsCreateDirectoryResponse, ErrorObject> {
-    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let path = path_param(&params.path)?;
     let recursive = params.recursive.unwrap_or(true);
     blocking(move || fs::create_directory(&path, recursive)).await?;
     Ok(wire_fs::FsCreateDirectoryResponse {})
@@ -140,7 +145,7 @@ pub(crate) async fn get_metadata(
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsGetMetadataParams,
 ) -> Result<wire_fs::FsGetMetadataResponse, ErrorObject> {
-    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let path = path_param(&params.path)?;
     let metadata = blocking(move || fs::get_metadata(&path)).await?;
     Ok(wire_fs::FsGetMetadataResponse {
         is_directory: metadata.is_directory,
@@ -157,7 +162,7 @@ pub(crate) async fn read_directory(
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsReadDirectoryParams,
 ) -> Result<wire_fs::FsReadDirectoryResponse, ErrorObject> {
-    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let path = path_param(&params.path)?;
     let entries = blocking(move || fs::read_directory(&path)).await?;
     Ok(wire_fs::FsReadDirectoryResponse {
         entries: entries
@@ -176,7 +181,7 @@ pub(crate) async fn remove(
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsRemoveParams,
 ) -> Result<wire_fs::FsRemoveResponse, ErrorObject> {
-    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let path = path_param(&params.path)?;
     let (recursive, force) = (params.recursive.unwrap_or(true), params.force.unwrap_or(true));
     blocking(move || fs::remove(&path, recursive, force)).await?;
     Ok(wire_fs::FsRemoveResponse {})
@@ -187,8 +192,8 @@ pub(crate) async fn copy(
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsCopyParams,
 ) -> Result<wire_fs::FsCopyResponse, ErrorObject> {
-    let source = fs::absolute_path(&params.source_path).map_err(fs_error)?;
-    let destination = fs::absolute_path(&params.destination_path).map_err(fs_error)?;
+    let source = path_param(&params.source_path)?;
+    let destination = path_param(&params.destination_path)?;
     let recursive = params.recursive;
     blocking(move || fs::copy(&source, &destination, recursive)).await?;
     Ok(wire_fs::FsCopyResponse {})

@@ -1,0 +1,209 @@
+//! `docs/protocol.md` states error codes and texts; this replays them against the real server so
+//! the doc cannot drift.
+//!
+//! The block after `<!-- errors -->` in the doc is a script: each line is `METHOD PARAMS =>
+//! CODE MESSAGE` (or `=> ok`), sent in order on one initialized connection, or on a fresh one
+//! that has not sent `initialize` when the line starts with `fresh:`. The answer must carry that
+//! code and exactly that message (`...` matches any rest). A line starting with `taken-over:` is
+//! sent, then the session is resumed on a new connection before its answer is read. Then every error the
+//! prose names as a code followed by a backticked text (-32600 `unknown process id ID`) must be
+//! matched by some answer of the script, with upper-case words (ID, PATH, N) standing for any
+//! text; the section on the peer's behaviour is about the peer and is skipped.
+
+use serde_json::Value;
+use test_support::{RawClient, Target};
+
+const PROTOCOL_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md"));
+
+/// The part of the doc about our server (the peer's section comes last).
+fn our_part() -> &'static str {
+    PROTOCOL_MD.split("## Verified against the peer").next().unwrap_or(PROTOCOL_MD)
+}
+
+struct Line {
+    /// Sent on a fresh connection that has not sent `initialize`.
+    fresh: bool,
+    /// Sent on the main connection, then the session is resumed (taken over) on a new one before
+    /// the answer is read; later lines use the new connection.
+    taken_over: bool,
+    method: String,
+    params: Value,
+    /// `None` for `ok`.
+    expected: Option<(i64, String)>,
+    text: String,
+}
+
+fn script() -> Vec<Line> {
+    let start = PROTOCOL_MD.find("<!-- errors -->").expect("docs/protocol.md has an <!-- errors --> block");
+    let block = PROTOCOL_MD[start..].lines().skip(2).take_while(|line| !line.starts_with("```"));
+    block
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (call, answer) = line.split_once(" => ").unwrap_or_else(|| panic!("no ` => ` in: {line}"));
+            let (fresh, call) = match call.strip_prefix("fresh: ") {
+                Some(call) => (true, call),
+                None => (false, call),
+            };
+            let (taken_over, call) = match call.strip_prefix("taken-over: ") {
+                Some(call) => (true, call),
+                None => (false, call),
+            };
+            let (method, params) = call.split_once(' ').unwrap_or((call, "{}"));
+            let params = serde_json::from_str(&expand_repeats(params))
+                .unwrap_or_else(|error| panic!("{error}: {line}"));
+            let expected = (answer != "ok").then(|| {
+                let (code, message) = answer.split_once(' ').unwrap_or((answer, ""));
+                (code.parse().unwrap_or_else(|_| panic!("bad code in: {line}")), message.to_owned())
+            });
+            Line { fresh, taken_over, method: method.to_owned(), params, expected, text: line.to_owned() }
+        })
+        .collect()
+}
+
+enum Token {
+    Literal(String),
+    /// `...`: any text, even none.
+    Rest,
+    /// An upper-case word: some text.
+    Word,
+}
+
+/// `pattern` matches `text`, `...` standing for any rest and (with `words`) every upper-case word
+/// for some non-empty text.
+fn matches(pattern: &str, text: &str, words: bool) -> bool {
+    let mut tokens = Vec::new();
+    let mut literal = String::new();
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("...") {
+            tokens.push(Token::Literal(std::mem::take(&mut literal)));
+            tokens.push(Token::Rest);
+            rest = after;
+            continue;
+        }
+        let word_len = rest.chars().take_while(char::is_ascii_uppercase).count();
+        let after = &rest[word_len..];
+        let starts = literal.chars().last().is_none_or(|c| !c.is_ascii_alphanumeric());
+        let ends = after.chars().next().is_none_or(|c| !c.is_ascii_alphanumeric());
+        if words && word_len > 0 && starts && ends {
+            tokens.push(Token::Literal(std::mem::take(&mut literal)));
+            tokens.push(Token::Word);
+            rest = after;
+            continue;
+        }
+        literal.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    tokens.push(Token::Literal(literal));
+    glob(&tokens, text)
+}
+
+fn glob(tokens: &[Token], text: &str) -> bool {
+    let Some((first, rest)) = tokens.split_first() else { return text.is_empty() };
+    let from = match first {
+        Token::Literal(literal) => {
+            return text.strip_prefix(literal.as_str()).is_some_and(|text| glob(rest, text));
+        }
+        Token::Rest => 0,
+        Token::Word => 1,
+    };
+    (from..=text.len()).filter(|end| text.is_char_boundary(*end)).any(|end| glob(rest, &text[end..]))
+}
+
+/// Expands `"text"*N` (a string literal followed by `*` and a count) into N copies of the
+/// literal separated by commas, so a line can hold a list longer than a limit.
+fn expand_repeats(params: &str) -> String {
+    let mut out = String::new();
+    let mut rest = params;
+    while let Some(at) = rest.find("\"*") {
+        let digits: String = rest[at + 2..].chars().take_while(char::is_ascii_digit).collect();
+        let open = rest[..at].rfind('"').expect("a string literal before `*N`");
+        out.push_str(&rest[..open]);
+        let literal = &rest[open..=at];
+        let count: usize = digits.parse().expect("a count after `*`");
+        out.push_str(&vec![literal; count].join(","));
+        rest = &rest[at + 2 + digits.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every `-32xxx \`text\`` (and -32004) the prose states.
+fn stated_errors() -> Vec<(i64, String)> {
+    let prose = our_part();
+    let mut stated = Vec::new();
+    let mut rest = prose;
+    while let Some(at) = rest
+        .find("-320")
+        .or_else(|| rest.find("-326"))
+        .map(|_| [rest.find("-320"), rest.find("-326")].into_iter().flatten().min().expect("one was found"))
+    {
+        let candidate = &rest[at..];
+        rest = &rest[at + 1..];
+        let code: String = candidate.chars().take(6).collect();
+        let Ok(code) = code.parse::<i64>() else { continue };
+        let Some(quoted) = candidate[6..].strip_prefix(" `") else { continue };
+        let Some(end) = quoted.find('`') else { continue };
+        let text = quoted[..end].replace('\n', " ");
+        stated.push((code, text.split_whitespace().collect::<Vec<_>>().join(" ")));
+    }
+    stated
+}
+
+#[tokio::test]
+async fn every_error_the_protocol_doc_states_is_what_the_server_answers() {
+    let server = Target::ours(env!("CARGO_BIN_EXE_exec-server")).spawn().await;
+    let mut client = RawClient::connect(server.url()).await;
+    let session_id = client.initialize("docs").await;
+    let mut answered = Vec::new();
+    for line in script() {
+        let result = if line.fresh {
+            RawClient::connect(server.url()).await.request(&line.method, line.params.clone()).await
+        } else if line.taken_over {
+            let id = client.send_request(&line.method, line.params.clone()).await;
+            let mut successor = RawClient::connect(server.url()).await;
+            successor.resume("docs", &session_id).await.expect("the session resumes");
+            let result = client.response(id).await;
+            client = successor;
+            result
+        } else {
+            client.request(&line.method, line.params.clone()).await
+        };
+        match (&line.expected, result) {
+            (None, Ok(_)) => {}
+            (None, Err(error)) => panic!("{}\n  answered {} {}", line.text, error.code, error.message),
+            (Some(_), Ok(value)) => panic!("{}\n  succeeded: {value}", line.text),
+            (Some((code, message)), Err(error)) => {
+                assert!(
+                    error.code == *code && matches(message, &error.message, false),
+                    "{}\n  answered {} {}",
+                    line.text,
+                    error.code,
+                    error.message
+                );
+                answered.push((error.code, error.message));
+            }
+        }
+    }
+    for (code, text) in stated_errors() {
+        assert!(
+            answered
+                .iter()
+                .any(|(answered_code, message)| *answered_code == code && matches(&text, message, true)),
+            "docs/protocol.md states {code} `{text}`, but no line of its <!-- errors --> script is answered so"
+        );
+    }
+}
+
+#[test]
+fn patterns() {
+    assert!(matches("unknown process id ID", "unknown process id p1", true));
+    assert!(!matches("unknown process id ID", "unknown process id p1", false));
+    assert!(matches("cannot read PATH: ...", "cannot read /x: gone", true));
+    assert!(matches(
+        "fs/writeFile requires valid base64 dataBase64: ...",
+        "fs/writeFile requires valid base64 dataBase64: bad",
+        false
+    ));
+    assert!(!matches("process ID already exists", "process p1 exists", true));
+}
