@@ -68,6 +68,32 @@ pub(crate) mod to_wire {
         }
     }
 
+    /// The whole `process/read` response frame, written by hand (`exec_protocol::fast`): the
+    /// chunks' base64 goes straight into the frame, with no struct or escape scan in between.
+    pub(crate) fn read_response_frame(
+        id: &exec_protocol::jsonrpc::RequestId,
+        outcome: ReadOutcome,
+    ) -> String {
+        let fields = exec_protocol::fast::ReadResponseFields {
+            next_seq: outcome.next_seq.get(),
+            exited: outcome.exit.is_some(),
+            exit_code: outcome.exit.map(exit_code),
+            closed: outcome.closed,
+            failure: outcome.failure.as_deref(),
+            dropped_before: outcome.dropped_before.map(exec_engine::Seq::get),
+            signal: outcome.exit.and_then(exit_signal),
+        };
+        let chunks =
+            outcome.chunks.iter().map(|chunk| (chunk.seq.get(), stream(chunk.stream), chunk.data.as_ref()));
+        let mut frame = Vec::with_capacity(256);
+        exec_protocol::fast::write_read_response(&mut frame, id, chunks, &fields);
+        // SAFETY: the fast encoder writes ASCII around the already-valid UTF-8 of `failure`
+        // (escaped) and base64, so the frame is valid UTF-8.
+        unsafe { String::from_utf8_unchecked(frame) }
+    }
+
+    /// The `process/read` result as the wire struct (for callers that want a value, not a frame).
+    #[cfg(test)]
     pub(crate) fn read_response(outcome: ReadOutcome) -> wire::ProcessReadResponse {
         wire::ProcessReadResponse {
             chunks: outcome
@@ -272,6 +298,48 @@ pub(crate) mod from_wire {
                 .into()
             }
             other => backend_error(other, Some(id)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use exec_engine::{ExitStatus, OutputChunk, ReadOutcome, Seq, StreamKind};
+    use exec_protocol::jsonrpc::{self, RequestId};
+
+    use super::to_wire;
+
+    /// The hand-written `process/read` frame is the serde encoding of the same result, byte for
+    /// byte, including the extensions and an escaped failure text.
+    #[test]
+    fn the_read_frame_written_by_hand_equals_serde() {
+        let outcome = ReadOutcome {
+            chunks: vec![
+                OutputChunk {
+                    seq: Seq::new(3),
+                    stream: StreamKind::Stdout,
+                    data: Bytes::from_static(b"hi\n"),
+                },
+                OutputChunk {
+                    seq: Seq::new(4),
+                    stream: StreamKind::Pty,
+                    data: Bytes::from_static(&[0, 255, 10]),
+                },
+            ],
+            next_seq: Seq::new(5),
+            exit: Some(ExitStatus::Signal(9)),
+            closed: false,
+            failure: Some("a \"quoted\" failure\n".to_owned()),
+            dropped_before: Some(Seq::new(2)),
+        };
+        for id in [RequestId::Integer(7), RequestId::String("r\"1".to_owned())] {
+            let mut expected = Vec::new();
+            jsonrpc::write_response(&mut expected, &id, &to_wire::read_response(outcome.clone())).unwrap();
+            assert_eq!(
+                to_wire::read_response_frame(&id, outcome.clone()),
+                String::from_utf8(expected).unwrap()
+            );
         }
     }
 }

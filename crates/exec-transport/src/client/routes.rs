@@ -103,13 +103,32 @@ impl Routes {
     }
 
     /// Pushes one event to every slot of a process; returns the slots now over budget.
+    ///
+    /// The routes lock is held while pushing (lock order: routes, then a slot; nothing takes them
+    /// the other way round), so no list of targets is built per frame; the returned list stays
+    /// empty, and unallocated, unless a slot is over budget.
     fn deliver(&self, process_id: &str, event: Event) -> Vec<Arc<Slot>> {
-        let targets: Vec<Arc<Slot>> = {
-            let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
-            let Some(entry) = slots.get(process_id) else { return Vec::new() };
-            entry.iter().filter_map(Weak::upgrade).collect()
-        };
-        targets.into_iter().filter(|slot| slot.push(event.clone())).collect()
+        let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        let Some(entry) = slots.get(process_id) else { return Vec::new() };
+        let mut over_budget = Vec::new();
+        match entry.as_slice() {
+            // The common case: one subscriber; the event moves instead of being cloned.
+            [only] => {
+                if let Some(slot) = only.upgrade()
+                    && slot.push(event)
+                {
+                    over_budget.push(slot);
+                }
+            }
+            many => {
+                for slot in many.iter().filter_map(Weak::upgrade) {
+                    if slot.push(event.clone()) {
+                        over_budget.push(slot);
+                    }
+                }
+            }
+        }
+        over_budget
     }
 }
 
@@ -310,8 +329,26 @@ impl SlotState {
         if self.closed_delivered || self.failure.is_some() || seq <= self.delivered {
             return false;
         }
+        if seq == self.delivered + 1 && self.pending.is_empty() {
+            // In order (every event from our server): straight to `ready`, no map node.
+            self.accept(event);
+            return true;
+        }
         self.pending.insert(seq, event);
         self.drain()
+    }
+
+    /// Moves the next event in seq order to `ready`. Returns whether it was `closed`.
+    fn accept(&mut self, event: Event) -> bool {
+        self.delivered = event.seq().get();
+        match &event {
+            Event::Exited { .. } => self.exit_delivered = true,
+            Event::Closed { .. } => self.closed_delivered = true,
+            Event::Output(chunk) => self.buffered_bytes += chunk.data.len(),
+            Event::Gap { .. } | Event::Failed { .. } => {}
+        }
+        self.ready.push_back(event);
+        self.closed_delivered
     }
 
     /// Whether more output is buffered than the budget allows.
@@ -338,17 +375,7 @@ impl SlotState {
                 break;
             }
             let event = entry.remove();
-            self.delivered = seq;
-            match event {
-                Event::Exited { .. } => self.exit_delivered = true,
-                Event::Closed { .. } => self.closed_delivered = true,
-                _ => {}
-            }
-            let closed = self.closed_delivered;
-            if let Event::Output(chunk) = &event {
-                self.buffered_bytes += chunk.data.len();
-            }
-            self.ready.push_back(event);
+            let closed = self.accept(event);
             moved = true;
             if closed {
                 // Nothing can follow `closed`.

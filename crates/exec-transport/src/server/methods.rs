@@ -14,13 +14,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use exec_engine::SessionHandle;
-use exec_protocol::jsonrpc::{ErrorObject, Request};
+use exec_protocol::jsonrpc::Request;
 use exec_protocol::messages;
 use exec_protocol::method::{self, Request as _};
-use serde_json::Value;
 
 use super::connection::Context;
+use super::connection::response_frame;
 use super::handlers;
+use crate::convert::to_wire;
 
 /// What a request needs before it may run, and the error text when it is too early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,14 +57,15 @@ pub(crate) struct Call {
     pub(crate) request: Request,
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
+/// The complete response frame (result or error) of one call.
+type Answer = Pin<Box<dyn Future<Output = String> + Send>>;
 
 /// One row of the table.
 pub(crate) struct Method {
     pub(crate) name: &'static str,
     pub(crate) gate: Gate,
     /// Decodes the params as the marker's type (-32602 with the decoder's message otherwise),
-    /// runs the handler and encodes its result.
+    /// runs the handler and encodes its response frame.
     run: fn(Call) -> Answer,
 }
 
@@ -80,7 +82,9 @@ impl std::fmt::Debug for Method {
 }
 
 /// A table row for a marker type, its gate and an `async fn(&Context, &Arc<SessionHandle>,
-/// Params) -> Result<Response, ErrorObject>`.
+/// Params) -> Result<Response, ErrorObject>`. With `frame = ENCODER`, the handler returns what
+/// `ENCODER(&RequestId, value) -> String` writes as the whole response frame by hand (the hot
+/// `process/read` result), instead of the marker's `Response` through serde.
 macro_rules! on {
     ($marker:ty, $gate:expr, $handler:path) => {
         Method {
@@ -88,10 +92,35 @@ macro_rules! on {
             gate: $gate,
             run: |call: Call| -> Answer {
                 Box::pin(async move {
-                    let params: <$marker as method::Request>::Params = call.request.decode_params()?;
-                    let response: <$marker as method::Request>::Response =
-                        $handler(&call.context, &call.session, params).await?;
-                    handlers::encode_result(&response)
+                    let id = call.request.id.clone();
+                    let result = async {
+                        let params: <$marker as method::Request>::Params = call.request.decode_params()?;
+                        let response: <$marker as method::Request>::Response =
+                            $handler(&call.context, &call.session, params).await?;
+                        handlers::encode_result(&response)
+                    }
+                    .await;
+                    response_frame(&id, result)
+                })
+            },
+        }
+    };
+    ($marker:ty, $gate:expr, $handler:path, frame = $encoder:path) => {
+        Method {
+            name: <$marker>::NAME,
+            gate: $gate,
+            run: |call: Call| -> Answer {
+                Box::pin(async move {
+                    let id = call.request.id.clone();
+                    let result = async {
+                        let params: <$marker as method::Request>::Params = call.request.decode_params()?;
+                        $handler(&call.context, &call.session, params).await
+                    }
+                    .await;
+                    match result {
+                        Ok(value) => $encoder(&id, value),
+                        Err(error) => response_frame(&id, Err(error)),
+                    }
                 })
             },
         }
@@ -101,7 +130,7 @@ macro_rules! on {
 /// Every method answered after the handshake.
 pub(crate) static METHODS: &[Method] = &[
     on!(method::ProcessStart, Gate::Exec, handlers::start),
-    on!(method::ProcessRead, Gate::Exec, handlers::read),
+    on!(method::ProcessRead, Gate::Exec, handlers::read, frame = to_wire::read_response_frame),
     on!(method::ProcessWrite, Gate::Exec, handlers::write),
     on!(method::ProcessTerminate, Gate::Exec, handlers::terminate),
     on!(method::ProcessSignal, Gate::Exec, handlers::signal),
