@@ -34,6 +34,10 @@ pub struct InitializeResponse {
     /// the wire) for a server without extensions, such as the Codex peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
+    /// Extension: how long, in milliseconds, a detached session lives before it expires. A
+    /// client's reconnection window longer than this is pointless (the session is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ttl_ms: Option<u64>,
 }
 
 impl InitializeResponse {

@@ -94,7 +94,9 @@ impl Default for ConnectOptions {
 /// Automatic reconnection after a dropped connection.
 #[derive(Clone, Debug)]
 pub struct Recovery {
-    /// How long to keep trying before giving up (keep it below the server's session TTL).
+    /// How long to keep trying before giving up. A server that reports its session TTL in
+    /// `initialize` (`sessionTtlMs`) caps it: past the TTL the session is gone, so trying longer
+    /// would only delay the error.
     pub window: Duration,
     /// The first delay between attempts; it doubles up to `max_backoff`.
     pub initial_backoff: Duration,
@@ -191,6 +193,8 @@ struct Inner {
     session_id: SessionId,
     server_info: Option<ServerInfo>,
     capabilities: Vec<String>,
+    /// How long the server keeps a detached session, when it said (`sessionTtlMs`).
+    session_ttl: Option<Duration>,
     /// Serializes recovery starts, so one drop starts one recovery.
     recovering: Mutex<()>,
 }
@@ -227,7 +231,13 @@ impl ExecClient {
         let (connection, response) = connection::dial(url, &options, resume.as_ref(), Arc::clone(&routes))
             .await
             .map_err(|error| dial_error(url, error))?;
-        let InitializeResponse { session_id, server_info, capabilities } = response;
+        let InitializeResponse { session_id, server_info, capabilities, session_ttl_ms } = response;
+        let session_ttl = session_ttl_ms.map(Duration::from_millis);
+        if let (Some(recovery), Some(ttl)) = (&options.recovery, session_ttl)
+            && recovery.window > ttl
+        {
+            tracing::debug!(?ttl, window = ?recovery.window, "recovery window capped at the server's session TTL");
+        }
         let (link, _) = watch::channel(Link::Up(Arc::clone(&connection)));
         let inner = Arc::new(Inner {
             url: url.to_owned(),
@@ -237,6 +247,7 @@ impl ExecClient {
             session_id,
             server_info,
             capabilities,
+            session_ttl,
             recovering: Mutex::new(()),
         });
         watch_connection(&inner, connection);
@@ -572,7 +583,10 @@ fn go_down(inner: &Inner, reason: String) {
 
 /// Re-dials with backoff until the window closes, then resumes the session and puts every
 /// handle into catch-up.
-async fn recover(inner: Arc<Inner>, reason: String, recovery: Recovery) {
+async fn recover(inner: Arc<Inner>, reason: String, mut recovery: Recovery) {
+    if let Some(ttl) = inner.session_ttl {
+        recovery.window = recovery.window.min(ttl);
+    }
     let deadline = tokio::time::Instant::now() + recovery.window;
     let mut backoff = recovery.initial_backoff;
     let mut last_error = String::from("no attempt made");

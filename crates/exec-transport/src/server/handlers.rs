@@ -59,6 +59,9 @@ pub(crate) fn initialize_response(shared: &Shared, session: &SessionHandle) -> w
             version: shared.config.server_version.clone(),
         }),
         capabilities: capability::ALL.iter().map(|name| (*name).to_owned()).collect(),
+        session_ttl_ms: Some(
+            u64::try_from(shared.engine.config().session_ttl.as_millis()).unwrap_or(u64::MAX),
+        ),
     }
 }
 

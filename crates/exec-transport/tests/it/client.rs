@@ -231,6 +231,26 @@ async fn recovery_gives_up_after_the_window_with_a_clear_error() {
     }
 }
 
+/// A recovery window longer than the server's session TTL is pointless: the client learns the
+/// TTL from `initialize` (`sessionTtlMs`) and gives up once it has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_window_is_capped_at_the_servers_session_ttl() {
+    let mut server =
+        TestServer::start_with(Config { session_ttl: Duration::from_millis(300), ..roomy() }).await;
+    let window = Some(Recovery { window: Duration::from_secs(3600), ..Recovery::default() });
+    let client = connect(&server.url(), window).await;
+    let mut handle = client.start("sleeper", ProcessSpec::new(["/bin/sleep", "30"], "/")).await.unwrap();
+    server.stop().await;
+    collect(&mut handle).await;
+    let later = tokio::time::timeout(DEADLINE, client.list()).await.expect("no hang");
+    match later {
+        Err(ClientError::Disconnected(reason)) => {
+            assert!(reason.contains("could not reconnect within 300ms"), "{reason}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handle_that_is_not_read_does_not_delay_others() {
     let server = TestServer::start_with(roomy()).await;
