@@ -69,4 +69,4 @@ pub mod client;
 pub(crate) mod rpc;
 pub mod server;
 
-pub use client::{ClientError, ConnectOptions, ExecClient, ProcessHandle, ProcessSpec, Recovery};
+pub use client::{ClientError, ConnectOptions, Endpoint, ExecClient, ProcessHandle, ProcessSpec, Recovery};

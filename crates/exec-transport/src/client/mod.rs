@@ -26,6 +26,7 @@
 //!   without them (the Codex peer), the calls that need them return [`ClientError::Unsupported`].
 
 mod connection;
+mod dial;
 mod process;
 mod routes;
 
@@ -47,6 +48,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use self::connection::{CallError, Connection, DialError};
+pub use self::dial::{ByteStream, Endpoint, StreamDialer};
 pub use self::process::{ProcessHandle, ProcessSpec};
 use self::routes::{Routes, Slot, SlotState};
 pub use exec_protocol::process::{EnvInherit, EnvPolicy};
@@ -58,9 +60,13 @@ pub struct ConnectOptions {
     pub client_name: String,
     /// Sent as `Authorization: Bearer <token>` on the upgrade.
     pub auth_token: Option<String>,
+    /// PEM certificates trusted for `wss://` besides the system's roots (a private CA, or a
+    /// self-signed server certificate).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Limit for the TCP connect, the WebSocket upgrade and the handshake, each.
     pub connect_timeout: Duration,
-    /// Interval of WebSocket pings to the server (`None`: no pings).
+    /// Interval of WebSocket pings to the server (`None`: no pings). A byte-stream transport
+    /// has no pings and ignores this and `peer_timeout`.
     pub ping_interval: Option<Duration>,
     /// With nothing (not even a pong) from the server for this long, the connection is dead.
     pub peer_timeout: Option<Duration>,
@@ -80,6 +86,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             client_name: format!("exec-client/{}", env!("CARGO_PKG_VERSION")),
             auth_token: None,
+            ca_file: None,
             connect_timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(10)),
             peer_timeout: Some(Duration::from_secs(30)),
@@ -183,6 +190,8 @@ pub struct ExecClient {
 
 #[derive(Debug)]
 struct Inner {
+    endpoint: Endpoint,
+    /// `endpoint` as text, for messages and [`ExecClient::url`].
     url: String,
     options: ConnectOptions,
     routes: Arc<Routes>,
@@ -203,33 +212,40 @@ impl Drop for Inner {
 }
 
 impl ExecClient {
-    /// Connects to `url` (`ws://host:port`) and performs the handshake with a new session.
-    pub async fn connect(url: &str, options: ConnectOptions) -> Result<ExecClient, ClientError> {
-        Self::connect_inner(url, options, None).await
+    /// Connects to an endpoint (a `ws://host:port` or `wss://host:port` URL, a command, any
+    /// byte stream) and performs the handshake with a new session.
+    pub async fn connect(
+        endpoint: impl Into<Endpoint>,
+        options: ConnectOptions,
+    ) -> Result<ExecClient, ClientError> {
+        Self::connect_inner(endpoint.into(), options, None).await
     }
 
     /// Connects and resumes an existing session (its processes, and their retained output).
     pub async fn resume(
-        url: &str,
+        endpoint: impl Into<Endpoint>,
         session_id: &str,
         options: ConnectOptions,
     ) -> Result<ExecClient, ClientError> {
-        Self::connect_inner(url, options, Some(SessionId::new(session_id))).await
+        Self::connect_inner(endpoint.into(), options, Some(SessionId::new(session_id))).await
     }
 
     async fn connect_inner(
-        url: &str,
+        endpoint: Endpoint,
         options: ConnectOptions,
         resume: Option<SessionId>,
     ) -> Result<ExecClient, ClientError> {
         let routes = Arc::new(Routes::default());
-        let (connection, response) = connection::dial(url, &options, resume.as_ref(), Arc::clone(&routes))
-            .await
-            .map_err(|error| dial_error(url, error))?;
+        let url = endpoint.to_string();
+        let (connection, response) =
+            connection::dial(&endpoint, &options, resume.as_ref(), Arc::clone(&routes))
+                .await
+                .map_err(|error| dial_error(&url, error))?;
         let InitializeResponse { session_id, server_info, capabilities } = response;
         let (link, _) = watch::channel(Link::Up(Arc::clone(&connection)));
         let inner = Arc::new(Inner {
-            url: url.to_owned(),
+            endpoint,
+            url,
             options,
             routes,
             link,
@@ -247,9 +263,14 @@ impl ExecClient {
         self.inner.session_id.as_str()
     }
 
-    /// The URL this client dials.
+    /// The endpoint this client dials, as text (a URL, or a command in backquotes).
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The endpoint this client dials (again, on recovery).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
     }
 
     /// The server's name and version, when it reported them.
@@ -526,7 +547,7 @@ const MAX_SAFE_SEQ: u64 = (1 << 53) - 1;
 
 fn dial_error(url: &str, error: DialError) -> ClientError {
     match error {
-        DialError::InvalidUrl(reason) | DialError::Unreachable(reason) => {
+        DialError::InvalidUrl(reason) | DialError::Unreachable(reason) | DialError::Tls(reason) => {
             ClientError::Connect { url: url.to_owned(), reason }
         }
         DialError::Refused { status } => ClientError::AuthRefused { url: url.to_owned(), status },
@@ -589,8 +610,12 @@ async fn recover(inner: Arc<Inner>, reason: String, recovery: Recovery) {
             go_down(&inner, message);
             return;
         }
-        let attempt =
-            connection::dial(&inner.url, &inner.options, Some(&inner.session_id), Arc::clone(&inner.routes));
+        let attempt = connection::dial(
+            &inner.endpoint,
+            &inner.options,
+            Some(&inner.session_id),
+            Arc::clone(&inner.routes),
+        );
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok((connection, _))) => {
                 tracing::info!("reconnected; session resumed");
@@ -615,7 +640,9 @@ async fn recover(inner: Arc<Inner>, reason: String, recovery: Recovery) {
                 go_down(&inner, format!("{reason}; the server refused the reconnection (HTTP {status})"));
                 return;
             }
-            Ok(Err(DialError::InvalidUrl(error) | DialError::Unreachable(error))) => last_error = error,
+            Ok(Err(DialError::InvalidUrl(error) | DialError::Unreachable(error) | DialError::Tls(error))) => {
+                last_error = error;
+            }
             Err(_) => last_error = "timed out".to_owned(),
         }
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
