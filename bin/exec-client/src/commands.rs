@@ -82,10 +82,10 @@ impl Resumed {
             }
             None => None,
         };
-        let url = match (&server.url, &file) {
-            (Some(url), _) => url.clone(),
+        let url = match (server.given_target(), &file) {
+            (Some(target), _) => target,
             (None, Some((_, saved))) => saved.url.clone(),
-            (None, None) => server.url()?.to_owned(),
+            (None, None) => server.target()?,
         };
         let session = match (&args.session, &file) {
             (Some(session), _) => session.clone(),

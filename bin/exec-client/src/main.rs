@@ -20,7 +20,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use exec_transport::{ClientError, ConnectOptions, ExecClient};
+use exec_transport::{ClientError, ConnectOptions, Endpoint, ExecClient};
+
+/// How a `--connect` command is written where a URL could be (the session file).
+const CONNECT_PREFIX: &str = "connect:";
 
 /// Exit codes of the client's own failures (the remote command's code is passed through).
 pub(crate) mod exit {
@@ -58,9 +61,17 @@ executed/found, 250 could not connect, 251 auth refused, 252 server error, 253 d
 /// Where the server is and how to authenticate.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ServerArgs {
-    /// The server's URL, e.g. ws://127.0.0.1:8765.
+    /// The server's URL: ws://HOST:PORT, or wss://HOST:PORT for TLS.
     #[arg(long, env = "EXEC_SERVER_URL", global = true)]
     url: Option<String>,
+    /// Reach the server through a command's stdin/stdout instead of a URL, as git does over ssh:
+    /// --connect 'ssh HOST exec-server --listen stdio'. Run with `sh -c`, again on each
+    /// reconnection. Wins over --url.
+    #[arg(long, value_name = "COMMAND", env = "EXEC_SERVER_CONNECT", global = true)]
+    connect: Option<String>,
+    /// Trust the PEM certificates in this file for wss://, besides the system's roots.
+    #[arg(long, value_name = "PEM", env = "EXEC_SERVER_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
     /// A file holding the bearer token (else `EXEC_SERVER_TOKEN`).
     #[arg(long, global = true)]
     token_file: Option<PathBuf>,
@@ -128,29 +139,48 @@ impl ServerArgs {
             ),
             None => std::env::var("EXEC_SERVER_TOKEN").ok().filter(|token| !token.is_empty()),
         };
-        let mut options = ConnectOptions { auth_token: token, ..ConnectOptions::default() };
+        let mut options =
+            ConnectOptions { auth_token: token, ca_file: self.ca_file.clone(), ..ConnectOptions::default() };
         if self.no_recovery {
             options.recovery = None;
         }
         Ok(options)
     }
 
-    pub(crate) fn url(&self) -> Result<&str, Failure> {
-        self.url.as_deref().ok_or_else(|| Failure::usage("no server URL: pass --url or set EXEC_SERVER_URL"))
+    /// The server named by the flags, as text: a URL, or `connect:COMMAND` (the form a session
+    /// file keeps), or `None` when neither --connect nor --url was given.
+    pub(crate) fn given_target(&self) -> Option<String> {
+        match (&self.connect, &self.url) {
+            (Some(command), _) => Some(format!("{CONNECT_PREFIX}{command}")),
+            (None, Some(url)) => Some(url.clone()),
+            (None, None) => None,
+        }
     }
 
-    /// Connects with a new session, or resumes `session` when given.
-    pub(crate) async fn connect(&self, url: &str, session: Option<&str>) -> Result<ExecClient, Failure> {
+    /// The server named by the flags; an error when none is.
+    pub(crate) fn target(&self) -> Result<String, Failure> {
+        self.given_target().ok_or_else(|| {
+            Failure::usage("no server: pass --url (or set EXEC_SERVER_URL) or --connect COMMAND")
+        })
+    }
+
+    /// Connects to `target` (see [`ServerArgs::target`]) with a new session, or resumes `session`.
+    pub(crate) async fn connect(&self, target: &str, session: Option<&str>) -> Result<ExecClient, Failure> {
         let options = self.options()?;
+        let endpoint = match target.strip_prefix(CONNECT_PREFIX) {
+            Some(command) => Endpoint::Command(command.to_owned()),
+            None => Endpoint::Url(target.to_owned()),
+        };
         let client = match session {
-            Some(session) => ExecClient::resume(url, session, options).await?,
-            None => ExecClient::connect(url, options).await?,
+            Some(session) => ExecClient::resume(endpoint, session, options).await?,
+            None => ExecClient::connect(endpoint, options).await?,
         };
         Ok(client)
     }
 }
 
 fn main() -> ExitCode {
+    terminal::reopen_closed_stdin();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("EXEC_CLIENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

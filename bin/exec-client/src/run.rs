@@ -23,6 +23,10 @@ pub(crate) struct RunArgs {
     /// raw mode until the command ends.
     #[arg(short = 't', long)]
     tty: bool,
+    /// Give the command no stdin at all (it reads EOF at once), whatever the local stdin is; as
+    /// ssh's `-n`. Implied when the local stdin is `/dev/null`, an empty file, or closed.
+    #[arg(short = 'n', long = "no-stdin")]
+    no_stdin: bool,
     /// Working directory on the server (absolute).
     #[arg(long, default_value = "/")]
     cwd: String,
@@ -61,11 +65,12 @@ pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
 }
 
 pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failure> {
-    let url = server.url()?.to_owned();
+    let url = server.target()?;
     let client = server.connect(&url, None).await?;
 
     let signals = LocalSignals::install()?;
     let stdin_is_terminal = terminal::stdin_is_terminal();
+    let stdin_has_data = !args.no_stdin && terminal::stdin_can_carry_data();
     let inherit = match args.env_policy {
         PolicyArg::Core => EnvInherit::Core,
         PolicyArg::All => EnvInherit::All,
@@ -83,11 +88,13 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     if args.tty {
         let size = terminal::window_size().filter(|_| client.has_capability(capability::SIZE));
         spec = spec.tty(size);
-    } else if !stdin_is_terminal {
+    } else if stdin_has_data {
         spec = spec.pipe_stdin();
     }
-    // Without -t and with a terminal on stdin, the command gets no stdin (it reads EOF).
-    let forward_stdin = args.tty || !stdin_is_terminal;
+    // A stdin pipe only when local stdin can carry something (a pipe, a non-empty file, a
+    // terminal): a pipe the server cannot close (no `eof` extension) would make a command that
+    // reads its stdin wait forever. Without one, the command's stdin is empty.
+    let forward_stdin = (args.tty && stdin_is_terminal) || (!args.tty && stdin_has_data);
 
     let id = args.id.unwrap_or_else(|| format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
     let mut handle =
@@ -240,12 +247,16 @@ pub(crate) async fn forward_input(client: ExecClient, id: String) {
         let _ = client.write(&id, Bytes::new(), WriteOptions { eof: true, write_id: None }).await;
     } else {
         // The Codex peer cannot close a child's stdin: say so rather than hang without a word.
-        eprintln!(
-            "exec-client: the server cannot close the command's stdin (no `eof` extension); \
-             it will not see the end of input"
-        );
+        eprintln!("exec-client: {NO_EOF_WARNING}");
     }
 }
+
+/// The one line printed when local stdin ends but the server has no `eof` extension (the April
+/// Codex server): the remote stdin stays open, so a command that reads to the end of its input
+/// keeps waiting until it is interrupted.
+pub(crate) const NO_EOF_WARNING: &str = "stdin ended, but the server cannot close the command's stdin \
+     (no `eof` extension): a command that reads to the end of its input will wait; use -n or \
+     </dev/null for a command that needs no input";
 
 /// The local signals `run` forwards. Installed before the process starts, so a Ctrl-C at any
 /// moment reaches the remote process instead of killing the client.

@@ -75,3 +75,40 @@ async fn library_orders_events_and_refuses_missing_extensions() {
     let unsupported = client.signal("p0", exec_engine::Signal::Interrupt).await;
     assert!(matches!(unsupported, Err(ClientError::Unsupported(_))), "{unsupported:?}");
 }
+
+/// The issue-14 case: against a server without `eof`, `</dev/null` used to ask for a stdin pipe
+/// the server could never close, so `read` waited forever after a warning. Now `/dev/null`
+/// means no pipe at all, and the command reads EOF at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_null_stdin_reads_eof_without_a_warning() {
+    let Some(server) = peer().await else { return };
+    let mut command = client(server.url(), &["run", "--", "sh", "-c", "read x || echo eof"]);
+    command.stdin(Stdio::null());
+    let null = finish(command).await;
+    assert_eq!((null.code, null.stdout_text().as_str(), null.stderr.as_str()), (Some(0), "eof\n", ""));
+    // `-n` does the same whatever stdin is, as ssh's does.
+    let mut command = client(server.url(), &["run", "-n", "--", "sh", "-c", "read x || echo eof"]);
+    command.stdin(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "eof\n");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+/// A stdin with data against a server that cannot close the remote stdin: one line on stderr
+/// says so when local stdin ends (the documented behaviour), instead of a silent hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_data_without_eof_support_is_announced() {
+    let Some(server) = peer().await else { return };
+    let mut command = client(server.url(), &["run", "--", "sh", "-c", "read x; echo got-$x"]);
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"line\n").await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "got-line\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no `eof` extension") && stderr.contains("-n"), "{stderr}");
+}

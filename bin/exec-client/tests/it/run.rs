@@ -39,6 +39,30 @@ async fn stdin_is_forwarded_and_its_eof_closes_the_remote_stdin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_null_or_closed_stdin_means_no_stdin_pipe() {
+    let server = TestServer::start().await;
+    for (label, stdin) in [("null", Stdio::null()), ("closed", Stdio::null())] {
+        let mut command = client(&server.url(), &["run", "--", "sh", "-c", "read x || echo eof"]);
+        command.stdin(stdin);
+        if label == "closed" {
+            // SAFETY: `close` is async-signal-safe; the child closes its own fd 0 before exec.
+            unsafe {
+                command.pre_exec(|| {
+                    nix::libc::close(0);
+                    Ok(())
+                });
+            }
+        }
+        let done = finish(command).await;
+        assert_eq!(
+            (done.code, done.stdout_text().as_str(), done.stderr.as_str()),
+            (Some(0), "eof\n", ""),
+            "{label}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_are_passed_through_and_failures_are_distinct() {
     let server = TestServer::start().await;
     let url = server.url();
