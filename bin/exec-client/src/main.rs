@@ -93,6 +93,10 @@ enum Command {
     Kill(commands::KillArgs),
     /// Bridge local stdin/stdout to an MCP stdio server started on the executor.
     Mcp(mcp::McpArgs),
+    /// Relay stdin/stdout (newline-delimited JSON-RPC) to the server at --url: the far end of
+    /// --connect for a server that outlives the ssh connection, so sessions survive a drop:
+    /// --connect 'ssh HOST exec-client --url ws://127.0.0.1:8765 bridge'.
+    Bridge,
 }
 
 /// A failure of the client itself: one line for stderr and an exit code.
@@ -179,6 +183,15 @@ impl ServerArgs {
     }
 }
 
+/// `exec-client bridge`: relays until either side ends.
+async fn bridge(server: &ServerArgs) -> Result<u8, Failure> {
+    let url =
+        server.url.as_deref().ok_or_else(|| Failure::usage("bridge needs --url (or EXEC_SERVER_URL)"))?;
+    let options = server.options()?;
+    exec_transport::client::bridge(url, &options, tokio::io::stdin(), tokio::io::stdout()).await?;
+    Ok(0)
+}
+
 fn main() -> ExitCode {
     terminal::reopen_closed_stdin();
     let cli = Cli::parse();
@@ -199,6 +212,7 @@ fn main() -> ExitCode {
             Command::Attach(args) => commands::attach(&cli.server, args).await,
             Command::Kill(args) => commands::kill(&cli.server, args).await,
             Command::Mcp(args) => mcp::mcp(&cli.server, args).await,
+            Command::Bridge => bridge(&cli.server).await,
         }
     });
     let code = match outcome {

@@ -3,6 +3,7 @@
 //! pseudo-terminal for `-t`.
 
 mod commands;
+mod connect;
 mod mcp;
 mod peer;
 mod run;

@@ -49,6 +49,9 @@ pub(crate) enum CallError {
     Lost(String),
 }
 
+/// How long a failed write to a byte stream waits for the reader's account of the stream's end.
+const STREAM_END_WAIT: Duration = Duration::from_secs(3);
+
 type Reply = Result<Box<RawValue>, ErrorObject>;
 
 /// A live (or dead) connection to one server.
@@ -61,6 +64,9 @@ pub(crate) struct Connection {
     /// Cancelled when the connection is gone, for whatever reason.
     lost: CancellationToken,
     reason: OnceLock<String>,
+    /// A byte stream (a command's pipes), not a WebSocket: a failed write waits a moment for the
+    /// reader to say why the stream ended.
+    stream_transport: bool,
     /// The server closed it because another connection resumed the session: a deliberate
     /// takeover, which recovery must not undo.
     pub(crate) taken_over: AtomicBool,
@@ -149,6 +155,12 @@ impl Connection {
             sink.flush().await
         };
         if let Err(error) = written.await {
+            drop(sink);
+            if self.stream_transport {
+                // A broken pipe to a command says less than the command's own end (its exit
+                // status and last stderr lines), which the reader reports once stdout closes.
+                let _ = tokio::time::timeout(STREAM_END_WAIT, self.lost.cancelled()).await;
+            }
             self.shut(format!("sending to the server failed: {error}"));
             return Err(CallError::Lost(self.reason()));
         }
@@ -205,6 +217,7 @@ pub(crate) async fn dial(
         lost: CancellationToken::new(),
         reason: OnceLock::new(),
         taken_over: AtomicBool::new(false),
+        stream_transport: !keepalive,
     });
 
     if let Some(period) = options.ping_interval.filter(|_| keepalive) {

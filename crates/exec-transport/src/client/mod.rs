@@ -25,6 +25,7 @@
 //! - Extensions are used only when `initialize` listed them in `capabilities`; against a server
 //!   without them (the Codex peer), the calls that need them return [`ClientError::Unsupported`].
 
+mod bridge;
 mod connection;
 mod dial;
 mod process;
@@ -47,6 +48,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+pub use self::bridge::bridge;
 use self::connection::{CallError, Connection, DialError};
 pub use self::dial::{ByteStream, Endpoint, StreamDialer};
 pub use self::process::{ProcessHandle, ProcessSpec};
