@@ -32,6 +32,15 @@ pub(crate) struct Cli {
     #[arg(long)]
     insecure_no_auth: bool,
 
+    /// Serve TLS (`wss://`) with this PEM certificate chain (the server's certificate first);
+    /// needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
     /// A browser `Origin` allowed to connect (repeatable); other origins get 403.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
@@ -91,6 +100,8 @@ struct FileConfig {
     listen: Option<String>,
     auth_token_file: Option<PathBuf>,
     insecure_no_auth: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     allow_origins: Option<Vec<String>>,
     session_ttl: Option<String>,
     exited_linger: Option<String>,
@@ -117,6 +128,8 @@ pub(crate) struct Settings {
     pub(crate) log_format: LogFormat,
     pub(crate) engine: exec_engine::Config,
     pub(crate) server: exec_transport::server::ServerConfig,
+    /// Risks worth a warning at start-up (a token over plain text on a non-loopback address).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Settings {
@@ -167,6 +180,33 @@ impl Settings {
             );
         }
 
+        // Logged by `main` once logging is set up.
+        let mut warnings = Vec::new();
+        let tls = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+            (Some(certificate), Some(key)) => {
+                if listen == Listen::Stdio {
+                    bail!("TLS is for a WebSocket listener; --listen stdio is already inside ssh or a pipe");
+                }
+                Some(exec_transport::server::TlsIdentity::from_pem_files(&certificate, &key)?)
+            }
+            (None, None) => None,
+            _ => bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+        };
+        if listen_text.starts_with("wss://") && tls.is_none() {
+            bail!("--listen {listen_text} needs --tls-cert and --tls-key");
+        }
+        if let Listen::WebSocket(address) = listen
+            && !address.ip().is_loopback()
+            && auth_token.is_some()
+            && tls.is_none()
+        {
+            warnings.push(format!(
+                "listening on {address} without TLS: the bearer token, the commands and their output \
+                 cross the network in clear text, readable and replayable by anyone on the path; \
+                 pass --tls-cert/--tls-key or put a TLS proxy in front"
+            ));
+        }
+
         let mut engine = exec_engine::Config::default();
         if let Some(ttl) = duration(cli.session_ttl, "session_ttl", &file.session_ttl)? {
             engine.session_ttl = ttl;
@@ -189,6 +229,7 @@ impl Settings {
 
         let mut server = exec_transport::server::ServerConfig::default();
         server.admission.auth_token = auth_token;
+        server.tls = tls;
         server.admission.allowed_origins = if cli.allow_origins.is_empty() {
             file.allow_origins.unwrap_or_default()
         } else {
@@ -213,6 +254,7 @@ impl Settings {
             log_format: cli.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             engine,
             server,
+            warnings,
         })
     }
 }
@@ -221,8 +263,8 @@ fn parse_listen(text: &str) -> anyhow::Result<Listen> {
     if text == "stdio" || text == "stdio://" {
         return Ok(Listen::Stdio);
     }
-    let Some(address) = text.strip_prefix("ws://") else {
-        bail!("--listen must be `ws://IP:PORT` or `stdio`, got `{text}`");
+    let Some(address) = text.strip_prefix("ws://").or_else(|| text.strip_prefix("wss://")) else {
+        bail!("--listen must be `ws://IP:PORT`, `wss://IP:PORT` or `stdio`, got `{text}`");
     };
     let address = address.trim_end_matches('/');
     let address = address.replace("localhost:", "127.0.0.1:");

@@ -8,4 +8,5 @@ mod mcp;
 mod peer;
 mod run;
 mod support;
+mod tls;
 mod tty;

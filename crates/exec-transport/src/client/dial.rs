@@ -249,7 +249,14 @@ async fn websocket(url: &str, options: &ConnectOptions) -> Result<(ClientSink, C
             .map_err(|_| {
                 DialError::Unreachable(format!("TLS handshake timed out after {:?}", options.connect_timeout))
             })?
-            .map_err(|error| DialError::Tls(format!("TLS handshake with {host} failed: {error}")))?;
+            .map_err(|error| {
+                let hint = if error.to_string().contains("invalid peer certificate") {
+                    " (trust the certificate of the server or its CA with --ca-file / ConnectOptions::ca_file)"
+                } else {
+                    ""
+                };
+                DialError::Tls(format!("TLS handshake with {host} failed: {error}{hint}"))
+            })?;
         Box::new(handshake)
     } else {
         Box::new(stream)
