@@ -11,6 +11,7 @@
 //! [`exit::DISCONNECTED`] for the client's own failures; 2 for usage errors.
 
 mod commands;
+mod cp;
 mod mcp;
 mod run;
 mod session_file;
@@ -91,6 +92,9 @@ enum Command {
     Attach(commands::AttachArgs),
     /// Signal a process of a session (default: terminate it).
     Kill(commands::KillArgs),
+    /// Copy files and directories to or from the executor (`:PATH` is on the executor), like
+    /// `kubectl cp`.
+    Cp(cp::CpArgs),
     /// Bridge local stdin/stdout to an MCP stdio server started on the executor.
     Mcp(mcp::McpArgs),
     /// Relay stdin/stdout (newline-delimited JSON-RPC) to the server at --url: the far end of
@@ -211,6 +215,7 @@ fn main() -> ExitCode {
             Command::Ps(args) => commands::ps(&cli.server, args).await,
             Command::Attach(args) => commands::attach(&cli.server, args).await,
             Command::Kill(args) => commands::kill(&cli.server, args).await,
+            Command::Cp(args) => cp::cp(&cli.server, args).await,
             Command::Mcp(args) => mcp::mcp(&cli.server, args).await,
             Command::Bridge => bridge(&cli.server).await,
         }

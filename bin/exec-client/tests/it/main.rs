@@ -4,6 +4,7 @@
 
 mod commands;
 mod connect;
+mod cp;
 mod mcp;
 mod peer;
 mod run;

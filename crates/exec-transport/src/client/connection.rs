@@ -25,6 +25,22 @@ use super::dial::{self, ClientSink, ClientSource, Endpoint};
 use super::routes::{Routes, Slot};
 use crate::rpc::{self, Incoming};
 
+/// What `initialize` answered: our fields, and the `environmentInfo` object of a current
+/// (0.171) Codex server, kept as JSON (only its `capabilities` flags are read).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Handshake {
+    #[serde(flatten)]
+    pub(crate) response: InitializeResponse,
+    #[serde(skip)]
+    pub(crate) environment_info: Option<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvironmentInfoOnly {
+    environment_info: Option<serde_json::Value>,
+}
+
 /// Why a dial failed.
 #[derive(Debug)]
 pub(crate) enum DialError {
@@ -205,7 +221,7 @@ pub(crate) async fn dial(
     options: &ConnectOptions,
     resume: Option<&SessionId>,
     routes: Arc<Routes>,
-) -> Result<(Arc<Connection>, InitializeResponse), DialError> {
+) -> Result<(Arc<Connection>, Handshake), DialError> {
     let (sink, source) = dial::open(endpoint, options).await?;
     // A byte stream has no pings, so silence there says nothing about the peer (ssh has its
     // own keep-alives); only a WebSocket's silence means a dead connection.
@@ -259,8 +275,11 @@ pub(crate) async fn dial(
             Err(CallError::Rpc(error)) => return Err(DialError::Rejected(error)),
             Err(CallError::Lost(reason)) => return Err(DialError::Unreachable(reason)),
         };
-        let response: InitializeResponse = serde_json::from_str(raw.get())
+        let mut response: Handshake = serde_json::from_str(raw.get())
             .map_err(|error| DialError::Unreachable(format!("bad initialize result: {error}")))?;
+        response.environment_info = serde_json::from_str::<EnvironmentInfoOnly>(raw.get())
+            .ok()
+            .and_then(|only| only.environment_info);
         connection
             .notify(method::INITIALIZED, &serde_json::Value::Null)
             .await

@@ -28,6 +28,7 @@
 mod bridge;
 mod connection;
 mod dial;
+mod fs;
 mod process;
 mod routes;
 
@@ -51,6 +52,7 @@ use tokio::sync::watch;
 pub use self::bridge::bridge;
 use self::connection::{CallError, Connection, DialError};
 pub use self::dial::{ByteStream, Endpoint, StreamDialer};
+pub use self::fs::{FileHandle, FsEntry, FsMetadata, OpenMode};
 pub use self::process::{ProcessHandle, ProcessSpec};
 use self::routes::{Routes, Slot, SlotState};
 pub use exec_protocol::process::{EnvInherit, EnvPolicy};
@@ -201,6 +203,8 @@ struct Inner {
     session_id: SessionId,
     server_info: Option<ServerInfo>,
     capabilities: Vec<String>,
+    /// `environmentInfo` from a current (0.171) Codex server's `initialize` result.
+    environment_info: Option<serde_json::Value>,
     /// Serializes recovery starts, so one drop starts one recovery.
     recovering: Mutex<()>,
 }
@@ -243,6 +247,7 @@ impl ExecClient {
             connection::dial(&endpoint, &options, resume.as_ref(), Arc::clone(&routes))
                 .await
                 .map_err(|error| dial_error(&url, error))?;
+        let connection::Handshake { response, environment_info } = response;
         let InitializeResponse { session_id, server_info, capabilities } = response;
         let (link, _) = watch::channel(Link::Up(Arc::clone(&connection)));
         let inner = Arc::new(Inner {
@@ -254,6 +259,7 @@ impl ExecClient {
             session_id,
             server_info,
             capabilities,
+            environment_info,
             recovering: Mutex::new(()),
         });
         watch_connection(&inner, connection);
