@@ -46,7 +46,7 @@ pub(crate) mod exit {
 
 /// Run and control processes on an exec-server.
 #[derive(Parser, Debug)]
-#[command(name = "exec-client", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "exec-client", version, about, long_about = None, after_help = HELP_AFTER)]
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
@@ -54,10 +54,32 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "\
+const HELP_AFTER: &str = "\
+Examples:
+  exec-client --url ws://127.0.0.1:8765 run -- make test
+  exec-client --connect 'ssh dev exec-server --listen stdio' run -- uname -a
+  exec-client --url wss://exec.example.com:8765 --ca-file ca.pem --token-file token shell
+  exec-client cp ./src :/work/src
+  exec-client run --session-file job.json -- long-build; exec-client attach --session-file job.json
+
 Exit codes: the remote command's own (128+N if signal N killed it), 126/127 when it could not be
-executed/found, 250 could not connect, 251 auth refused, 252 server error, 253 disconnected,
-2 usage error.";
+executed/found, 124 run --timeout expired, 1 cp failed, 2 usage error, 250 could not connect
+(TLS included), 251 auth refused, 252 server error, 253 disconnected.
+See docs/exec-client.md for the ssh, TLS and copy recipes.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  exec-client run -- ls -l /tmp                 output and exit code as if local
+  exec-client run -t -- htop                    a PTY, the local terminal in raw mode
+  tar c dir | exec-client run -- tar x -C /w    stdin is forwarded, its end included
+  exec-client run -n -- ./server                no stdin at all (as ssh -n)
+  exec-client run --timeout 30s -- make         exit 124 if it takes longer";
+
+const CP_EXAMPLES: &str = "\
+Examples:
+  exec-client cp ./notes.txt :/tmp/             into an existing directory
+  exec-client cp ./project :/work/project       a tree, modes kept
+  exec-client cp :/var/log/app.log ./app.log    from the executor";
 
 /// Where the server is and how to authenticate.
 #[derive(Args, Debug, Clone)]
@@ -85,7 +107,10 @@ pub(crate) struct ServerArgs {
 enum Command {
     /// Run a command remotely, streaming its output and forwarding stdin, Ctrl-C and its exit
     /// code.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(run::RunArgs),
+    /// An interactive login shell on the executor, on a PTY (the `ssh HOST` of this tool).
+    Shell(run::ShellArgs),
     /// List the processes of a session.
     Ps(commands::SessionArgs),
     /// Follow a process of a saved session again, from where its output left off.
@@ -94,6 +119,7 @@ enum Command {
     Kill(commands::KillArgs),
     /// Copy files and directories to or from the executor (`:PATH` is on the executor), like
     /// `kubectl cp`.
+    #[command(after_help = CP_EXAMPLES)]
     Cp(cp::CpArgs),
     /// Bridge local stdin/stdout to an MCP stdio server started on the executor.
     Mcp(mcp::McpArgs),
@@ -101,6 +127,14 @@ enum Command {
     /// --connect for a server that outlives the ssh connection, so sessions survive a drop:
     /// --connect 'ssh HOST exec-client --url ws://127.0.0.1:8765 bridge'.
     Bridge,
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Example: exec-client completions bash > ~/.local/share/bash-completion/completions/exec-client"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// A failure of the client itself: one line for stderr and an exit code.
@@ -217,7 +251,13 @@ fn main() -> ExitCode {
             Command::Kill(args) => commands::kill(&cli.server, args).await,
             Command::Cp(args) => cp::cp(&cli.server, args).await,
             Command::Mcp(args) => mcp::mcp(&cli.server, args).await,
+            Command::Shell(args) => run::shell(&cli.server, args).await,
             Command::Bridge => bridge(&cli.server).await,
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "exec-client", &mut std::io::stdout());
+                Ok(0)
+            }
         }
     });
     let code = match outcome {

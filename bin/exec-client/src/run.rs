@@ -3,6 +3,7 @@
 //! an optional TTY, and the remote exit code as ours.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
@@ -45,6 +46,10 @@ pub(crate) struct RunArgs {
     /// The process id to use (default: a random one).
     #[arg(long)]
     id: Option<String>,
+    /// Stop the command after this long (`90s`, `500ms`, `2m`, `1h`, or seconds) and exit 124,
+    /// as timeout(1) does: SIGTERM to its process group, SIGKILL after 5 s more.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
@@ -55,6 +60,57 @@ enum PolicyArg {
     Core,
     All,
     None,
+}
+
+/// Exit code of a command stopped by `--timeout` (as timeout(1)).
+pub(crate) const TIMED_OUT: u8 = 124;
+
+/// How long a command stopped by `--timeout` has between SIGTERM and SIGKILL.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
+
+/// Parses `250ms`, `30s`, `2m`, `1h`, or a bare (possibly fractional) number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split =
+        text.find(|character: char| !character.is_ascii_digit() && character != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("`{text}` is not a duration like 30s, 500ms, 2m or 1h");
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        "d" => number * 86400.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// `exec-client shell`: an interactive login shell on the executor, on a PTY.
+#[derive(Args, Debug)]
+pub(crate) struct ShellArgs {
+    /// Set a variable in the remote environment (repeatable).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+}
+
+/// Starts the executor user's login shell (`$SHELL -l`, else `/bin/sh -l`) in their home
+/// directory, on a PTY of the local window size, as `ssh HOST` does.
+pub(crate) async fn shell(server: &ServerArgs, args: ShellArgs) -> Result<u8, Failure> {
+    let script = r#"cd "$HOME" 2>/dev/null; exec "${SHELL:-/bin/sh}" -l"#;
+    let run_args = RunArgs {
+        tty: true,
+        no_stdin: false,
+        cwd: "/".to_owned(),
+        env: args.env,
+        env_policy: PolicyArg::Core,
+        session_file: None,
+        id: None,
+        timeout: None,
+        command: vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()],
+    };
+    run(server, run_args).await
 }
 
 pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -94,7 +150,9 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     // A stdin pipe only when local stdin can carry something (a pipe, a non-empty file, a
     // terminal): a pipe the server cannot close (no `eof` extension) would make a command that
     // reads its stdin wait forever. Without one, the command's stdin is empty.
-    let forward_stdin = (args.tty && stdin_is_terminal) || (!args.tty && stdin_has_data);
+    // With -t the PTY is the command's stdin whatever we do; local stdin (its end included)
+    // goes to it unless -n.
+    let forward_stdin = if args.tty { !args.no_stdin } else { stdin_has_data };
 
     let id = args.id.unwrap_or_else(|| format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
     let mut handle =
@@ -121,7 +179,23 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     let stdin_task = forward_stdin.then(|| tokio::spawn(forward_input(client.clone(), id.clone())));
     let signal_task = tokio::spawn(forward_signals(client.clone(), id.clone(), args.tty, signals));
 
-    let outcome = follow(&mut handle, GapPolicy::Warn, checkpoint.as_mut()).await;
+    let mut timed_out = false;
+    let outcome = {
+        let followed = follow(&mut handle, GapPolicy::Warn, checkpoint.as_mut());
+        tokio::pin!(followed);
+        match args.timeout {
+            None => followed.await,
+            Some(limit) => tokio::select! {
+                outcome = &mut followed => outcome,
+                () = tokio::time::sleep(limit) => {
+                    timed_out = true;
+                    stop_for_timeout(&client, &id).await;
+                    // The output the command writes while it stops still comes out.
+                    followed.await
+                }
+            },
+        }
+    };
 
     signal_task.abort();
     if let Some(task) = stdin_task {
@@ -131,7 +205,20 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     if let Some(checkpoint) = &mut checkpoint {
         checkpoint.finish(handle.last_seq())?;
     }
+    if timed_out {
+        return outcome.map(|_| TIMED_OUT);
+    }
     outcome.map(exit_code)
+}
+
+/// SIGTERM to the process group, SIGKILL after the grace (a server without `graceMs`, like the
+/// Codex peer, can only kill at once).
+async fn stop_for_timeout(client: &ExecClient, id: &str) {
+    let grace = client.has_capability(capability::GRACE_MS).then_some(TIMEOUT_GRACE);
+    if let Err(error) = client.terminate(id, grace).await {
+        // It may have ended on its own at that very moment; the follow loop sees how it ended.
+        eprintln!("exec-client: cannot stop the command after its timeout: {error}");
+    }
 }
 
 /// Spawn failures read like a shell's: 127 when the command is not found, 126 when it cannot
@@ -305,5 +392,28 @@ async fn forward_signals(client: ExecClient, id: String, tty: bool, signals: Loc
             // A server without named signals (the Codex peer) can only kill.
             let _ = client.terminate(&id, None).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(text: &str, expect: Option<Duration>) {
+        assert_eq!(parse_duration(text).ok(), expect, "{text}");
+    }
+
+    #[test]
+    fn durations() {
+        check("30", Some(Duration::from_secs(30)));
+        check("1.5", Some(Duration::from_millis(1500)));
+        check("250ms", Some(Duration::from_millis(250)));
+        check("2m", Some(Duration::from_secs(120)));
+        check("1h", Some(Duration::from_secs(3600)));
+        check("1d", Some(Duration::from_secs(86400)));
+        check("soon", None);
+        check("5x", None);
+        check("", None);
     }
 }

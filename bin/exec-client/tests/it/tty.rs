@@ -170,3 +170,23 @@ async fn without_dash_t_a_terminal_stdin_is_forwarded_line_by_line() {
     .unwrap();
     assert_eq!(code, Some(0), "{text:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_is_an_interactive_login_shell_in_the_home_directory() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/".to_owned());
+    let (code, text) = tokio::task::spawn_blocking(move || {
+        let mut terminal = Terminal::open(24, 80);
+        let child = terminal.spawn(&url, &["shell"]);
+        terminal.type_keys(b"echo where=$(pwd) answer=$((6*7)); tty\r");
+        terminal.expect("answer=42");
+        terminal.expect("/dev/pts/");
+        terminal.type_keys(b"exit 3\r");
+        (wait(child), terminal.text())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(3), "{text:?}");
+    assert!(text.contains(&format!("where={home}")), "{text:?}");
+}
