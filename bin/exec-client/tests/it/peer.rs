@@ -112,3 +112,34 @@ async fn stdin_data_without_eof_support_is_announced() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no `eof` extension") && stderr.contains("-n"), "{stderr}");
 }
+
+/// `cp` against the April server: whole-file methods with plain paths, modes through
+/// `chmod`/`stat` processes, both ways byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_round_trips_a_small_tree() {
+    let Some(server) = peer().await else { return };
+    let root = crate::support::temp_path("peer-cp");
+    let tree = root.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("a.bin"), (0..=255u8).cycle().take(300_000).collect::<Vec<_>>()).unwrap();
+    std::fs::write(tree.join("sub/run.sh"), b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(tree.join("sub/run.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let remote = format!(":{}", root.join("there").display());
+    let up = finish(client(server.url(), &["cp", &tree.display().to_string(), &remote])).await;
+    assert_eq!((up.code, up.stderr.as_str()), (Some(0), ""));
+    let back = root.join("back").display().to_string();
+    let down = finish(client(server.url(), &["cp", &remote, &back])).await;
+    assert_eq!((down.code, down.stderr.as_str()), (Some(0), ""));
+    for relative in ["a.bin", "sub/run.sh"] {
+        assert_eq!(
+            std::fs::read(root.join("back").join(relative)).unwrap(),
+            std::fs::read(tree.join(relative)).unwrap()
+        );
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(root.join("back/sub/run.sh")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o755);
+    std::fs::remove_dir_all(&root).unwrap();
+}
