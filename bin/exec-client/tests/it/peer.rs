@@ -143,3 +143,16 @@ async fn cp_round_trips_a_small_tree() {
     assert_eq!(mode & 0o777, 0o755);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `run --timeout` against a server without `graceMs`: the command is killed at once, and the
+/// client exits 124 all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_without_grace_support_still_exits_124() {
+    let Some(server) = peer().await else { return };
+    let command = client(
+        server.url(),
+        &["run", "--timeout", "300ms", "--", "sh", "-c", "echo started; exec sleep 100"],
+    );
+    let done = finish(command).await;
+    assert_eq!((done.code, done.stdout_text().as_str(), done.stderr.as_str()), (Some(124), "started\n", ""));
+}
