@@ -127,6 +127,23 @@ async fn both_launchers_list_and_call_tools_alike() {
     assert_eq!(process.exit, Some(ExitStatus::Code(0)));
 }
 
+/// The launcher over a stdio executor (`exec-server --listen stdio` as a child, as `ssh host
+/// exec-server --listen stdio` would be): the same transcript as a local launch.
+#[tokio::test]
+async fn a_stdio_executor_behind_a_command_serves_the_same_transcript() {
+    let command = format!("{} --listen stdio", workspace_binary("exec-server").display());
+    let launcher = within(
+        "connect",
+        ExecutorLauncher::connect(exec_transport::Endpoint::Command(command), ConnectOptions::default()),
+    )
+    .await
+    .expect("connect over stdio");
+    let remote = transcript(&launcher).await;
+    let local = transcript(&LocalLauncher::new()).await;
+    assert_eq!(local, remote);
+    assert_eq!(remote.len(), 7, "{remote:#?}");
+}
+
 #[tokio::test]
 async fn environment_comes_from_the_executor_plus_explicit_values() {
     let mut base: BTreeMap<String, String> = std::env::vars().collect();

@@ -25,7 +25,10 @@
 //! - Extensions are used only when `initialize` listed them in `capabilities`; against a server
 //!   without them (the Codex peer), the calls that need them return [`ClientError::Unsupported`].
 
+mod bridge;
 mod connection;
+mod dial;
+mod fs;
 mod process;
 mod routes;
 
@@ -46,7 +49,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+pub use self::bridge::bridge;
 use self::connection::{CallError, Connection, DialError};
+pub use self::dial::{ByteStream, Endpoint, StreamDialer};
+pub use self::fs::{FileHandle, FsEntry, FsMetadata, OpenMode};
 pub use self::process::{ProcessHandle, ProcessSpec};
 use self::routes::{Routes, Slot, SlotState};
 use crate::convert::{from_wire, to_wire};
@@ -59,9 +65,13 @@ pub struct ConnectOptions {
     pub client_name: String,
     /// Sent as `Authorization: Bearer <token>` on the upgrade.
     pub auth_token: Option<String>,
+    /// PEM certificates trusted for `wss://` besides the system's roots (a private CA, or a
+    /// self-signed server certificate).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Limit for the TCP connect, the WebSocket upgrade and the handshake, each.
     pub connect_timeout: Duration,
-    /// Interval of WebSocket pings to the server (`None`: no pings).
+    /// Interval of WebSocket pings to the server (`None`: no pings). A byte-stream transport
+    /// has no pings and ignores this and `peer_timeout`.
     pub ping_interval: Option<Duration>,
     /// With nothing (not even a pong) from the server for this long, the connection is dead.
     pub peer_timeout: Option<Duration>,
@@ -81,6 +91,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             client_name: format!("exec-client/{}", env!("CARGO_PKG_VERSION")),
             auth_token: None,
+            ca_file: None,
             connect_timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(10)),
             peer_timeout: Some(Duration::from_secs(30)),
@@ -186,6 +197,8 @@ pub struct ExecClient {
 
 #[derive(Debug)]
 struct Inner {
+    endpoint: Endpoint,
+    /// `endpoint` as text, for messages and [`ExecClient::url`].
     url: String,
     options: ConnectOptions,
     routes: Arc<Routes>,
@@ -195,6 +208,8 @@ struct Inner {
     capabilities: Vec<String>,
     /// How long the server keeps a detached session, when it said (`sessionTtlMs`).
     session_ttl: Option<Duration>,
+    /// `environmentInfo` from a current (0.171) Codex server's `initialize` result.
+    environment_info: Option<serde_json::Value>,
     /// Serializes recovery starts, so one drop starts one recovery.
     recovering: Mutex<()>,
 }
@@ -208,29 +223,36 @@ impl Drop for Inner {
 }
 
 impl ExecClient {
-    /// Connects to `url` (`ws://host:port`) and performs the handshake with a new session.
-    pub async fn connect(url: &str, options: ConnectOptions) -> Result<ExecClient, ClientError> {
-        Self::connect_inner(url, options, None).await
+    /// Connects to an endpoint (a `ws://host:port` or `wss://host:port` URL, a command, any
+    /// byte stream) and performs the handshake with a new session.
+    pub async fn connect(
+        endpoint: impl Into<Endpoint>,
+        options: ConnectOptions,
+    ) -> Result<ExecClient, ClientError> {
+        Self::connect_inner(endpoint.into(), options, None).await
     }
 
     /// Connects and resumes an existing session (its processes, and their retained output).
     pub async fn resume(
-        url: &str,
+        endpoint: impl Into<Endpoint>,
         session_id: &str,
         options: ConnectOptions,
     ) -> Result<ExecClient, ClientError> {
-        Self::connect_inner(url, options, Some(SessionId::new(session_id))).await
+        Self::connect_inner(endpoint.into(), options, Some(SessionId::new(session_id))).await
     }
 
     async fn connect_inner(
-        url: &str,
+        endpoint: Endpoint,
         options: ConnectOptions,
         resume: Option<SessionId>,
     ) -> Result<ExecClient, ClientError> {
         let routes = Arc::new(Routes::default());
-        let (connection, response) = connection::dial(url, &options, resume.as_ref(), Arc::clone(&routes))
-            .await
-            .map_err(|error| dial_error(url, error))?;
+        let url = endpoint.to_string();
+        let (connection, response) =
+            connection::dial(&endpoint, &options, resume.as_ref(), Arc::clone(&routes))
+                .await
+                .map_err(|error| dial_error(&url, error))?;
+        let connection::Handshake { response, environment_info } = response;
         let InitializeResponse { session_id, server_info, capabilities, session_ttl_ms } = response;
         let session_ttl = session_ttl_ms.map(Duration::from_millis);
         if let (Some(recovery), Some(ttl)) = (&options.recovery, session_ttl)
@@ -240,7 +262,8 @@ impl ExecClient {
         }
         let (link, _) = watch::channel(Link::Up(Arc::clone(&connection)));
         let inner = Arc::new(Inner {
-            url: url.to_owned(),
+            endpoint,
+            url,
             options,
             routes,
             link,
@@ -248,6 +271,7 @@ impl ExecClient {
             server_info,
             capabilities,
             session_ttl,
+            environment_info,
             recovering: Mutex::new(()),
         });
         watch_connection(&inner, connection);
@@ -259,9 +283,14 @@ impl ExecClient {
         self.inner.session_id.as_str()
     }
 
-    /// The URL this client dials.
+    /// The endpoint this client dials, as text (a URL, or a command in backquotes).
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The endpoint this client dials (again, on recovery).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
     }
 
     /// The server's name and version, when it reported them.
@@ -533,7 +562,7 @@ const MAX_SAFE_SEQ: u64 = (1 << 53) - 1;
 
 fn dial_error(url: &str, error: DialError) -> ClientError {
     match error {
-        DialError::InvalidUrl(reason) | DialError::Unreachable(reason) => {
+        DialError::InvalidUrl(reason) | DialError::Unreachable(reason) | DialError::Tls(reason) => {
             ClientError::Connect { url: url.to_owned(), reason }
         }
         DialError::Refused { status } => ClientError::AuthRefused { url: url.to_owned(), status },
@@ -599,8 +628,12 @@ async fn recover(inner: Arc<Inner>, reason: String, mut recovery: Recovery) {
             go_down(&inner, message);
             return;
         }
-        let attempt =
-            connection::dial(&inner.url, &inner.options, Some(&inner.session_id), Arc::clone(&inner.routes));
+        let attempt = connection::dial(
+            &inner.endpoint,
+            &inner.options,
+            Some(&inner.session_id),
+            Arc::clone(&inner.routes),
+        );
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok((connection, _))) => {
                 tracing::info!("reconnected; session resumed");
@@ -625,7 +658,9 @@ async fn recover(inner: Arc<Inner>, reason: String, mut recovery: Recovery) {
                 go_down(&inner, format!("{reason}; the server refused the reconnection (HTTP {status})"));
                 return;
             }
-            Ok(Err(DialError::InvalidUrl(error) | DialError::Unreachable(error))) => last_error = error,
+            Ok(Err(DialError::InvalidUrl(error) | DialError::Unreachable(error) | DialError::Tls(error))) => {
+                last_error = error;
+            }
             Err(_) => last_error = "timed out".to_owned(),
         }
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
