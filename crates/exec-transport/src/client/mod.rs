@@ -181,6 +181,48 @@ enum Retry {
     Never,
 }
 
+/// The client's column of the method table (the server's is `server::methods`): whether recovery
+/// may send a call of each method again when its connection dropped before the answer came.
+/// [`ExecClient::request`] is how the client sends a typed request, so the policy is decided
+/// here and nowhere else.
+trait Resend: method::Request {
+    fn retry(client: &ExecClient, params: &Self::Params) -> Retry;
+}
+
+macro_rules! resend {
+    ($($marker:ident => $retry:expr;)*) => {
+        $(
+            impl Resend for method::$marker {
+                fn retry(_client: &ExecClient, _params: &Self::Params) -> Retry {
+                    $retry
+                }
+            }
+        )*
+    };
+}
+
+resend! {
+    // A lost start is never resent blindly: `start` first asks whether it arrived.
+    ProcessStart => Retry::Never;
+    ProcessRead => Retry::Safe;
+    ProcessTerminate => Retry::Safe;
+    // A signal must not be delivered twice.
+    ProcessSignal => Retry::Never;
+    ProcessResize => Retry::Safe;
+    ProcessList => Retry::Safe;
+}
+
+impl Resend for method::ProcessWrite {
+    /// Safe only when the write carries a `writeId` that the server deduplicates.
+    fn retry(client: &ExecClient, params: &Self::Params) -> Retry {
+        if params.write_id.is_some() && client.has_capability(capability::WRITE_ID) {
+            Retry::Safe
+        } else {
+            Retry::Never
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Link {
     Up(Arc<Connection>),
@@ -338,10 +380,7 @@ impl ExecClient {
         self.inner.routes.register(&slot);
         let params = spec.into_wire(&id);
         let result = loop {
-            match self
-                .call::<_, wire::ProcessStartResponse>(method::PROCESS_START, &params, Retry::Never)
-                .await
-            {
+            match self.request::<method::ProcessStart>(&params).await {
                 Err(ClientError::Disconnected(reason)) if self.inner.options.recovery.is_some() => {
                     // Did the start reach the server before the connection dropped? Ask (this
                     // waits for the reconnect); if so, it is ours: catch up instead of starting
@@ -389,8 +428,7 @@ impl ExecClient {
                     max_bytes: None,
                     wait_ms: None,
                 };
-                let read: wire::ProcessReadResponse =
-                    self.call(method::PROCESS_READ, &probe, Retry::Safe).await?;
+                let read: wire::ProcessReadResponse = self.request::<method::ProcessRead>(&probe).await?;
                 let mut state = SlotState::new(read.next_seq.saturating_sub(1), false, max);
                 if read.closed {
                     state.end();
@@ -420,7 +458,7 @@ impl ExecClient {
             max_bytes: request.max_bytes.map(|bytes| bytes as u64),
             wait_ms: request.wait.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         };
-        self.call(method::PROCESS_READ, &params, Retry::Safe).await
+        self.request::<method::ProcessRead>(&params).await
     }
 
     /// Writes to a process's stdin. With the `writeId` extension every write carries an id and
@@ -440,18 +478,13 @@ impl ExecClient {
             None if self.has_capability(capability::WRITE_ID) => Some(uuid::Uuid::new_v4().to_string()),
             None => None,
         };
-        let retry = if write_id.is_some() && self.has_capability(capability::WRITE_ID) {
-            Retry::Safe
-        } else {
-            Retry::Never
-        };
         let params = wire::ProcessWriteParams {
             process_id: exec_protocol::ProcessId::new(id),
             chunk: exec_protocol::ByteChunk::from(data.as_ref()),
             eof: options.eof,
             write_id,
         };
-        let response: wire::ProcessWriteResponse = self.call(method::PROCESS_WRITE, &params, retry).await?;
+        let response = self.request::<method::ProcessWrite>(&params).await?;
         Ok(from_wire::write_status(response.status))
     }
 
@@ -466,7 +499,7 @@ impl ExecClient {
             grace_ms: grace.map(|grace| u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)),
         };
         let response: wire::ProcessTerminateResponse =
-            self.call(method::PROCESS_TERMINATE, &params, Retry::Safe).await?;
+            self.request::<method::ProcessTerminate>(&params).await?;
         Ok(response.running)
     }
 
@@ -478,7 +511,7 @@ impl ExecClient {
             process_id: exec_protocol::ProcessId::new(id),
             signal: to_wire::signal(signal),
         };
-        let _: wire::ProcessSignalResponse = self.call(method::PROCESS_SIGNAL, &params, Retry::Never).await?;
+        self.request::<method::ProcessSignal>(&params).await?;
         Ok(())
     }
 
@@ -490,7 +523,7 @@ impl ExecClient {
             rows: size.rows,
             cols: size.cols,
         };
-        let _: wire::ProcessResizeResponse = self.call(method::PROCESS_RESIZE, &params, Retry::Safe).await?;
+        self.request::<method::ProcessResize>(&params).await?;
         Ok(())
     }
 
@@ -498,7 +531,7 @@ impl ExecClient {
     pub async fn list(&self) -> Result<Vec<ProcessInfo>, ClientError> {
         self.require(capability::PROCESS_LIST)?;
         let response: wire::ProcessListResponse =
-            self.call(method::PROCESS_LIST, &wire::ProcessListParams {}, Retry::Safe).await?;
+            self.request::<method::ProcessList>(&wire::ProcessListParams {}).await?;
         Ok(response
             .processes
             .into_iter()
@@ -529,8 +562,15 @@ impl ExecClient {
         }
     }
 
+    /// Sends a typed request under its method's [`Resend`] policy and decodes its result.
+    async fn request<M: Resend>(&self, params: &M::Params) -> Result<M::Response, ClientError> {
+        self.call(M::NAME, params, M::retry(self, params)).await
+    }
+
     /// Sends a request and decodes its result; across a dropped connection, `Retry::Safe` calls
-    /// are sent again once recovery has reconnected.
+    /// are sent again once recovery has reconnected. Typed requests go through
+    /// [`request`](Self::request); this is for methods whose params are built as JSON (the fs
+    /// helpers, which add the current client's optional members).
     async fn call<P: Serialize, R: DeserializeOwned>(
         &self,
         method_name: &str,
