@@ -19,6 +19,7 @@ fn spec(argv: &[&str]) -> SpawnSpec {
         env: BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]),
         arg0: None,
         stdio: Stdio::Pipes { stdin: StdinMode::Closed },
+        sandbox: None,
     }
 }
 

@@ -37,6 +37,7 @@
 //!         env: BTreeMap::new(),
 //!         arg0: None,
 //!         stdio: Stdio::Pipes { stdin: StdinMode::Closed },
+//!         sandbox: None,
 //!     };
 //!     let mut events = session.start(ProcessId::new("greeting"), spec).await?;
 //!     let mut output = Vec::new();
@@ -107,6 +108,6 @@ pub use limits::raise_open_file_limit;
 pub use session::SessionHandle;
 pub use subscription::Subscription;
 pub use types::{
-    Event, ExitStatus, OutputChunk, ProcessInfo, PtySize, ReadOutcome, ReadRequest, Signal, SpawnSpec,
-    StdinMode, Stdio, StreamKind, SubscribeFrom, WriteOptions, WriteStatus,
+    ChildSandbox, Event, ExitStatus, OutputChunk, ProcessInfo, PtySize, ReadOutcome, ReadRequest, Signal,
+    SpawnSpec, StdinMode, Stdio, StreamKind, SubscribeFrom, WriteOptions, WriteStatus,
 };

@@ -54,6 +54,7 @@ pub fn spec(argv: &[&str], stdio: Stdio) -> SpawnSpec {
         env: env(),
         arg0: None,
         stdio,
+        sandbox: None,
     }
 }
 

@@ -471,6 +471,7 @@ impl ExecClient {
                 argv: info.argv,
                 pid: Some(info.pid),
                 tty: info.tty,
+                sandboxed: false,
                 running: info.running,
                 exit: info.exit_code.map(|code| routes::exit_status(code, info.signal)),
                 next_seq: Seq::new(info.next_seq),

@@ -284,7 +284,7 @@ async fn start(
     } else {
         Stdio::Pipes { stdin: StdinMode::Closed }
     };
-    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
+    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio, sandbox: None };
     let process_id = ProcessId::new(params.process_id.into_string());
     let subscription = session.start(process_id.clone(), spec).await.map_err(start_error)?;
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
