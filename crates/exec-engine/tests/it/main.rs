@@ -9,5 +9,6 @@ mod support;
 mod control;
 mod flow;
 mod output;
+mod sandbox;
 mod sessions;
 mod start;
