@@ -6,6 +6,7 @@
 
 mod support;
 
+mod containment;
 mod control;
 mod flow;
 mod output;
