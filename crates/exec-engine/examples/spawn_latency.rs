@@ -59,6 +59,26 @@ async fn spawn_to_closed(variant: &Variant, iterations: usize) -> Vec<Duration> 
     samples
 }
 
+/// The first start of a session also makes the session's PID namespace and its init.
+async fn first_start_of_a_session(iterations: usize) -> Duration {
+    let engine = Engine::new(Config { exited_linger: Duration::ZERO, ..Config::default() });
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let session = engine.create_session().expect("session");
+        let started = Instant::now();
+        let mut events = session.start(ProcessId::new("first"), spec(&["/bin/true"])).await.expect("start");
+        while let Some(event) = events.next().await {
+            if matches!(event, Event::Closed { .. }) {
+                break;
+            }
+        }
+        samples.push(started.elapsed());
+    }
+    engine.shutdown().await;
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
 fn variants() -> Vec<Variant> {
     let pipes = Stdio::Pipes { stdin: StdinMode::Closed };
     let mut variants = vec![
@@ -141,6 +161,10 @@ fn main() {
                 samples[0]
             );
         }
+        println!(
+            "first start of a new session (makes its namespace): median {:?}",
+            first_start_of_a_session(iterations.min(100)).await
+        );
         // A large RSS: 1 GiB, every page touched.
         let ballast = vec![1u8; 1 << 30];
         for variant in variants() {
@@ -152,6 +176,10 @@ fn main() {
                 median.as_secs_f64() / baseline.as_secs_f64()
             );
         }
+        println!(
+            "with 1 GiB RSS, first start of a new session: median {:?}",
+            first_start_of_a_session(iterations.min(100)).await
+        );
         assert_eq!(std::hint::black_box(&ballast)[12345], 1);
         drop(ballast);
         let gigabytes_per_second = stream(1 << 30).await;

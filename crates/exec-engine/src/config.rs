@@ -39,6 +39,14 @@ pub struct Config {
     /// a 1 GiB server). Turn it off when the embedder kills children some other way (a cgroup,
     /// a container). PTY children need a `pre_exec` hook (setsid, TIOCSCTTY) regardless.
     pub kill_on_server_death: bool,
+    /// Linux: each session's processes run in a PID namespace of their own (with a mount
+    /// namespace whose `/proc` matches it), made on the session's first `start`, whose init dies
+    /// with the server and at the session's teardown; the kernel then kills everything in it,
+    /// including `setsid` daemons and orphaned grandchildren (default true). Inside a session,
+    /// `$$`, `ps` and `kill` use the namespace's pids and see only the session's processes; the
+    /// engine reports the server's pids. Needs `CAP_SYS_ADMIN`: without it sessions run
+    /// uncontained, and this is logged once.
+    pub contain_sessions: bool,
     /// How long [`Engine::shutdown`](crate::Engine::shutdown) waits for killed processes to be
     /// reaped (default 5 s).
     pub shutdown_wait: Duration,
@@ -87,6 +95,7 @@ impl Default for Config {
             max_processes_total: 8192,
             read_chunk_bytes: 64 * 1024,
             kill_on_server_death: true,
+            contain_sessions: true,
             shutdown_wait: Duration::from_secs(5),
             after_spawn: None,
         }

@@ -25,6 +25,7 @@ use nix::libc;
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use tokio::io::unix::AsyncFd;
 
+use super::namespace::{self, Namespaces};
 use crate::types::ExitStatus;
 
 /// Stack of the cloned child. It runs a few dozen frames of straight-line code (the sandbox's
@@ -66,6 +67,9 @@ pub(crate) struct ChildPlan<'a> {
     death_signal_parent: Option<libc::pid_t>,
     /// Applied last, just before `execve`.
     sandbox: Option<&'a exec_sandbox::PreparedSandbox>,
+    /// The session's namespaces: the calling thread enters the PID namespace for the clone,
+    /// the child joins the mount namespace first thing.
+    namespaces: Option<Namespaces>,
 }
 
 /// Which step of the child failed; written into [`Report::stage`].
@@ -74,6 +78,8 @@ pub(crate) struct ChildPlan<'a> {
 pub(crate) enum Stage {
     /// `setpgid` or `setsid`.
     Leader = 1,
+    /// `setns` into the session's mount namespace.
+    Namespace = 9,
     /// Placing stdin/stdout/stderr (`dup2`, `fcntl`).
     Stdio = 2,
     /// `TIOCSCTTY`.
@@ -101,6 +107,7 @@ impl Stage {
             6 => Stage::Cwd,
             7 => Stage::Sandbox,
             8 => Stage::Exec,
+            9 => Stage::Namespace,
             _ => return None,
         })
     }
@@ -140,6 +147,7 @@ impl<'a> ChildPlan<'a> {
         leader: Leader,
         death_signal_parent: Option<libc::pid_t>,
         sandbox: Option<&'a exec_sandbox::PreparedSandbox>,
+        namespaces: Option<Namespaces>,
     ) -> io::Result<ChildPlan<'a>> {
         use std::os::unix::ffi::OsStrExt;
         let c_string = |text: &[u8]| {
@@ -186,18 +194,25 @@ impl<'a> ChildPlan<'a> {
             leader,
             death_signal_parent,
             sandbox,
+            namespaces,
         })
     }
 }
 
 /// A child stack: an anonymous mapping with a guard page at its low end, unmapped on drop.
-struct ChildStack {
+#[derive(Debug)]
+pub(crate) struct ChildStack {
     base: *mut c_void,
     len: usize,
 }
 
+// SAFETY: the mapping is owned by this value alone; the pointer is only an address.
+unsafe impl Send for ChildStack {}
+// SAFETY: as above; nothing is reached through a shared reference but the address.
+unsafe impl Sync for ChildStack {}
+
 impl ChildStack {
-    fn new() -> io::Result<ChildStack> {
+    pub(crate) fn new() -> io::Result<ChildStack> {
         let page = 4096;
         let len = CHILD_STACK_BYTES + page;
         // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
@@ -223,7 +238,7 @@ impl ChildStack {
     }
 
     /// The initial stack pointer: the top of the mapping (stacks grow down), 16-byte aligned.
-    fn top(&self) -> *mut c_void {
+    pub(crate) fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of the mapping, which is page-aligned (so 16-byte aligned).
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
     }
@@ -256,6 +271,18 @@ pub(crate) fn clone_child(plan: &ChildPlan<'_>) -> Result<RawChild, ChildFailure
     let report = Report::default();
     let args = ChildArgs { plan, report: &report };
     let mut pidfd: c_int = -1;
+    let own_namespace = match plan.namespaces {
+        Some(namespaces) => {
+            let own = namespace::own_pid_namespace().map_err(clone_failure)?;
+            // SAFETY: setns on descriptors that stay open for the call; CLONE_NEWPID changes
+            // only where this thread's next children are created, not this thread itself.
+            if unsafe { libc::setns(namespaces.pid, libc::CLONE_NEWPID) } != 0 {
+                return Err(clone_failure(io::Error::last_os_error()));
+            }
+            Some(own)
+        }
+        None => None,
+    };
 
     let mut all: libc::sigset_t = unsafe_zeroed_sigset();
     let mut previous: libc::sigset_t = unsafe_zeroed_sigset();
@@ -281,6 +308,14 @@ pub(crate) fn clone_child(plan: &ChildPlan<'_>) -> Result<RawChild, ChildFailure
     let clone_error = io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut()) };
+    if let Some(own) = own_namespace {
+        // SAFETY: back to this process's own PID namespace for this thread's later children.
+        if unsafe { libc::setns(own, libc::CLONE_NEWPID) } != 0 {
+            // Every later fork of this thread would land in the session's namespace: there is
+            // no safe way to go on.
+            panic!("cannot return to the server's PID namespace: {}", io::Error::last_os_error());
+        }
+    }
     drop(stack);
     if pid < 0 {
         return Err(clone_failure(clone_error));
@@ -419,6 +454,12 @@ unsafe fn run_child(plan: &ChildPlan<'_>) -> (Stage, i32) {
     // SAFETY: the whole body is raw syscalls over pointers into `plan`, which the suspended
     // parent keeps alive.
     unsafe {
+        // Joining a mount namespace also moves the root and cwd to its root: do it first.
+        if let Some(namespaces) = plan.namespaces
+            && libc::setns(namespaces.mount, libc::CLONE_NEWNS) < 0
+        {
+            return (Stage::Namespace, last_errno());
+        }
         let leader = match plan.leader {
             Leader::ProcessGroup => libc::setpgid(0, 0),
             Leader::SessionWithTerminal => libc::setsid(),

@@ -11,6 +11,7 @@
 //! removes the entry from its table after the linger.
 
 pub(crate) mod child;
+pub(crate) mod namespace;
 pub(crate) mod spawn;
 pub(crate) mod tasks;
 

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::child::{Child, ChildFailure, ChildPlan, Leader, Stage, clone_child};
+use super::namespace::SessionNamespace;
 use super::tasks::{ChildWatcher, StdinTarget, StdinWriter, StreamReader};
 use super::{Process, ProcessState, STDIN_QUEUE_CAPACITY};
 use crate::config::Config;
@@ -57,6 +58,7 @@ pub(crate) fn spawn(
     config: &Config,
     owner: CursorOwner,
     retire: Retire,
+    namespace: Option<&SessionNamespace>,
 ) -> Result<Spawned, StartError> {
     let program = spec.argv[0].clone();
     let spawn_error = |source: io::Error| StartError::Spawn { program: program.clone(), source };
@@ -96,9 +98,12 @@ pub(crate) fn spawn(
         }
     };
 
-    let death_signal_parent = config
-        .kill_on_server_death
-        .then(|| libc::pid_t::try_from(std::process::id()).expect("a pid fits in pid_t"));
+    // Inside the session's namespace the parent (outside it) reads as pid 0, before and after
+    // a reparenting; the namespace's init dies with the server and takes the child with it.
+    let death_signal_parent = config.kill_on_server_death.then(|| match namespace {
+        Some(_) => 0,
+        None => libc::pid_t::try_from(std::process::id()).expect("a pid fits in pid_t"),
+    });
     let plan = ChildPlan::new(
         &spec.argv,
         spec.arg0.as_deref(),
@@ -108,6 +113,7 @@ pub(crate) fn spawn(
         leader,
         death_signal_parent,
         spec.sandbox.as_ref().map(|sandbox| sandbox.prepared()),
+        namespace.map(SessionNamespace::namespaces),
     )
     .map_err(spawn_error)?;
     let raw = clone_child(&plan).map_err(|failure| start_failure(&spec, &program, failure))?;

@@ -33,7 +33,8 @@ fn marked_processes(token: &str) -> Vec<u32> {
         };
         // A process that exits meanwhile has no environ any more: it is not a survivor.
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
-        if environ.split(|byte| *byte == 0).any(|var| var == needle.as_bytes()) && crate::support::pid_exists(pid)
+        if environ.split(|byte| *byte == 0).any(|var| var == needle.as_bytes())
+            && crate::support::pid_exists(pid)
         {
             found.push(pid);
         }
@@ -124,12 +125,14 @@ async fn sigkill_of_the_embedder_kills_the_whole_tree() {
         let ready = tokio::task::spawn_blocking(move || {
             BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line.contains("helper-ready"))
         });
-        let ready = tokio::time::timeout(DEADLINE, ready).await.expect("the helper got ready in time").unwrap();
+        let ready =
+            tokio::time::timeout(DEADLINE, ready).await.expect("the helper got ready in time").unwrap();
         assert!(ready, "the helper ended before it was ready");
         assert!(marked_processes(&token).len() >= 3);
         helper.kill().expect("SIGKILL the helper");
         helper.wait().expect("reap the helper");
-        eventually("the embedder's death kills every descendant", || marked_processes(&token).is_empty()).await;
+        eventually("the embedder's death kills every descendant", || marked_processes(&token).is_empty())
+            .await;
     })
     .await;
 }
