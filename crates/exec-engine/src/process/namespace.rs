@@ -153,6 +153,16 @@ impl SessionNamespace {
         }
     }
 
+    /// Whether the init has exited (someone killed it): the namespace then takes no new process.
+    fn init_exited(&self) -> bool {
+        let init = self.init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(init) = init.as_ref() else { return true };
+        let mut poll = libc::pollfd { fd: init.child.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, no wait.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready != 0
+    }
+
     pub(crate) fn namespaces(&self) -> Namespaces {
         Namespaces { pid: self.pid_namespace.as_raw_fd(), mount: self.mount_namespace.as_raw_fd() }
     }
@@ -248,6 +258,14 @@ pub(crate) enum Containment {
 impl Containment {
     /// The session's namespace, creating it on first use.
     pub(crate) fn get_or_create(&mut self) -> Option<Arc<SessionNamespace>> {
+        if let Containment::Contained(namespace) = self
+            && namespace.init_exited()
+        {
+            // Its init was killed from outside, and every process in it with it: start afresh.
+            tracing::warn!("a session's namespace init died; making a new one");
+            namespace.kill();
+            *self = Containment::NotYet;
+        }
         if let Containment::NotYet = self {
             *self = match SessionNamespace::create() {
                 Ok(namespace) => Containment::Contained(Arc::new(namespace)),

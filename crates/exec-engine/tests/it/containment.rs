@@ -136,3 +136,41 @@ async fn sigkill_of_the_embedder_kills_the_whole_tree() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_session_whose_namespace_init_was_killed_gets_a_new_one() {
+    let engine = Engine::new(Config::default());
+    let handle = engine.create_session().unwrap();
+    let token = token("init-killed");
+    let mut events = handle.start(pid("first"), tree_spec(&token, Backend::Pipes)).await.unwrap();
+    collect_until(&mut events, |c| c.text().contains("ready")).await;
+    // The namespace's init is the parent of the orphaned grandchild: find it through /proc.
+    let leader = handle.list()[0].pid.unwrap();
+    let init = crate::support::server_pid(leader, 1);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(init as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    eventually("killing the init kills the whole tree", || marked_processes(&token).is_empty()).await;
+    drop(events);
+    let mut events = handle.start(pid("second"), sh("echo $$", Backend::Pipes)).await.expect("a start after");
+    let seen = crate::support::collect(&mut events).await;
+    assert_eq!(seen.exit, Some(exec_engine::ExitStatus::Code(0)));
+    // Pid 1 is the new namespace's init; the command comes after it.
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "2");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn inside_a_session_proc_and_kill_agree_on_pids() {
+    each_backend(|backend| async move {
+        let engine = Engine::new(Config::default());
+        let handle = engine.create_session().unwrap();
+        // A pid found through /proc (what ps and pkill read) is the one kill reaches.
+        let script = "sleep 31 & victim=$!; found=$(pgrep -x sleep); \
+                      [ \"$found\" = \"$victim\" ] && echo same-pid; kill $found; wait $victim; echo status=$?";
+        let mut events = handle.start(pid("p"), sh(script, backend)).await.unwrap();
+        let text = crate::support::collect(&mut events).await.text();
+        assert!(text.contains("same-pid") && text.contains("status=143"), "{text}");
+        engine.shutdown().await;
+    })
+    .await;
+}
