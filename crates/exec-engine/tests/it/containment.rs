@@ -174,3 +174,17 @@ async fn inside_a_session_proc_and_kill_agree_on_pids() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn orphans_inside_a_session_are_reaped() {
+    let engine = Engine::new(Config::default());
+    let handle = engine.create_session().unwrap();
+    // The grandchild is orphaned at once and exits; the namespace's init must reap it, or it
+    // stays a zombie (state Z) as long as the session lives.
+    let script = "(sh -c 'sleep 0.1' &); sleep 0.1; \
+                  while ps -eo stat= | grep -q '^Z'; do sleep 0.05; done; echo no-zombie";
+    let mut events = handle.start(pid("p"), sh(script, Backend::Pipes)).await.unwrap();
+    let seen = crate::support::collect(&mut events).await;
+    assert!(seen.text().contains("no-zombie"), "{}", seen.text());
+    engine.shutdown().await;
+}
