@@ -689,6 +689,14 @@ impl ExecBackend for ExecClient {
         spec: SpawnSpec,
     ) -> Result<BoxEventStream, BackendError> {
         let program = spec.argv.first().cloned().unwrap_or_default();
+        if spec.sandbox.is_some() {
+            // Fail closed: a locally prepared sandbox cannot travel, and dropping it would run unconfined.
+            let source = std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a prepared sandbox cannot be sent to a remote executor",
+            );
+            return Err(StartError::Sandbox { source }.into());
+        }
         let mut spec = ProcessSpec::from(spec);
         if !self.has_capability(capability::SIZE) {
             // A server without the extension starts every PTY at its own default size.
