@@ -288,6 +288,15 @@ impl Containment {
         }
     }
 
+    /// Forgets a namespace that no longer takes processes (killing what may be left of it), so
+    /// the next `get_or_create` makes a new one.
+    pub(crate) fn reset(&mut self) {
+        if let Containment::Contained(namespace) = std::mem::replace(self, Containment::NotYet) {
+            tracing::warn!("a session's namespace no longer takes processes; making a new one");
+            namespace.kill();
+        }
+    }
+
     /// Kills the whole namespace (teardown).
     pub(crate) fn kill(&mut self) {
         if let Containment::Contained(namespace) = std::mem::replace(self, Containment::Uncontained) {

@@ -241,7 +241,7 @@ impl SessionHandle {
         let mut pending = self.reserve(&id)?;
         self.engine.remember_runtime();
 
-        let retire: Retire = {
+        let retire = || -> Retire {
             let session = Arc::downgrade(&self.session);
             let engine = Arc::downgrade(&self.engine);
             let id = id.clone();
@@ -255,7 +255,23 @@ impl SessionHandle {
         };
         let namespace =
             if config.contain_sessions { self.session.containment().get_or_create() } else { None };
-        let spawned = match spawn(id.clone(), spec, config, self.generation, retire, namespace.as_deref()) {
+        // A namespace whose init was killed from outside takes no new process (ENOMEM from the
+        // clone), and its init may not have finished exiting when `get_or_create` looked: keep
+        // the spec to retry once in a fresh namespace.
+        let retry_spec = namespace.is_some().then(|| spec.clone());
+        let mut spawned = spawn(id.clone(), spec, config, self.generation, retire(), namespace.as_deref());
+        if let (Err(StartError::Spawn { source, .. }), Some(spec)) = (&spawned, retry_spec)
+            && source.raw_os_error() == Some(nix::libc::ENOMEM)
+            && !self.session.lock().torn_down
+        {
+            let namespace = {
+                let mut containment = self.session.containment();
+                containment.reset();
+                containment.get_or_create()
+            };
+            spawned = spawn(id.clone(), spec, config, self.generation, retire(), namespace.as_deref());
+        }
+        let spawned = match spawned {
             Ok(spawned) => spawned,
             // A teardown killed the namespace while this start was spawning into it.
             Err(_) if self.session.lock().torn_down => return Err(StartError::SessionTakenOver),

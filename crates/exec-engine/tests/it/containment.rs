@@ -164,8 +164,9 @@ async fn inside_a_session_proc_and_kill_agree_on_pids() {
     each_backend(|backend| async move {
         let engine = Engine::new(Config::default());
         let handle = engine.create_session().unwrap();
-        // A pid found through /proc (what ps and pkill read) is the one kill reaches.
-        let script = "sleep 31 & victim=$!; found=$(pgrep -x sleep); \
+        // A pid found through /proc (what ps and pkill read) is the one kill reaches. The loop
+        // waits for the background job to have exec'd `sleep`.
+        let script = "sleep 31 & victim=$!; until found=$(pgrep -x sleep); do sleep 0.01; done; \
                       [ \"$found\" = \"$victim\" ] && echo same-pid; kill $found; wait $victim; echo status=$?";
         let mut events = handle.start(pid("p"), sh(script, backend)).await.unwrap();
         let text = crate::support::collect(&mut events).await.text();
