@@ -4,14 +4,13 @@
 //! Each resumes the session, which takes it over from a client still attached to it (that client
 //! stops: a takeover is final).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use exec_engine::{Event, ExitStatus, ProcessInfo, Seq, Signal, SubscribeFrom};
+use exec_engine::{ExitStatus, ProcessInfo, Seq, Signal, SubscribeFrom};
 use exec_protocol::capability;
-use exec_transport::{ExecClient, ProcessSpec};
+use exec_transport::ExecClient;
 
 use crate::run::{GapPolicy, exit_code, follow};
 use crate::session_file::{Checkpoint, SessionFile};
@@ -106,14 +105,8 @@ impl Resumed {
 
 pub(crate) async fn ps(server: &ServerArgs, args: SessionArgs) -> Result<u8, Failure> {
     let resumed = Resumed::open(server, &args).await?;
-    let processes: Vec<ProcessInfo> = resumed
-        .client
-        .list()
-        .await?
-        .into_iter()
-        .filter(|process| !process.id.as_str().starts_with(AGE_PROBE_PREFIX))
-        .collect();
-    let ages = ages(&resumed.client, &processes).await;
+    let processes: Vec<ProcessInfo> = resumed.client.list().await?;
+    let now = std::time::SystemTime::now();
     let mut rows = vec![["ID", "PID", "STATE", "EXIT", "AGE", "COMMAND"].map(str::to_owned)];
     for process in &processes {
         let (state, exit) = match process.exit {
@@ -123,46 +116,18 @@ pub(crate) async fn ps(server: &ServerArgs, args: SessionArgs) -> Result<u8, Fai
             None => ("exited", "-".to_owned()),
         };
         let pid = process.pid.map_or_else(|| "-".to_owned(), |pid| pid.to_string());
-        let age =
-            process.pid.and_then(|pid| ages.get(&pid)).map_or_else(|| "-".to_owned(), |age| human_age(*age));
+        // From the server's `startedAtMs` (its clock against ours: fine for an age column).
+        let age = match process.started {
+            Some(started) if process.running => {
+                human_age(now.duration_since(started).unwrap_or_default().as_secs())
+            }
+            _ => "-".to_owned(),
+        };
         rows.push([process.id.as_str().to_owned(), pid, state.to_owned(), exit, age, process.argv.join(" ")]);
     }
     print!("{}", table(&rows));
     resumed.client.close().await;
     Ok(0)
-}
-
-/// Ids of the processes `ps` starts to learn ages; left out of its own listing.
-const AGE_PROBE_PREFIX: &str = "exec-client-ps-";
-
-/// How long each running process has been running, in seconds, by pid: asked of the executor's
-/// own `ps` (the protocol carries no start time). Empty when that cannot be done.
-async fn ages(client: &ExecClient, processes: &[ProcessInfo]) -> BTreeMap<u32, u64> {
-    let pids: Vec<String> = processes
-        .iter()
-        .filter(|process| process.running)
-        .filter_map(|process| process.pid)
-        .map(|pid| pid.to_string())
-        .collect();
-    if pids.is_empty() {
-        return BTreeMap::new();
-    }
-    let id = format!("{AGE_PROBE_PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let spec = ProcessSpec::new(["ps", "-o", "pid=,etimes=", "-p", &pids.join(",")], "/");
-    let Ok(mut handle) = client.start(id, spec).await else { return BTreeMap::new() };
-    let mut output = Vec::new();
-    while let Some(event) = handle.next_event().await {
-        if let Event::Output(chunk) = event {
-            output.extend_from_slice(&chunk.data);
-        }
-    }
-    String::from_utf8_lossy(&output)
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-        })
-        .collect()
 }
 
 /// `42s`, `3m05s`, `2h07m`, `3d04h`.

@@ -47,7 +47,9 @@ impl InProcessExecutor {
         let url = format!("ws://{}", listener.local_addr().expect("a bound address"));
         let shutdown = CancellationToken::new();
         let config = ServerConfig { base_environment, ..ServerConfig::default() };
-        let engine = Engine::new(Config::default());
+        // The stubborn server's tests read pids a command prints (`$$`, `$!`) and look them up
+        // in this process's /proc: keep children in this PID namespace, not a session's own.
+        let engine = Engine::new(Config { contain_sessions: false, ..Config::default() });
         drop(tokio::spawn(exec_transport::server::run(listener, engine, config, shutdown.clone())));
         InProcessExecutor { url, shutdown }
     }

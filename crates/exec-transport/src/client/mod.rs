@@ -532,19 +532,7 @@ impl ExecClient {
         self.require(capability::PROCESS_LIST)?;
         let response: wire::ProcessListResponse =
             self.request::<method::ProcessList>(&wire::ProcessListParams {}).await?;
-        Ok(response
-            .processes
-            .into_iter()
-            .map(|info| ProcessInfo {
-                id: exec_engine::ProcessId::new(info.process_id.into_string()),
-                argv: info.argv,
-                pid: Some(info.pid),
-                tty: info.tty,
-                running: info.running,
-                exit: info.exit_code.map(|code| from_wire::exit_status(code, info.signal)),
-                next_seq: Seq::new(info.next_seq),
-            })
-            .collect())
+        Ok(response.processes.into_iter().map(from_wire::process_info).collect())
     }
 
     /// The live connection, waiting while recovery runs.
@@ -717,6 +705,14 @@ impl ExecBackend for ExecClient {
         spec: SpawnSpec,
     ) -> Result<BoxEventStream, BackendError> {
         let program = spec.argv.first().cloned().unwrap_or_default();
+        if spec.sandbox.is_some() {
+            // Fail closed: a locally prepared sandbox cannot travel, and dropping it would run unconfined.
+            let source = std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a prepared sandbox cannot be sent to a remote executor",
+            );
+            return Err(exec_engine::StartError::Sandbox { source }.into());
+        }
         let mut spec = ProcessSpec::from(spec);
         if !self.has_capability(capability::SIZE) {
             // A server without the extension starts every PTY at its own default size.

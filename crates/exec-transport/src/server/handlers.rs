@@ -240,7 +240,7 @@ pub(crate) async fn start(
     } else {
         Stdio::Pipes { stdin: StdinMode::Closed }
     };
-    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
+    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio, sandbox: None };
     let process_id = from_wire::process_id(params.process_id);
     let subscription = session.start(process_id.clone(), spec).await.map_err(to_wire::start_error)?;
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
