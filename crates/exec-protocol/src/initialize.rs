@@ -34,6 +34,10 @@ pub struct InitializeResponse {
     /// the wire) for a server without extensions, such as the Codex peer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
+    /// What the 0.171 client wants to know about the executor (its shell, home, temp dir,
+    /// optional features). Without it, that client asks `environment/info` again and again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_info: Option<crate::environment::EnvironmentInfo>,
 }
 
 impl InitializeResponse {

@@ -3,7 +3,8 @@
 //! [`from_wire`] turns wire values back into engine values.
 //!
 //! Every conversion `match` lives here (signals, streams, write statuses, exit statuses, process
-//! ids, read results, environment policies, and errors in both directions), so a new variant or
+//! ids, read results, environment policies, paths and `file://` URIs, sandbox intents and their
+//! errors, and errors in both directions), so a new variant or
 //! field is one edit in one file. The wire's exit encoding (128+N for a signal) lives here too;
 //! the engine only knows `ExitStatus`. Nothing here does I/O or decides policy.
 //!
@@ -68,8 +69,10 @@ pub(crate) mod to_wire {
         }
     }
 
-    pub(crate) fn read_response(outcome: ReadOutcome) -> wire::ProcessReadResponse {
+    /// `sandbox_denied` is the server's judgement (`handlers::sandbox_denied`).
+    pub(crate) fn read_response(outcome: ReadOutcome, sandbox_denied: bool) -> wire::ProcessReadResponse {
         wire::ProcessReadResponse {
+            sandbox_denied: Some(sandbox_denied),
             chunks: outcome
                 .chunks
                 .into_iter()
@@ -117,6 +120,61 @@ pub(crate) mod to_wire {
         })
     }
 
+    /// A path as a `file://` URI (what the 0.171 client expects): bytes outside the URI path
+    /// alphabet are percent-encoded.
+    pub(crate) fn uri(path: &std::path::Path) -> String {
+        use std::os::unix::ffi::OsStrExt as _;
+        let mut uri = String::from("file://");
+        for &byte in path.as_os_str().as_bytes() {
+            let keep = byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte);
+            if keep {
+                uri.push(char::from(byte));
+            } else {
+                uri.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        uri
+    }
+
+    /// `path` in the form the client used for the request's path: a URI when it sent one, a plain
+    /// path otherwise.
+    pub(crate) fn path_like(path: &std::path::Path, as_uri: bool) -> String {
+        if as_uri { uri(path) } else { path.to_string_lossy().into_owned() }
+    }
+
+    /// A -32603 carrying `data.kind` (and nothing else in `data`).
+    pub(crate) fn internal_with_kind(message: impl Into<String>, kind: &str) -> ErrorObject {
+        ErrorObject {
+            data: Some(serde_json::json!({ "kind": kind })),
+            ..ErrorObject::internal_error(message)
+        }
+    }
+
+    /// An intent the sandbox cannot express: -32603 `sandboxUnavailable`; the request did not run.
+    pub(crate) fn intent_error(error: &exec_sandbox::IntentError) -> ErrorObject {
+        internal_with_kind(messages::sandbox_intent_refused(error), messages::KIND_SANDBOX_UNAVAILABLE)
+    }
+
+    /// A sandbox that could not be set up: -32603 with `sandboxUnavailable` or
+    /// `sandboxPreparation`.
+    pub(crate) fn sandbox_error(error: &exec_sandbox::SandboxError) -> ErrorObject {
+        let kind = match error.kind() {
+            exec_sandbox::SandboxErrorKind::Unavailable => messages::KIND_SANDBOX_UNAVAILABLE,
+            exec_sandbox::SandboxErrorKind::Preparation => messages::KIND_SANDBOX_PREPARATION,
+        };
+        internal_with_kind(error.to_string(), kind)
+    }
+
+    /// The `data.kind` of a spawn failure, as the 0.171 reference classifies them: a missing
+    /// program or cwd is `spawnNotFound`, a refused one `spawnPermissionDenied`.
+    fn spawn_kind(source: &std::io::Error) -> &'static str {
+        match source.kind() {
+            std::io::ErrorKind::NotFound => messages::KIND_SPAWN_NOT_FOUND,
+            std::io::ErrorKind::PermissionDenied => messages::KIND_SPAWN_PERMISSION_DENIED,
+            _ => messages::KIND_SPAWN_FAILED,
+        }
+    }
+
     pub(crate) fn start_error(error: StartError) -> ErrorObject {
         match error {
             StartError::EmptyArgv => ErrorObject::invalid_params(messages::ARGV_EMPTY),
@@ -133,12 +191,13 @@ pub(crate) mod to_wire {
             // The peer words spawn failures as the bare OS error (`No such file or directory (os
             // error 2)`); the source error alone matches it. `data` (an extension) tells the two
             // causes apart, so a client can say "command not found" only when it is true.
+            // `kind` (the 0.171 reference's classification) sits beside our own fields.
             StartError::Spawn { program, source } => ErrorObject {
-                data: Some(serde_json::json!({ "program": program })),
+                data: Some(serde_json::json!({ "program": program, "kind": spawn_kind(&source) })),
                 ..ErrorObject::internal_error(source.to_string())
             },
             StartError::Cwd { cwd, source } => ErrorObject {
-                data: Some(serde_json::json!({ "cwd": cwd.to_string_lossy() })),
+                data: Some(serde_json::json!({ "cwd": cwd.to_string_lossy(), "kind": spawn_kind(&source) })),
                 ..ErrorObject::internal_error(source.to_string())
             },
         }
@@ -230,6 +289,140 @@ pub(crate) mod from_wire {
             set: policy.set.into_iter().collect(),
             include_only: policy.include_only,
         }
+    }
+
+    /// A wire path: an absolute path, or a `file://` URI (its `%XX` escapes decoded; anything
+    /// malformed is kept as written). `None` when the result is not absolute.
+    pub(crate) fn path(raw: &str) -> Option<std::path::PathBuf> {
+        let path = match raw.strip_prefix("file://") {
+            // `file://localhost/x` is the same as `file:///x`.
+            Some(rest) => {
+                std::path::PathBuf::from(percent_decode(rest.strip_prefix("localhost").unwrap_or(rest)))
+            }
+            None => std::path::PathBuf::from(raw),
+        };
+        path.is_absolute().then_some(path)
+    }
+
+    fn percent_decode(text: &str) -> std::ffi::OsString {
+        use std::os::unix::ffi::OsStringExt as _;
+        let bytes = text.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut index = 0;
+        while index < bytes.len() {
+            if bytes[index] == b'%'
+                && let Some(value) = bytes.get(index + 1..index + 3).and_then(|hex| {
+                    std::str::from_utf8(hex).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                })
+            {
+                decoded.push(value);
+                index += 3;
+                continue;
+            }
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+        std::ffi::OsString::from_vec(decoded)
+    }
+
+    /// A Codex `sandbox` intent as the sandbox crate's intent and resolution context.
+    ///
+    /// `call_cwd` is the call's own working directory (`process/start`'s `cwd`), used when the
+    /// intent names none; `tmpdir` is the server's `TMPDIR`. Refusals are -32603
+    /// `sandboxUnavailable` (a file-system type we cannot enforce, a `policyContext` that
+    /// contradicts the intent, no cwd at all) or -32602 (a path that is not absolute). Nothing is
+    /// widened: what the wire cannot say precisely is refused here or by `resolve`.
+    pub(crate) fn sandbox(
+        params: exec_protocol::sandbox::SandboxParams,
+        call_cwd: Option<&std::path::Path>,
+        tmpdir: Option<std::path::PathBuf>,
+    ) -> Result<
+        (exec_sandbox::SandboxIntent, exec_sandbox::ResolveContext),
+        exec_protocol::jsonrpc::ErrorObject,
+    > {
+        use exec_protocol::jsonrpc::ErrorObject;
+        use exec_protocol::sandbox as wire_sandbox;
+        use exec_sandbox as sandbox;
+
+        let unavailable =
+            |message: &str| super::to_wire::internal_with_kind(message, messages::KIND_SANDBOX_UNAVAILABLE);
+        let absolute = |raw: &str| {
+            path(raw).ok_or_else(|| ErrorObject::invalid_params(messages::sandbox_path_not_absolute(raw)))
+        };
+        let absolute_all =
+            |raws: &[String]| raws.iter().map(|raw| absolute(raw)).collect::<Result<Vec<_>, ErrorObject>>();
+
+        // `cwd`/`workspaceRoots` and the `fs/*` shape's `policyContext` must agree when both are
+        // given; either alone is used as it is.
+        let mut cwd = params.cwd.as_deref().map(absolute).transpose()?;
+        let mut roots = absolute_all(&params.workspace_roots)?;
+        if let Some(context) = &params.policy_context {
+            let context_cwd = context.cwd.as_deref().map(absolute).transpose()?;
+            let context_roots = absolute_all(&context.workspace_roots)?;
+            let agrees = (cwd.is_none() || context_cwd.is_none() || cwd == context_cwd)
+                && (roots.is_empty() || context_roots.is_empty() || roots == context_roots);
+            if !agrees {
+                return Err(unavailable(messages::SANDBOX_CONTEXT_MISMATCH));
+            }
+            cwd = cwd.or(context_cwd);
+            if roots.is_empty() {
+                roots = context_roots;
+            }
+        }
+        let cwd = match cwd.or_else(|| call_cwd.map(std::path::Path::to_path_buf)) {
+            Some(cwd) => cwd,
+            None => return Err(unavailable(messages::SANDBOX_WITHOUT_CWD)),
+        };
+
+        let wire_sandbox::Permissions::Managed { file_system, network } = params.permissions;
+        let file_system = match file_system {
+            wire_sandbox::FileSystemPermissions::Unrestricted => sandbox::FileSystemIntent::Unrestricted,
+            wire_sandbox::FileSystemPermissions::Restricted { entries } => {
+                sandbox::FileSystemIntent::Restricted {
+                    entries: entries
+                        .into_iter()
+                        .map(|entry| sandbox_entry(entry, &absolute))
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            wire_sandbox::FileSystemPermissions::Other => {
+                return Err(unavailable(messages::SANDBOX_FILE_SYSTEM_TYPE));
+            }
+        };
+        let network = match network {
+            wire_sandbox::NetworkPermission::Restricted => sandbox::Network::Restricted,
+            wire_sandbox::NetworkPermission::Enabled => sandbox::Network::Enabled,
+        };
+        let intent = sandbox::SandboxIntent { file_system, network };
+        Ok((intent, sandbox::ResolveContext { workspace_roots: roots, cwd, tmpdir }))
+    }
+
+    fn sandbox_entry(
+        entry: exec_protocol::sandbox::FileSystemEntry,
+        absolute: &impl Fn(&str) -> Result<std::path::PathBuf, exec_protocol::jsonrpc::ErrorObject>,
+    ) -> Result<exec_sandbox::Entry, exec_protocol::jsonrpc::ErrorObject> {
+        use exec_protocol::sandbox as wire_sandbox;
+        use exec_sandbox as sandbox;
+        let path = match entry.path {
+            wire_sandbox::FileSystemPath::Path { path } => sandbox::PathSpec::Path(absolute(&path)?),
+            wire_sandbox::FileSystemPath::Special { value } => sandbox::PathSpec::Special {
+                // `unknown` maps to the crate's unknown kind, which resolution refuses.
+                kind: sandbox::SpecialKind::from_name(value.kind.as_str()),
+                subpath: value.subpath.map(std::path::PathBuf::from),
+            },
+            wire_sandbox::FileSystemPath::GlobPattern { pattern } => sandbox::PathSpec::GlobPattern(pattern),
+        };
+        let access = match entry.access {
+            wire_sandbox::AccessMode::Read => sandbox::Access::Read,
+            wire_sandbox::AccessMode::Write => sandbox::Access::Write,
+            wire_sandbox::AccessMode::Deny | wire_sandbox::AccessMode::None => sandbox::Access::Deny,
+        };
+        // Only `skip` relaxes anything; any other value keeps the strict default.
+        let missing = match entry.missing_path_behavior.as_deref() {
+            Some("skip") => sandbox::MissingPath::Skip,
+            _ => sandbox::MissingPath::Error,
+        };
+        Ok(sandbox::Entry { path, access, missing })
     }
 
     /// A client error as the engine's typed error, where the server's pinned message identifies

@@ -227,7 +227,7 @@ impl ExecClient {
         let (connection, response) = connection::dial(url, &options, resume.as_ref(), Arc::clone(&routes))
             .await
             .map_err(|error| dial_error(url, error))?;
-        let InitializeResponse { session_id, server_info, capabilities } = response;
+        let InitializeResponse { session_id, server_info, capabilities, .. } = response;
         let (link, _) = watch::channel(Link::Up(Arc::clone(&connection)));
         let inner = Arc::new(Inner {
             url: url.to_owned(),

@@ -553,6 +553,7 @@ mod tests {
             failure: None,
             dropped_before: None,
             signal: None,
+            sandbox_denied: None,
         }
     }
 

@@ -64,6 +64,9 @@ pub(crate) struct Context {
     pub(crate) outbound: mpsc::Sender<Outgoing>,
     /// Cancelled when the connection ends; every task of the connection stops on it.
     pub(crate) closed: CancellationToken,
+    /// Files opened with `fs/open`; dropped (closed, unfinished replacements discarded) with the
+    /// last clone of this context, when the connection's tasks have ended.
+    pub(crate) files: Arc<super::files::FileHandles>,
 }
 
 impl Context {
@@ -124,7 +127,7 @@ pub(crate) async fn serve<Source, Sink>(
     let (outbound, outbound_receiver) = rpc::outbound_queue();
     let writer = tokio::spawn(rpc::write_loop(sink, outbound_receiver, ping.map(|(interval, _)| interval)));
     let mut connection = Connection {
-        context: Context { shared, outbound, closed: CancellationToken::new() },
+        context: Context { shared, outbound, closed: CancellationToken::new(), files: Arc::default() },
         phase: Phase::New,
         source,
         peer_timeout: ping.map(|(_, timeout)| timeout),

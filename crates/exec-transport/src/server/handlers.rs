@@ -16,10 +16,12 @@ use exec_engine::{
     Event, ProcessError, ProcessId, PtySize, ReadRequest, Seq, SessionHandle, SpawnSpec, StdinMode, Stdio,
     WriteOptions,
 };
+use exec_protocol::environment as wire_env;
 use exec_protocol::fs as wire_fs;
 use exec_protocol::initialize as wire_init;
 use exec_protocol::jsonrpc::ErrorObject;
 use exec_protocol::process as wire;
+use exec_protocol::sandbox::{self as wire_sandbox, SandboxType};
 use exec_protocol::{capability, messages, method};
 use serde::Serialize;
 use serde_json::Value;
@@ -27,6 +29,7 @@ use serde_json::Value;
 use super::Shared;
 use super::connection::Context;
 use super::fs::{self, FsError};
+use super::{confine, files};
 use crate::convert::{from_wire, to_wire};
 
 /// The window size of a PTY whose `process/start` gave none: the classic terminal.
@@ -53,6 +56,7 @@ pub(crate) fn initialize_response(shared: &Shared, session: &SessionHandle) -> w
             version: shared.config.server_version.clone(),
         }),
         capabilities: capability::ALL.iter().map(|name| (*name).to_owned()).collect(),
+        environment_info: Some(shared.environment.clone()),
     }
 }
 
@@ -78,6 +82,9 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
                 seq: seq.get(),
                 exit_code: to_wire::exit_code(*status),
                 signal: to_wire::exit_signal(*status),
+                // WIRE: the process's own sandbox flag and retained output tail, once the engine
+                // can run sandboxed processes; until then no process here is sandboxed.
+                sandbox_denied: Some(sandbox_denied(false, Some(*status), &[])),
             },
         ),
         Event::Closed { seq } => notification_text(
@@ -87,6 +94,18 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
         Event::Gap { .. } | Event::Failed { .. } => return None,
     };
     Some(frame)
+}
+
+/// `sandboxDenied`: whether a sandboxed process that has exited probably failed because the
+/// sandbox refused it. A heuristic on the end of its output (`exec_sandbox::output_suggests_denial`:
+/// non-zero exit and "Permission denied", "Operation not permitted" or "Read-only file system" in
+/// the tail), like the 0.171 reference, which also decides from output text. Always false for an
+/// unsandboxed or still running process.
+fn sandbox_denied(sandboxed: bool, exit: Option<exec_engine::ExitStatus>, output_tail: &[u8]) -> bool {
+    sandboxed
+        && exit.is_some_and(|status| {
+            exec_sandbox::output_suggests_denial(to_wire::exit_code(status), output_tail)
+        })
 }
 
 fn notification_text<P: Serialize>(method_name: &str, params: &P) -> String {
@@ -99,6 +118,20 @@ fn notification_text<P: Serialize>(method_name: &str, params: &P) -> String {
 // The handlers: one per row of `methods::METHODS`, all with the same shape, so the table can
 // decode their params and encode their results.
 
+/// The whole of one `fs/*` call: converts its sandbox intent, then on the blocking pool prepares
+/// it and runs `operation` confined by it (or as it is without one).
+async fn fs_call<T: Send + 'static>(
+    context: &Context,
+    sandbox: Option<wire_sandbox::SandboxParams>,
+    operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+) -> Result<T, ErrorObject> {
+    let intent = confine::intent(&context.shared, sandbox, None)?;
+    blocking(move || {
+        confine::run_with_intent(intent.as_ref(), || operation().map_err(fs_error)).map(|(value, _)| value)
+    })
+    .await
+}
+
 pub(crate) async fn read_file(
     context: &Context,
     _session: &Arc<SessionHandle>,
@@ -106,12 +139,13 @@ pub(crate) async fn read_file(
 ) -> Result<wire_fs::FsReadFileResponse, ErrorObject> {
     let path = fs::absolute_path(&params.path).map_err(fs_error)?;
     let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
-    let data = blocking(move || fs::read_file(&path, limit)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    let data = fs_call(context, params.sandbox, move || fs::read_file_with(&path, limit, follow)).await?;
     Ok(wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
 }
 
 pub(crate) async fn write_file(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsWriteFileParams,
 ) -> Result<wire_fs::FsWriteFileResponse, ErrorObject> {
@@ -120,28 +154,31 @@ pub(crate) async fn write_file(
         .decode_data()
         .map_err(|error| ErrorObject::invalid_request(messages::invalid_write_file_data(&error)))?
         .into_vec();
-    blocking(move || fs::write_file(&path, &data)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    fs_call(context, params.sandbox, move || fs::write_file_with(&path, &data, follow)).await?;
     Ok(wire_fs::FsWriteFileResponse {})
 }
 
 pub(crate) async fn create_directory(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsCreateDirectoryParams,
 ) -> Result<wire_fs::FsCreateDirectoryResponse, ErrorObject> {
     let path = fs::absolute_path(&params.path).map_err(fs_error)?;
     let recursive = params.recursive.unwrap_or(true);
-    blocking(move || fs::create_directory(&path, recursive)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    fs_call(context, params.sandbox, move || fs::create_directory_with(&path, recursive, follow)).await?;
     Ok(wire_fs::FsCreateDirectoryResponse {})
 }
 
 pub(crate) async fn get_metadata(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsGetMetadataParams,
 ) -> Result<wire_fs::FsGetMetadataResponse, ErrorObject> {
     let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-    let metadata = blocking(move || fs::get_metadata(&path)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    let metadata = fs_call(context, params.sandbox, move || fs::get_metadata_with(&path, follow)).await?;
     Ok(wire_fs::FsGetMetadataResponse {
         is_directory: metadata.is_directory,
         is_file: metadata.is_file,
@@ -153,12 +190,12 @@ pub(crate) async fn get_metadata(
 }
 
 pub(crate) async fn read_directory(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsReadDirectoryParams,
 ) -> Result<wire_fs::FsReadDirectoryResponse, ErrorObject> {
     let path = fs::absolute_path(&params.path).map_err(fs_error)?;
-    let entries = blocking(move || fs::read_directory(&path)).await?;
+    let entries = fs_call(context, params.sandbox, move || fs::read_directory(&path)).await?;
     Ok(wire_fs::FsReadDirectoryResponse {
         entries: entries
             .into_iter()
@@ -171,36 +208,193 @@ pub(crate) async fn read_directory(
     })
 }
 
+/// `followSymlinks` is accepted and changes nothing: `fs/remove` removes a link itself, never
+/// what it points to.
 pub(crate) async fn remove(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsRemoveParams,
 ) -> Result<wire_fs::FsRemoveResponse, ErrorObject> {
     let path = fs::absolute_path(&params.path).map_err(fs_error)?;
     let (recursive, force) = (params.recursive.unwrap_or(true), params.force.unwrap_or(true));
-    blocking(move || fs::remove(&path, recursive, force)).await?;
+    fs_call(context, params.sandbox, move || fs::remove(&path, recursive, force)).await?;
     Ok(wire_fs::FsRemoveResponse {})
 }
 
 pub(crate) async fn copy(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsCopyParams,
 ) -> Result<wire_fs::FsCopyResponse, ErrorObject> {
     let source = fs::absolute_path(&params.source_path).map_err(fs_error)?;
     let destination = fs::absolute_path(&params.destination_path).map_err(fs_error)?;
     let recursive = params.recursive;
-    blocking(move || fs::copy(&source, &destination, recursive)).await?;
+    fs_call(context, params.sandbox, move || fs::copy(&source, &destination, recursive)).await?;
     Ok(wire_fs::FsCopyResponse {})
 }
 
-/// Runs a blocking file operation on the blocking pool, answering with an error if it is still
+/// Answers in the form the request used: a URI for a URI, a plain path for a plain path.
+pub(crate) async fn canonicalize(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsCanonicalizeParams,
+) -> Result<wire_fs::FsCanonicalizeResponse, ErrorObject> {
+    let as_uri = params.path.starts_with("file://");
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let canonical = fs_call(context, params.sandbox, move || fs::canonicalize(&path)).await?;
+    Ok(wire_fs::FsCanonicalizeResponse { path: to_wire::path_like(&canonical, as_uri) })
+}
+
+pub(crate) async fn walk(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsWalkParams,
+) -> Result<wire_fs::FsWalkResponse, ErrorObject> {
+    let as_uri = params.path.starts_with("file://");
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    let options = params.options;
+    let walk = fs_call(context, params.sandbox, move || {
+        fs::walk(
+            &path,
+            options.max_depth,
+            options.max_entries,
+            options.max_directories,
+            options.follow_directory_symlinks,
+        )
+    })
+    .await?;
+    Ok(wire_fs::FsWalkResponse {
+        entries: walk
+            .entries
+            .into_iter()
+            .map(|(path, is_directory)| wire_fs::FsWalkEntry {
+                path: to_wire::path_like(&path, as_uri),
+                kind: if is_directory { wire_fs::FsEntryKind::Directory } else { wire_fs::FsEntryKind::File },
+            })
+            .collect(),
+        errors: walk
+            .errors
+            .into_iter()
+            .map(|(path, message)| wire_fs::FsWalkError { path: to_wire::path_like(&path, as_uri), message })
+            .collect(),
+        truncated: walk.truncated,
+    })
+}
+
+/// Opens a file for chunked access. The sandbox is checked here, for the whole handle: the open
+/// (and, for `replace`, the temporary file's creation) runs confined, and so does the commit at
+/// `fs/close`.
+pub(crate) async fn open(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsOpenParams,
+) -> Result<wire_fs::FsOpenResponse, ErrorObject> {
+    let path = fs::absolute_path(&params.path).map_err(fs_error)?;
+    context.files.check_room(&params.handle_id)?;
+    let intent = confine::intent(&context.shared, params.sandbox, None)?;
+    let mode = params.mode.unwrap_or(wire_fs::FsOpenMode::Read);
+    let handle = blocking(move || match mode {
+        wire_fs::FsOpenMode::Read => {
+            let (file, _) =
+                confine::run_with_intent(intent.as_ref(), || fs::open_for_reading(&path).map_err(fs_error))?;
+            Ok(files::Handle::Read { file, path })
+        }
+        wire_fs::FsOpenMode::Replace => {
+            let (replacement, sandbox) =
+                confine::run_with_intent(intent.as_ref(), || fs::begin_replace(&path).map_err(fs_error))?;
+            Ok(files::Handle::Replace { replacement: std::sync::Mutex::new(Some(replacement)), sandbox })
+        }
+    })
+    .await?;
+    context.files.insert(params.handle_id.clone(), handle)?;
+    Ok(wire_fs::FsOpenResponse { handle_id: params.handle_id })
+}
+
+pub(crate) async fn read_block(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsReadBlockParams,
+) -> Result<wire_fs::FsReadBlockResponse, ErrorObject> {
+    let handle = context.files.get(&params.handle_id)?;
+    // A block travels as one base64 message: the same cap as a whole-file read.
+    let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
+    let len = usize::try_from(params.len.min(limit)).unwrap_or(usize::MAX);
+    let handle_id = params.handle_id;
+    let (data, eof) = blocking(move || match &*handle {
+        files::Handle::Read { file, path } => {
+            fs::read_block(file, path, params.offset, len).map_err(fs_error)
+        }
+        files::Handle::Replace { .. } => {
+            Err(ErrorObject::invalid_request(messages::wrong_handle_mode(&handle_id, "replace")))
+        }
+    })
+    .await?;
+    Ok(wire_fs::FsReadBlockResponse { chunk: exec_protocol::ByteChunk::new(data), eof })
+}
+
+pub(crate) async fn write_block(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsWriteBlockParams,
+) -> Result<wire_fs::FsWriteBlockResponse, ErrorObject> {
+    let handle = context.files.get(&params.handle_id)?;
+    let data = params.chunk.into_vec();
+    let end = params.offset.checked_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+    if end.is_none_or(|end| end > files::MAX_REPLACED_FILE_BYTES) {
+        return Err(ErrorObject::invalid_request(messages::file_block_beyond_limit(
+            &params.handle_id,
+            files::MAX_REPLACED_FILE_BYTES,
+        )));
+    }
+    let handle_id = params.handle_id;
+    blocking(move || match &*handle {
+        files::Handle::Replace { replacement, .. } => {
+            let replacement = replacement.lock().expect("replacement lock");
+            match replacement.as_ref() {
+                Some(replacement) => replacement.write_block(params.offset, &data).map_err(fs_error),
+                None => Err(ErrorObject::not_found(messages::unknown_file_handle(&handle_id))),
+            }
+        }
+        files::Handle::Read { .. } => {
+            Err(ErrorObject::invalid_request(messages::wrong_handle_mode(&handle_id, "read")))
+        }
+    })
+    .await?;
+    Ok(wire_fs::FsWriteBlockResponse {})
+}
+
+/// Closes a handle; a `replace` handle renames its new version over the target here, under the
+/// sandbox its open ran under. The handle is gone afterwards even if the commit failed (the
+/// target is then unchanged).
+pub(crate) async fn close(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsCloseParams,
+) -> Result<wire_fs::FsCloseResponse, ErrorObject> {
+    let handle = context.files.remove(&params.handle_id)?;
+    blocking(move || match &*handle {
+        files::Handle::Read { .. } => Ok(()),
+        files::Handle::Replace { replacement, sandbox } => {
+            let taken = replacement.lock().expect("replacement lock").take();
+            match taken {
+                Some(replacement) => {
+                    confine::run(sandbox.as_deref(), move || replacement.commit().map_err(fs_error))
+                }
+                None => Ok(()),
+            }
+        }
+    })
+    .await?;
+    Ok(wire_fs::FsCloseResponse {})
+}
+
+/// Runs a blocking operation on the blocking pool, answering with an error if it is still
 /// running after `fs::OPERATION_TIMEOUT` (the thread cannot be stopped and finishes on its own).
 async fn blocking<T: Send + 'static>(
-    operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+    operation: impl FnOnce() -> Result<T, ErrorObject> + Send + 'static,
 ) -> Result<T, ErrorObject> {
     match tokio::time::timeout(fs::OPERATION_TIMEOUT, tokio::task::spawn_blocking(operation)).await {
-        Ok(Ok(result)) => result.map_err(fs_error),
+        Ok(Ok(result)) => result,
         Ok(Err(join_error)) => {
             Err(ErrorObject::internal_error(format!("file operation failed: {join_error}")))
         }
@@ -208,6 +402,22 @@ async fn blocking<T: Send + 'static>(
             fs::OPERATION_TIMEOUT.as_secs(),
         ))),
     }
+}
+
+pub(crate) async fn environment_info(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    _params: wire_env::EnvironmentParams,
+) -> Result<wire_env::EnvironmentInfo, ErrorObject> {
+    Ok(context.shared.environment.clone())
+}
+
+pub(crate) async fn environment_status(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    _params: wire_env::EnvironmentParams,
+) -> Result<wire_env::EnvironmentStatusResponse, ErrorObject> {
+    Ok(wire_env::EnvironmentStatusResponse { status: "ready".to_owned() })
 }
 
 pub(crate) async fn start(
@@ -229,11 +439,31 @@ pub(crate) async fn start(
     } else {
         Stdio::Pipes { stdin: StdinMode::Closed }
     };
-    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
+    // The sandbox is resolved and prepared before anything is spawned: a refused intent never
+    // starts a process.
+    let sandbox = match confine::intent(&context.shared, params.sandbox, Some(&cwd))? {
+        None => None,
+        Some(intent) => Some(Arc::new(blocking(move || intent.prepare()).await?)),
+    };
+    let sandbox_type = if sandbox.is_some() { SandboxType::LinuxSeccomp } else { SandboxType::None };
+    #[allow(unused_mut, reason = "the engine's sandbox field is wired in below once it exists")]
+    let mut spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
+    if let Some(_prepared) = sandbox {
+        // WIRE: spec.sandbox = Some(_prepared); (and delete this refusal) once `exec_engine::SpawnSpec`
+        // carries a sandbox applied in the child between fork and exec (branch `spawn`). Until
+        // then a sandboxed command is refused, never run unconfined.
+        return Err(to_wire::internal_with_kind(
+            messages::SANDBOXED_PROCESS_UNAVAILABLE,
+            messages::KIND_SANDBOX_UNAVAILABLE,
+        ));
+    }
     let process_id = from_wire::process_id(params.process_id);
     let subscription = session.start(process_id.clone(), spec).await.map_err(to_wire::start_error)?;
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
-    Ok(wire::ProcessStartResponse { process_id: to_wire::process_id(&process_id) })
+    Ok(wire::ProcessStartResponse {
+        process_id: to_wire::process_id(&process_id),
+        sandbox_type: Some(sandbox_type),
+    })
 }
 
 /// Above this many bytes of patterns and `set` names, a policy is evaluated on the blocking pool
@@ -294,7 +524,11 @@ pub(crate) async fn read(
     };
     let process_id = from_wire::process_id(params.process_id);
     let outcome = session.read(&process_id, request).await.map_err(to_wire::process_error)?;
-    Ok(to_wire::read_response(outcome))
+    // WIRE: pass whether the process is sandboxed (and its retained output tail rather than this
+    // read's chunks) once the engine can run sandboxed processes; until then none is.
+    let tail: Vec<u8> = outcome.chunks.iter().flat_map(|chunk| chunk.data.iter().copied()).collect();
+    let denied = sandbox_denied(false, outcome.exit, &tail);
+    Ok(to_wire::read_response(outcome, denied))
 }
 
 pub(crate) async fn write(
