@@ -468,3 +468,141 @@ pub(crate) mod from_wire {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use exec_protocol::sandbox::SandboxParams;
+    use exec_sandbox::{Access, Entry, FileSystemIntent, MissingPath, Network, PathSpec, SpecialKind};
+    use serde_json::json;
+
+    use super::{from_wire, to_wire};
+
+    fn params(value: serde_json::Value) -> SandboxParams {
+        serde_json::from_value(value).expect("a decodable intent")
+    }
+
+    fn entries(value: serde_json::Value) -> serde_json::Value {
+        json!({"type": "managed", "network": "restricted", "file_system": {"type": "restricted", "entries": value}})
+    }
+
+    /// Converts an intent and renders the outcome as one line: the context and entries, or the
+    /// error's code, kind and message.
+    #[track_caller]
+    fn check(intent: serde_json::Value, call_cwd: Option<&str>, expect: &str) {
+        let tmpdir = Some(PathBuf::from("/var/tmp/server"));
+        let actual = match from_wire::sandbox(params(intent), call_cwd.map(Path::new), tmpdir) {
+            Ok((intent, context)) => {
+                format!("ok {:?} {intent:?}", (context.cwd, context.workspace_roots, context.tmpdir))
+            }
+            Err(error) => {
+                format!("error {} {} {}", error.code, error.data.unwrap_or_default()["kind"], error.message)
+            }
+        };
+        assert_eq!(actual, expect);
+    }
+
+    #[test]
+    fn sandbox_intents() {
+        let root_read = json!([{"access": "read", "path": {"type": "special", "value": {"kind": "root"}}}]);
+        // The fs shape: URIs decoded, policyContext agreeing.
+        check(
+            json!({"permissions": entries(root_read.clone()), "cwd": "file:///w%20s", "workspaceRoots": ["file:///w%20s"],
+                   "policyContext": {"cwd": "file:///w%20s", "workspaceRoots": ["/w s"]}}),
+            None,
+            r#"ok ("/w s", ["/w s"], Some("/var/tmp/server")) SandboxIntent { file_system: Restricted { entries: [Entry { path: Special { kind: Root, subpath: None }, access: Read, missing: Error }] }, network: Restricted }"#,
+        );
+        // policyContext alone; the call's cwd only when the intent names none.
+        check(
+            json!({"permissions": entries(json!([])), "policyContext": {"cwd": "/p", "workspaceRoots": ["/p"]}}),
+            Some("/call"),
+            r#"ok ("/p", ["/p"], Some("/var/tmp/server")) SandboxIntent { file_system: Restricted { entries: [] }, network: Restricted }"#,
+        );
+        check(
+            json!({"permissions": entries(json!([]))}),
+            Some("/call"),
+            r#"ok ("/call", [], Some("/var/tmp/server")) SandboxIntent { file_system: Restricted { entries: [] }, network: Restricted }"#,
+        );
+        // Refusals.
+        check(
+            json!({"permissions": entries(json!([]))}),
+            None,
+            r#"error -32603 "sandboxUnavailable" sandbox unavailable: the sandbox intent names no cwd"#,
+        );
+        check(
+            json!({"permissions": entries(json!([])), "cwd": "/a", "policyContext": {"cwd": "/b"}}),
+            None,
+            r#"error -32603 "sandboxUnavailable" sandbox unavailable: cwd and workspaceRoots disagree with policyContext"#,
+        );
+        check(
+            json!({"permissions": {"type": "managed", "network": "enabled", "file_system": {"type": "external-sandbox"}}, "cwd": "/a"}),
+            None,
+            r#"error -32603 "sandboxUnavailable" sandbox unavailable: file_system type is not enforceable here (restricted or unrestricted only)"#,
+        );
+        check(
+            json!({"permissions": entries(json!([{"access": "write", "path": {"type": "path", "path": "relative/dir"}}])), "cwd": "/a"}),
+            None,
+            "error -32602 null sandbox path must be absolute: relative/dir",
+        );
+        check(
+            json!({"permissions": entries(json!([])), "cwd": "a"}),
+            None,
+            "error -32602 null sandbox path must be absolute: a",
+        );
+    }
+
+    #[test]
+    fn sandbox_entries() {
+        let intent = params(json!({"permissions": entries(json!([
+            {"access": "none", "path": {"type": "path", "path": "file:///srv/secret"}},
+            {"access": "read", "missing_path_behavior": "skip", "path": {"type": "special", "value": {"kind": "project_roots", "subpath": ".git"}}},
+            {"access": "read", "missing_path_behavior": "ignore", "path": {"type": "special", "value": {"kind": "unknown"}}},
+            {"access": "write", "path": {"type": "glob_pattern", "pattern": "*.rs"}}])), "cwd": "/w"}));
+        let (intent, _) = from_wire::sandbox(intent, None, None).expect("converts");
+        let FileSystemIntent::Restricted { entries } = intent.file_system else { panic!("restricted") };
+        assert_eq!(
+            entries,
+            [
+                Entry {
+                    path: PathSpec::Path("/srv/secret".into()),
+                    access: Access::Deny,
+                    missing: MissingPath::Error
+                },
+                Entry::new(PathSpec::special_sub(SpecialKind::ProjectRoots, ".git"), Access::Read)
+                    .skip_if_missing(),
+                // An unknown behaviour keeps the strict default; `unknown` is left for resolve to refuse.
+                Entry::new(PathSpec::special(SpecialKind::Unknown("unknown".to_owned())), Access::Read),
+                Entry::new(PathSpec::GlobPattern("*.rs".to_owned()), Access::Write),
+            ]
+        );
+        assert_eq!(intent.network, Network::Restricted);
+    }
+
+    #[test]
+    fn uris_round_trip() {
+        for path in ["/", "/srv/repo", "/a b/c%d/é", "/x?y#z"] {
+            let uri = to_wire::uri(Path::new(path));
+            assert!(uri.starts_with("file:///"), "{uri}");
+            assert_eq!(from_wire::path(&uri).as_deref(), Some(Path::new(path)), "{uri}");
+        }
+        assert_eq!(to_wire::uri(Path::new("/a b/c%d")), "file:///a%20b/c%25d");
+        assert_eq!(from_wire::path("file://localhost/etc"), Some(PathBuf::from("/etc")));
+        assert_eq!(from_wire::path("relative"), None);
+        assert_eq!(from_wire::path("file://relative"), None);
+    }
+
+    #[test]
+    fn spawn_errors_carry_their_kind() {
+        let error = |kind: std::io::ErrorKind| {
+            let error = exec_engine::StartError::Spawn { program: "make".to_owned(), source: kind.into() };
+            to_wire::start_error(error).data.expect("data")
+        };
+        assert_eq!(error(std::io::ErrorKind::NotFound), json!({"program": "make", "kind": "spawnNotFound"}));
+        assert_eq!(
+            error(std::io::ErrorKind::PermissionDenied),
+            json!({"program": "make", "kind": "spawnPermissionDenied"})
+        );
+        assert_eq!(error(std::io::ErrorKind::OutOfMemory), json!({"program": "make", "kind": "spawnFailed"}));
+    }
+}
