@@ -398,3 +398,39 @@ pub struct FsCloseParams {
 /// Result of `fs/close` (an empty object).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FsCloseResponse {}
+
+/// Params of `fs/watchMissing` (0.171): watch paths for appearing (`missing`) or disappearing
+/// (`present`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FsWatchMissingParams {
+    /// Client-chosen id (a number from the 0.171 client; any JSON scalar is echoed back as sent).
+    /// Registering an id again replaces its watch.
+    pub watch_id: serde_json::Value,
+    /// Paths that do not exist yet.
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// Paths that exist; `null` or absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<Vec<String>>,
+    /// Decoded (and refused when malformed) but not applied: watching reveals existence only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxParams>,
+}
+
+/// Result of `fs/watchMissing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FsWatchMissingResponse {
+    /// The watch is in place.
+    pub watching: bool,
+}
+
+/// Notification `fs/missingChanged` (server → client, 0.171): something changed where a watch
+/// looks; the client checks its paths again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FsMissingChangedNotification {
+    /// The id from `fs/watchMissing`.
+    pub watch_id: serde_json::Value,
+}

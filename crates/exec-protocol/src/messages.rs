@@ -201,3 +201,18 @@ pub fn file_block_beyond_limit(handle_id: &str, limit: u64) -> String {
 /// -32600 (the 0.171 reference's wording and code): `fs/getMetadata` with `followSymlinks:
 /// false` on a symbolic link.
 pub const PATH_IS_SYMLINK: &str = "path contains a symbolic link";
+
+/// -32600: `fs/watchMissing` when the connection already holds its maximum number of watches.
+pub fn too_many_watches(limit: usize) -> String {
+    format!("too many watches (limit {limit})")
+}
+
+/// -32600: `fs/watchMissing` with more paths than one watch may hold.
+pub fn too_many_watched_paths(count: usize, limit: usize) -> String {
+    format!("fs/watchMissing names {count} paths; the limit is {limit}")
+}
+
+/// -32603: the kernel refused a watch (inotify limits).
+pub fn cannot_watch(error: &impl std::fmt::Display) -> String {
+    format!("cannot watch: {error}")
+}

@@ -61,6 +61,12 @@ pub const FS_WRITE_BLOCK: &str = "fs/writeBlock";
 /// Request (0.171): closes an open file. [`crate::fs::FsCloseParams`].
 pub const FS_CLOSE: &str = "fs/close";
 
+/// Request (0.171): watches paths for appearing or disappearing. [`crate::fs::FsWatchMissingParams`].
+pub const FS_WATCH_MISSING: &str = "fs/watchMissing";
+/// Notification, server → client (0.171): a watched place changed.
+/// [`crate::fs::FsMissingChangedNotification`].
+pub const FS_MISSING_CHANGED: &str = "fs/missingChanged";
+
 /// Request (0.171): the executor's `environmentInfo`. [`crate::environment::EnvironmentParams`].
 pub const ENVIRONMENT_INFO: &str = "environment/info";
 /// Request (0.171): whether the executor is ready. [`crate::environment::EnvironmentParams`].
@@ -143,6 +149,8 @@ requests! {
     FsWriteBlock = FS_WRITE_BLOCK: crate::fs::FsWriteBlockParams => crate::fs::FsWriteBlockResponse;
     /// `fs/close` (0.171).
     FsClose = FS_CLOSE: crate::fs::FsCloseParams => crate::fs::FsCloseResponse;
+    /// `fs/watchMissing` (0.171).
+    FsWatchMissing = FS_WATCH_MISSING: crate::fs::FsWatchMissingParams => crate::fs::FsWatchMissingResponse;
     /// `environment/info` (0.171).
     EnvironmentInfo = ENVIRONMENT_INFO:
         crate::environment::EnvironmentParams => crate::environment::EnvironmentInfo;
@@ -152,4 +160,5 @@ requests! {
 }
 
 /// Every notification, in either direction.
-pub const NOTIFICATIONS: &[&str] = &[INITIALIZED, PROCESS_OUTPUT, PROCESS_EXITED, PROCESS_CLOSED];
+pub const NOTIFICATIONS: &[&str] =
+    &[INITIALIZED, PROCESS_OUTPUT, PROCESS_EXITED, PROCESS_CLOSED, FS_MISSING_CHANGED];

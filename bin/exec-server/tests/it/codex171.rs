@@ -141,10 +141,12 @@ async fn initialize_carries_environment_info_and_the_methods_repeat_it() {
     assert!(Path::new(shell).is_absolute() && Path::new(shell).exists(), "{info}");
     assert_ne!(shell, "/bin/this-is-not-used");
     assert_eq!(info["shell"]["name"].as_str(), Path::new(shell).file_name().and_then(|name| name.to_str()));
-    // Every flag is present and none is set: nothing optional is advertised that is not served.
+    // Every flag is present and only what is served is set.
     let flags = info["capabilities"].as_object().expect("capabilities object");
     assert_eq!(flags.len(), 16, "{flags:?}");
-    assert!(flags.values().all(|flag| flag == &json!(false)), "{flags:?}");
+    let set: Vec<&String> =
+        flags.iter().filter(|(_, flag)| *flag == &json!(true)).map(|(name, _)| name).collect();
+    assert_eq!(set, ["fsWatchMissing"]);
     // Our own list of extension names stays beside it.
     assert!(result["capabilities"].as_array().is_some_and(|names| names.contains(&json!("fs"))));
 
@@ -660,4 +662,59 @@ async fn write_file_accepts_a_write_id_and_both_path_forms() {
         client.request_ok("fs/writeFile", params).await;
         assert_eq!(std::fs::read_to_string(&file).unwrap(), data);
     }
+}
+
+#[tokio::test]
+async fn watch_missing_pushes_a_change_when_a_watched_path_appears_or_goes() {
+    let server = target().spawn().await;
+    let mut client = connected(&server).await;
+    let scene = Scene::new();
+    let ws = scene.ws();
+    let skills = ws.join(".agents/skills");
+    let agents = ws.join("AGENTS.md");
+    std::fs::write(ws.join("present.txt"), "x").unwrap();
+    let params = json!({"watchId": 1, "present": null, "sandbox": null,
+                        "missing": [uri(&skills), uri(&agents), "file:///.git"]});
+    assert_eq!(client.request_ok("fs/watchMissing", params).await, json!({"watching": true}));
+
+    // A missing path appears: its nearest existing ancestor (the workspace) sees `.agents`.
+    std::fs::create_dir(ws.join(".agents")).unwrap();
+    let notification = client.next_notification(DEFAULT_DEADLINE).await;
+    assert_eq!(
+        (notification.method.as_str(), notification.params.clone()),
+        ("fs/missingChanged", json!({"watchId": 1}))
+    );
+
+    // A present path goes away (another id, a string this time, echoed as sent).
+    let params = json!({"watchId": "gone", "missing": [], "present": [text(&ws.join("present.txt"))]});
+    client.request_ok("fs/watchMissing", params).await;
+    std::fs::remove_file(ws.join("present.txt")).unwrap();
+    let mut seen = Vec::new();
+    while !seen.contains(&json!({"watchId": "gone"})) {
+        let notification = client.next_notification(DEFAULT_DEADLINE).await;
+        assert_eq!(notification.method, "fs/missingChanged");
+        seen.push(notification.params);
+    }
+}
+
+#[tokio::test]
+async fn watch_missing_is_bounded() {
+    let server = target().spawn().await;
+    let mut client = connected(&server).await;
+    let too_many: Vec<String> = (0..257).map(|index| format!("/nonexistent/{index}")).collect();
+    let error = client.request_error("fs/watchMissing", json!({"watchId": 1, "missing": too_many})).await;
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (-32600, "fs/watchMissing names 257 paths; the limit is 256")
+    );
+    for index in 0..64 {
+        client.request_ok("fs/watchMissing", json!({"watchId": index, "missing": ["/nonexistent"]})).await;
+    }
+    // Registering an existing id again replaces it; a new one past the limit is refused.
+    client.request_ok("fs/watchMissing", json!({"watchId": 3, "missing": ["/nonexistent/x"]})).await;
+    let error =
+        client.request_error("fs/watchMissing", json!({"watchId": 64, "missing": ["/nonexistent"]})).await;
+    assert_eq!((error.code, error.message.as_str()), (-32600, "too many watches (limit 64)"));
+    let error = client.request_error("fs/watchMissing", json!({"watchId": 3, "missing": ["relative"]})).await;
+    assert_eq!((error.code, error.message.as_str()), (-32600, "path must be absolute: relative"));
 }

@@ -665,6 +665,20 @@ fn codex_171() {
         expect![[r#"ok: {"handleId":"h2","offset":0,"chunk":"eA=="}"#]],
     );
     check("FsCloseParams", r#"{"handleId":"h1"}"#, expect![[r#"ok: {"handleId":"h1"}"#]]);
+    check(
+        "FsWatchMissingParams",
+        r#"{"watchId":1,"present":null,"missing":["file:///w/.agents/skills","file:///w/.git","file:///.git"]}"#,
+        expect![[
+            r#"ok: {"watchId":1,"missing":["file:///w/.agents/skills","file:///w/.git","file:///.git"]}"#
+        ]],
+    );
+    check(
+        "FsWatchMissingParams",
+        r#"{"watchId":"w","missing":[],"present":["/w/AGENTS.md"]}"#,
+        expect![[r#"ok: {"watchId":"w","missing":[],"present":["/w/AGENTS.md"]}"#]],
+    );
+    check("FsWatchMissingResponse", r#"{"watching":true}"#, expect![[r#"ok: {"watching":true}"#]]);
+    check("FsMissingChangedNotification", r#"{"watchId":1}"#, expect![[r#"ok: {"watchId":1}"#]]);
     check("EnvironmentParams", r#"null"#, expect!["ok: {}"]);
     check("EnvironmentParams", r#"{}"#, expect!["ok: {}"]);
     check("EnvironmentStatusResponse", r#"{"status":"ready"}"#, expect![[r#"ok: {"status":"ready"}"#]]);
@@ -704,8 +718,8 @@ fn constants() {
         ]
     "#]]
     .assert_debug_eq(&codes);
-    expect!["initialize process/start process/read process/write process/terminate process/signal process/resize process/list fs/readFile fs/writeFile fs/createDirectory fs/getMetadata fs/readDirectory fs/remove fs/copy fs/canonicalize fs/walk fs/open fs/readBlock fs/writeBlock fs/close environment/info environment/status"].assert_eq(&method::REQUESTS.join(" "));
-    expect!["initialized process/output process/exited process/closed"]
+    expect!["initialize process/start process/read process/write process/terminate process/signal process/resize process/list fs/readFile fs/writeFile fs/createDirectory fs/getMetadata fs/readDirectory fs/remove fs/copy fs/canonicalize fs/walk fs/open fs/readBlock fs/writeBlock fs/close fs/watchMissing environment/info environment/status"].assert_eq(&method::REQUESTS.join(" "));
+    expect!["initialized process/output process/exited process/closed fs/missingChanged"]
         .assert_eq(&method::NOTIFICATIONS.join(" "));
     expect!["process/signal process/resize process/list droppedBefore writeId eof graceMs size exitSignal fs sessionTakeover orderedNotifications"].assert_eq(&capability::ALL.join(" "));
 }

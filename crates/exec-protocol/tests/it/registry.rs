@@ -75,6 +75,9 @@ pub const TYPES: &[&str] = &[
     "EnvironmentInfo",
     "EnvironmentStatusResponse",
     "SandboxParams",
+    "FsWatchMissingParams",
+    "FsWatchMissingResponse",
+    "FsMissingChangedNotification",
 ];
 
 /// Decodes `json` as the wire type called `type_name` and re-encodes it canonically.
@@ -130,6 +133,9 @@ pub fn decode(type_name: &str, json: &str) -> Result<String, ErrorObject> {
         "EnvironmentInfo" => round_trip::<EnvironmentInfo>(json),
         "EnvironmentStatusResponse" => round_trip::<EnvironmentStatusResponse>(json),
         "SandboxParams" => round_trip::<SandboxParams>(json),
+        "FsWatchMissingParams" => round_trip::<FsWatchMissingParams>(json),
+        "FsWatchMissingResponse" => round_trip::<FsWatchMissingResponse>(json),
+        "FsMissingChangedNotification" => round_trip::<FsMissingChangedNotification>(json),
         "ErrorObject" => round_trip::<ErrorObject>(json),
         other => panic!("no wire type called {other} in the test registry"),
     }
@@ -159,6 +165,7 @@ pub fn request_types(method_name: &str) -> (&'static str, &'static str) {
         method::FS_READ_BLOCK => ("FsReadBlockParams", "FsReadBlockResponse"),
         method::FS_WRITE_BLOCK => ("FsWriteBlockParams", "FsWriteBlockResponse"),
         method::FS_CLOSE => ("FsCloseParams", "FsCloseResponse"),
+        method::FS_WATCH_MISSING => ("FsWatchMissingParams", "FsWatchMissingResponse"),
         method::ENVIRONMENT_INFO => ("EnvironmentParams", "EnvironmentInfo"),
         method::ENVIRONMENT_STATUS => ("EnvironmentParams", "EnvironmentStatusResponse"),
         other => panic!("no request method called {other}"),
@@ -172,6 +179,7 @@ pub fn notification_type(method_name: &str) -> Option<&'static str> {
         method::PROCESS_OUTPUT => Some("ProcessOutputNotification"),
         method::PROCESS_EXITED => Some("ProcessExitedNotification"),
         method::PROCESS_CLOSED => Some("ProcessClosedNotification"),
+        method::FS_MISSING_CHANGED => Some("FsMissingChangedNotification"),
         other => panic!("no notification called {other}"),
     }
 }

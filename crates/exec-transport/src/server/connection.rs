@@ -67,6 +67,8 @@ pub(crate) struct Context {
     /// Files opened with `fs/open`; dropped (closed, unfinished replacements discarded) with the
     /// last clone of this context, when the connection's tasks have ended.
     pub(crate) files: Arc<super::files::FileHandles>,
+    /// `fs/watchMissing` watches; their reader task stops with `closed`.
+    pub(crate) watches: Arc<super::watch::Watches>,
 }
 
 impl Context {
@@ -127,7 +129,13 @@ pub(crate) async fn serve<Source, Sink>(
     let (outbound, outbound_receiver) = rpc::outbound_queue();
     let writer = tokio::spawn(rpc::write_loop(sink, outbound_receiver, ping.map(|(interval, _)| interval)));
     let mut connection = Connection {
-        context: Context { shared, outbound, closed: CancellationToken::new(), files: Arc::default() },
+        context: Context {
+            shared,
+            outbound,
+            closed: CancellationToken::new(),
+            files: Arc::default(),
+            watches: Arc::default(),
+        },
         phase: Phase::New,
         source,
         peer_timeout: ping.map(|(_, timeout)| timeout),

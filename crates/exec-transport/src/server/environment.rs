@@ -28,14 +28,14 @@ use crate::convert::to_wire;
 /// The shell reported when the passwd database names none that exists.
 const FALLBACK_SHELL: &str = "/bin/sh";
 
-/// The optional 0.171 features this server implements. Everything else stays `false`, so the
-/// client never relies on a feature that is not there: `fs/watchMissing`,
+/// The optional 0.171 features this server implements: `fs/watchMissing` (`watch`). Everything
+/// else stays `false`, so the client never relies on a feature that is not there:
 /// `environmentConfig/read`, the network proxy, credential masking and the rest are not
 /// implemented. `fs/open` and its block methods are served, but `sandboxedFileStreaming` and
 /// `fileWriteStreaming` stay off: what the client changes when they are on has not been measured
 /// against the reference (docs/codex-0.171-wire.md), so advertising them would be a guess.
 pub(crate) fn capabilities() -> EnvironmentCapabilities {
-    EnvironmentCapabilities::default()
+    EnvironmentCapabilities { fs_watch_missing: true, ..EnvironmentCapabilities::default() }
 }
 
 /// Builds `environmentInfo` for a server configured with `config`.

@@ -404,6 +404,27 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Registers a watch; `sandbox` is converted (a malformed intent is refused) but not applied: a
+/// watch reveals only that entries appeared or vanished, which the kernel's `stat` and inotify
+/// would show even to a confined thread.
+pub(crate) async fn watch_missing(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsWatchMissingParams,
+) -> Result<wire_fs::FsWatchMissingResponse, ErrorObject> {
+    confine::intent(&context.shared, params.sandbox, Some(std::path::Path::new("/")))?;
+    let paths = params
+        .missing
+        .iter()
+        .chain(params.present.iter().flatten())
+        .map(|raw| fs::absolute_path(raw).map_err(fs_error))
+        .collect::<Result<Vec<_>, _>>()?;
+    let watch_context = context.clone();
+    let watch_id = params.watch_id;
+    blocking(move || watch_context.watches.watch(&watch_context, watch_id, paths)).await?;
+    Ok(wire_fs::FsWatchMissingResponse { watching: true })
+}
+
 pub(crate) async fn environment_info(
     context: &Context,
     _session: &Arc<SessionHandle>,

@@ -120,6 +120,7 @@ pub(crate) static METHODS: &[Method] = &[
     on!(method::FsReadBlock, Gate::Fs, handlers::read_block),
     on!(method::FsWriteBlock, Gate::Fs, handlers::write_block),
     on!(method::FsClose, Gate::Fs, handlers::close),
+    on!(method::FsWatchMissing, Gate::Fs, handlers::watch_missing),
     on!(method::EnvironmentInfo, Gate::Exec, handlers::environment_info),
     on!(method::EnvironmentStatus, Gate::Exec, handlers::environment_status),
 ];

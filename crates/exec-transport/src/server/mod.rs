@@ -8,7 +8,7 @@
 //! process of every session before they return. Per-connection logic (handshake gating, the
 //! request-concurrency rule, notification pumps) lives in `connection`; the protocol-to-engine
 //! mapping in `handlers`; the `fs/*` methods in `fs` (open handles in `files`); sandbox intents in
-//! `confine`; `environmentInfo` in `environment`; the HTTP upgrade in `handshake`.
+//! `confine`; `environmentInfo` in `environment`; `fs/watchMissing` in `watch`; the HTTP upgrade in `handshake`.
 
 mod confine;
 mod connection;
@@ -19,6 +19,7 @@ mod handlers;
 mod handshake;
 mod log_text;
 mod methods;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
