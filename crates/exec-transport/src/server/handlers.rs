@@ -82,9 +82,10 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
                 seq: seq.get(),
                 exit_code: to_wire::exit_code(*status),
                 signal: to_wire::exit_signal(*status),
-                // WIRE: the process's own sandbox flag and retained output tail, once the engine
-                // can run sandboxed processes; until then no process here is sandboxed.
-                sandbox_denied: Some(sandbox_denied(false, Some(*status), &[])),
+                // WIRE (with `ProcessInfo::sandboxed` from branch `spawn`): pass the process's
+                // flag and the tail of its output (the pump can keep the last
+                // `exec_sandbox::DENIAL_TAIL_BYTES`); until then no process here is sandboxed.
+                sandbox_denied: Some(sandbox_denied(false, Some(*status), std::iter::empty())),
             },
         ),
         Event::Closed { seq } => notification_text(
@@ -101,11 +102,27 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
 /// non-zero exit and "Permission denied", "Operation not permitted" or "Read-only file system" in
 /// the tail), like the 0.171 reference, which also decides from output text. Always false for an
 /// unsandboxed or still running process.
-fn sandbox_denied(sandboxed: bool, exit: Option<exec_engine::ExitStatus>, output_tail: &[u8]) -> bool {
-    sandboxed
-        && exit.is_some_and(|status| {
-            exec_sandbox::output_suggests_denial(to_wire::exit_code(status), output_tail)
-        })
+/// `output` is the process's output, oldest first; only its last
+/// `exec_sandbox::DENIAL_TAIL_BYTES` are looked at, and only when the answer can be true.
+fn sandbox_denied<'a>(
+    sandboxed: bool,
+    exit: Option<exec_engine::ExitStatus>,
+    output: impl DoubleEndedIterator<Item = &'a [u8]>,
+) -> bool {
+    let Some(code) = exit.map(to_wire::exit_code) else { return false };
+    if !sandboxed || code == 0 {
+        return false;
+    }
+    let mut tail = std::collections::VecDeque::new();
+    for piece in output.rev() {
+        for &byte in piece.iter().rev() {
+            tail.push_front(byte);
+        }
+        if tail.len() >= exec_sandbox::DENIAL_TAIL_BYTES {
+            break;
+        }
+    }
+    exec_sandbox::output_suggests_denial(code, tail.make_contiguous())
 }
 
 fn notification_text<P: Serialize>(method_name: &str, params: &P) -> String {
@@ -467,12 +484,11 @@ pub(crate) async fn start(
         Some(intent) => Some(Arc::new(blocking(move || intent.prepare()).await?)),
     };
     let sandbox_type = if sandbox.is_some() { SandboxType::LinuxSeccomp } else { SandboxType::None };
-    #[allow(unused_mut, reason = "the engine's sandbox field is wired in below once it exists")]
-    let mut spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
-    if let Some(_prepared) = sandbox {
-        // WIRE: spec.sandbox = Some(_prepared); (and delete this refusal) once `exec_engine::SpawnSpec`
-        // carries a sandbox applied in the child between fork and exec (branch `spawn`). Until
-        // then a sandboxed command is refused, never run unconfined.
+    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
+    if sandbox.is_some() {
+        // WIRE (branch `spawn`, once `SpawnSpec::sandbox` is on main): delete this refusal and
+        // add `sandbox: sandbox.map(exec_engine::ChildSandbox::new)` to the `SpawnSpec` above.
+        // Until then a sandboxed command is refused, never run unconfined.
         return Err(to_wire::internal_with_kind(
             messages::SANDBOXED_PROCESS_UNAVAILABLE,
             messages::KIND_SANDBOX_UNAVAILABLE,
@@ -545,10 +561,9 @@ pub(crate) async fn read(
     };
     let process_id = from_wire::process_id(params.process_id);
     let outcome = session.read(&process_id, request).await.map_err(to_wire::process_error)?;
-    // WIRE: pass whether the process is sandboxed (and its retained output tail rather than this
-    // read's chunks) once the engine can run sandboxed processes; until then none is.
-    let tail: Vec<u8> = outcome.chunks.iter().flat_map(|chunk| chunk.data.iter().copied()).collect();
-    let denied = sandbox_denied(false, outcome.exit, &tail);
+    // WIRE (with `ProcessInfo::sandboxed` from branch `spawn`): pass the process's flag, and its
+    // retained output tail rather than this read's chunks; until then no process is sandboxed.
+    let denied = sandbox_denied(false, outcome.exit, outcome.chunks.iter().map(|chunk| chunk.data.as_ref()));
     Ok(to_wire::read_response(outcome, denied))
 }
 
@@ -609,4 +624,27 @@ pub(crate) async fn list(
     Ok(wire::ProcessListResponse {
         processes: session.list().into_iter().map(to_wire::process_info).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use exec_engine::ExitStatus;
+
+    use super::sandbox_denied;
+
+    #[test]
+    fn sandbox_denied_is_a_tail_heuristic_for_sandboxed_failures_only() {
+        let denied =
+            |sandboxed, exit, output: &[&[u8]]| sandbox_denied(sandboxed, exit, output.iter().copied());
+        let failed = Some(ExitStatus::Code(1));
+        assert!(denied(true, failed, &[b"sh: 1: cannot create /x: Read-only ", b"file system\n"]));
+        assert!(denied(true, Some(ExitStatus::Signal(31)), &[b"Operation not permitted"]));
+        assert!(!denied(false, failed, &[b"Permission denied"]), "never without a sandbox");
+        assert!(!denied(true, Some(ExitStatus::Code(0)), &[b"Permission denied"]), "never on success");
+        assert!(!denied(true, None, &[b"Permission denied"]), "never while running");
+        assert!(!denied(true, failed, &[b"exit 1"]));
+        // Only the tail counts: an early denial followed by lots of other output is not one.
+        let noise = vec![b'.'; exec_sandbox::DENIAL_TAIL_BYTES];
+        assert!(!denied(true, failed, &[b"Permission denied", &noise]));
+    }
 }
