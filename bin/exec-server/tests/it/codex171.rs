@@ -297,9 +297,11 @@ async fn sandboxed_fs_writes_stay_inside_the_writable_roots() {
     write(&mut client, text(&scene.ws().join("plain.txt")), "in", &sandbox).await.expect("plain path inside");
     assert_eq!(std::fs::read_to_string(scene.ws().join("notes.txt")).unwrap(), "in");
 
-    // Outside, directly.
+    // Outside, directly: Landlock's EACCES, as the documented -32600.
     let outside = scene.out().join("new.txt");
-    assert_denied(&write(&mut client, &uri(&outside), "x", &sandbox).await.unwrap_err());
+    let error = write(&mut client, &uri(&outside), "x", &sandbox).await.unwrap_err();
+    let expected = format!("cannot write {}: Permission denied (os error 13)", text(&outside));
+    assert_eq!((error.code, error.message.as_str()), (-32600, expected.as_str()));
     // Outside through `..`.
     let dotdot =
         format!("{}/../{}/new.txt", text(scene.ws()), scene.out().file_name().unwrap().to_str().unwrap());
@@ -367,7 +369,8 @@ async fn the_git_folder_stays_read_only_inside_a_writable_workspace() {
     let git = scene.ws().join(".git");
 
     let error = write(&mut client, &uri(&git.join("config")), "changed", &sandbox).await.unwrap_err();
-    assert!(error.message.contains("Read-only file system"), "{error:?}");
+    let expected = format!("cannot write {}: Read-only file system (os error 30)", text(&git.join("config")));
+    assert_eq!((error.code, error.message.as_str()), (-32603, expected.as_str()));
     let error = write(&mut client, &uri(&git.join("new")), "x", &sandbox).await.unwrap_err();
     assert!(error.message.contains("Read-only file system"), "{error:?}");
     let error = client
