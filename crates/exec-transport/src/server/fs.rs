@@ -677,8 +677,8 @@ pub(crate) struct Walk {
 }
 
 /// Lists the tree below `root`, breadth first, within `max_depth` levels (1: the root's own
-/// entries), `max_entries` entries and `max_directories` directories read (each capped by the
-/// `MAX_WALK_*` constants). Regular files and directories are listed; links to directories are
+/// entries), `max_entries` entries counting the root itself and `max_directories` directories
+/// read (each capped by the `MAX_WALK_*` constants). Regular files and directories are listed; links to directories are
 /// listed as directories and descended into only with `follow_directory_links` (each real
 /// directory once, so a link cycle ends); links to anything else and special files are not
 /// listed, like the 0.171 reference. The root itself must be a readable directory. `truncated`
@@ -734,14 +734,16 @@ pub(crate) fn walk(
             } else {
                 continue;
             };
-            if u64::try_from(walk.entries.len()).unwrap_or(u64::MAX) == max_entries {
+            // The walked directory itself counts as one entry, as in the 0.171 reference
+            // (measured: `maxEntries: 3` lists two entries and says `truncated`).
+            if u64::try_from(walk.entries.len() + 1).unwrap_or(u64::MAX) >= max_entries {
                 walk.truncated = true;
                 return Ok(walk);
             }
             if descend && depth < max_depth {
                 queue.push_back((path.clone(), depth + 1));
             } else if descend {
-                // A directory at the depth limit may hold more: say so, as the reference does.
+                // A directory at the depth limit may hold more: say so.
                 walk.truncated = true;
             }
             walk.entries.push((path, is_directory));
