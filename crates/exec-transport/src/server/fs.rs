@@ -2,7 +2,8 @@
 //!
 //! Each operation is plain blocking `std::fs` code; the handlers run it on the blocking pool, one
 //! hop per request. Errors are `FsError`, which maps onto the wire codes the peer uses: not found
-//! → -32004, invalid input or permission denied → -32600, anything else → -32603.
+//! → -32004, invalid input or permission denied → -32600 (permission denied under a sandbox
+//! intent: -32603, as the 0.171 reference answers), anything else → -32603.
 //!
 //! Decisions where the peer's behaviour is not pinned by the spec:
 //! - `createDirectory` and `remove` default to recursive; `remove` defaults to `force` (a missing
@@ -42,10 +43,14 @@ pub(crate) enum FsError {
     /// The path (or a parent) does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The request cannot work as asked (relative path, directory without `recursive`, ...), or
-    /// the OS refused it for permissions.
+    /// The request cannot work as asked (relative path, directory without `recursive`, ...).
     #[error("{0}")]
     Invalid(String),
+    /// The OS refused it for permissions (`EACCES`, `EPERM`): -32600 like `Invalid`, except
+    /// under a sandbox intent, where it is the sandbox's refusal and answers -32603 as the 0.171
+    /// reference does.
+    #[error("{0}")]
+    Denied(String),
     /// Anything else the OS reported.
     #[error("{0}")]
     Other(String),
@@ -56,7 +61,8 @@ impl FsError {
         let message = format!("{context} {}: {error}", path.display());
         match error.kind() {
             io::ErrorKind::NotFound => FsError::NotFound(message),
-            io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied => FsError::Invalid(message),
+            io::ErrorKind::InvalidInput => FsError::Invalid(message),
+            io::ErrorKind::PermissionDenied => FsError::Denied(message),
             _ => FsError::Other(message),
         }
     }

@@ -43,8 +43,17 @@ pub(crate) fn encode_result<T: Serialize>(value: &T) -> Result<Value, ErrorObjec
 fn fs_error(error: FsError) -> ErrorObject {
     match error {
         FsError::NotFound(message) => ErrorObject::not_found(message),
-        FsError::Invalid(message) => ErrorObject::invalid_request(message),
+        FsError::Invalid(message) | FsError::Denied(message) => ErrorObject::invalid_request(message),
         FsError::Other(message) => ErrorObject::internal_error(message),
+    }
+}
+
+/// [`fs_error`], except that under a sandbox a permission refusal is the sandbox's doing and
+/// answers -32603, as the 0.171 reference answers its `Read-only file system`.
+fn sandboxed_fs_error(sandboxed: bool, error: FsError) -> ErrorObject {
+    match error {
+        FsError::Denied(message) if sandboxed => ErrorObject::internal_error(message),
+        other => fs_error(other),
     }
 }
 
@@ -143,8 +152,10 @@ async fn fs_call<T: Send + 'static>(
     operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
 ) -> Result<T, ErrorObject> {
     let intent = confine::intent(&context.shared, sandbox, None)?;
+    let sandboxed = intent.is_some();
     blocking(move || {
-        confine::run_with_intent(intent.as_ref(), || operation().map_err(fs_error)).map(|(value, _)| value)
+        let operation = || operation().map_err(|error| sandboxed_fs_error(sandboxed, error));
+        confine::run_with_intent(intent.as_ref(), operation).map(|(value, _)| value)
     })
     .await
 }
@@ -312,13 +323,17 @@ pub(crate) async fn open(
     let mode = params.mode.unwrap_or(wire_fs::FsOpenMode::Read);
     let handle = blocking(move || match mode {
         wire_fs::FsOpenMode::Read => {
-            let (file, _) =
-                confine::run_with_intent(intent.as_ref(), || fs::open_for_reading(&path).map_err(fs_error))?;
+            let sandboxed = intent.is_some();
+            let (file, _) = confine::run_with_intent(intent.as_ref(), || {
+                fs::open_for_reading(&path).map_err(|error| sandboxed_fs_error(sandboxed, error))
+            })?;
             Ok(files::Handle::Read { file, path })
         }
         wire_fs::FsOpenMode::Replace => {
-            let (replacement, sandbox) =
-                confine::run_with_intent(intent.as_ref(), || fs::begin_replace(&path).map_err(fs_error))?;
+            let sandboxed = intent.is_some();
+            let (replacement, sandbox) = confine::run_with_intent(intent.as_ref(), || {
+                fs::begin_replace(&path).map_err(|error| sandboxed_fs_error(sandboxed, error))
+            })?;
             Ok(files::Handle::Replace { replacement: std::sync::Mutex::new(Some(replacement)), sandbox })
         }
     })
@@ -395,7 +410,10 @@ pub(crate) async fn close(
             let taken = replacement.lock().expect("replacement lock").take();
             match taken {
                 Some(replacement) => {
-                    confine::run(sandbox.as_deref(), move || replacement.commit().map_err(fs_error))
+                    let sandboxed = sandbox.is_some();
+                    confine::run(sandbox.as_deref(), move || {
+                        replacement.commit().map_err(|error| sandboxed_fs_error(sandboxed, error))
+                    })
                 }
                 None => Ok(()),
             }
