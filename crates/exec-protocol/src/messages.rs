@@ -216,3 +216,8 @@ pub fn too_many_watched_paths(count: usize, limit: usize) -> String {
 pub fn cannot_watch(error: &impl std::fmt::Display) -> String {
     format!("cannot watch: {error}")
 }
+
+/// -32600: `fs/walk` of a path that is not a directory.
+pub fn walk_not_a_directory(path: &str) -> String {
+    format!("cannot walk {path}: not a directory")
+}

@@ -494,6 +494,13 @@ async fn walk_is_bounded_and_says_when_it_stopped() {
     let result = client.request_ok("fs/walk", json!({"path": text(ws), "options": {"maxDepth": 1}})).await;
     assert_eq!(result["entries"][0]["path"], json!(format!("{}/.git", text(ws))));
 
+    // A file is not walked.
+    let file = ws.join("a.txt");
+    let error =
+        client.request_error("fs/walk", json!({"path": uri(&file), "options": {"maxDepth": 1}})).await;
+    let expected = format!("cannot walk {}: not a directory", text(&file));
+    assert_eq!((error.code, error.message.as_str()), (-32600, expected.as_str()));
+
     // The reference's required fields.
     let error = client.request_error("fs/walk", json!({"path": uri(ws)})).await;
     assert_eq!((error.code, error.message.as_str()), (-32602, "missing field `options`"));

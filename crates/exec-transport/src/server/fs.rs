@@ -701,7 +701,7 @@ pub(crate) fn walk(
     let max_directories = max_directories.unwrap_or(MAX_WALK_DIRECTORIES).min(MAX_WALK_DIRECTORIES);
     let metadata = std::fs::metadata(root).map_err(|error| FsError::from_io("cannot walk", root, error))?;
     if !metadata.is_dir() {
-        return Err(FsError::Invalid(format!("cannot walk {}: not a directory", root.display())));
+        return Err(FsError::Invalid(messages::walk_not_a_directory(&root.display().to_string())));
     }
     let mut walk = Walk::default();
     let mut seen = std::collections::HashSet::from([(metadata.dev(), metadata.ino())]);
