@@ -732,3 +732,26 @@ async fn watch_missing_is_bounded() {
     let error = client.request_error("fs/watchMissing", json!({"watchId": 3, "missing": ["relative"]})).await;
     assert_eq!((error.code, error.message.as_str()), (-32600, "path must be absolute: relative"));
 }
+
+#[tokio::test]
+async fn an_atomic_write_of_a_watched_path_notifies_once() {
+    let server = target().spawn().await;
+    let mut client = connected(&server).await;
+    let scene = Scene::new();
+    let (ws, out) = (scene.ws(), scene.out());
+    client
+        .request_ok("fs/watchMissing", json!({"watchId": 1, "missing": [uri(&ws.join("AGENTS.md"))]}))
+        .await;
+    client.request_ok("fs/watchMissing", json!({"watchId": 2, "missing": [uri(&out.join("marker"))]})).await;
+    let data = encode_base64(b"# agents");
+    client.request_ok("fs/writeFile", json!({"path": uri(&ws.join("AGENTS.md")), "dataBase64": data})).await;
+    // One inotify queue keeps the order: every event of the write comes before the marker's.
+    std::fs::create_dir(out.join("marker")).unwrap();
+    let mut seen = Vec::new();
+    while seen.last() != Some(&json!(2)) {
+        let notification = client.next_notification(DEFAULT_DEADLINE).await;
+        assert_eq!(notification.method, "fs/missingChanged");
+        seen.push(notification.params["watchId"].clone());
+    }
+    assert_eq!(seen, [json!(1), json!(2)], "the temporary file of the atomic write notified too");
+}

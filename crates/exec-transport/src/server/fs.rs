@@ -314,6 +314,21 @@ fn create_temporary(target: &Path) -> io::Result<(PathBuf, std::fs::File)> {
     }
 }
 
+/// Whether `name` is one of this server's own temporary files (`.NAME.PID.N.tmp`, see
+/// [`create_temporary`]): `fs/watchMissing` ignores their comings and goings, so that an atomic
+/// write notifies once, for the rename into place.
+pub(crate) fn is_own_temporary(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else { return false };
+    let Some(inner) = name.strip_prefix('.').and_then(|rest| rest.strip_suffix(".tmp")) else { return false };
+    let mut parts = inner.rsplitn(3, '.');
+    let (Some(count), Some(pid), Some(_target)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    pid == std::process::id().to_string()
+        && !count.is_empty()
+        && count.bytes().all(|byte| byte.is_ascii_digit())
+}
+
 /// Gives the temporary file the existing file's mode and owner, writes `data` and syncs it.
 fn fill_temporary(
     mut temporary: std::fs::File,
@@ -917,6 +932,21 @@ mod tests {
         assert_eq!(std::fs::read_link(dir.join("dst/link")).unwrap(), PathBuf::from("nested/file"));
         copy(&source.join("nested/file"), &dir.join("single"), false).unwrap();
         assert_eq!(read_file(&dir.join("single"), MAX_READ_FILE_BYTES).unwrap(), b"data");
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[test]
+    fn own_temporary_files_are_recognised() {
+        let dir = scratch("temporary-names");
+        let (path, _file) = create_temporary(&dir.join("notes.txt")).unwrap();
+        assert!(is_own_temporary(path.file_name().unwrap()), "{}", path.display());
+        let pid = std::process::id();
+        for name in
+            [format!("notes.{pid}.1.tmp"), format!(".notes.{}.1.tmp", pid + 1), format!(".notes.{pid}.x.tmp")]
+        {
+            assert!(!is_own_temporary(std::ffi::OsStr::new(&name)), "{name}");
+        }
+        assert!(!is_own_temporary(std::ffi::OsStr::new(".git")));
         remove(&dir, true, false).unwrap();
     }
 

@@ -7,7 +7,9 @@
 //! created, removed or renamed in such a directory (or the directory itself going away) send one
 //! `fs/missingChanged {watchId}` per affected watch and batch of kernel events; the client then
 //! checks its paths again, as it does with the 0.171 reference, which also fires on any change in
-//! the parent. A watch lasts until its id is registered again (which replaces it) or the
+//! the parent. The server's own temporary files (an atomic `fs/writeFile` makes one and renames
+//! it into place) are not changes: such a write notifies once, for the rename, as with the
+//! reference. A watch lasts until its id is registered again (which replaces it) or the
 //! connection ends (the reader task stops on the connection's token and the inotify descriptor
 //! closes, dropping every kernel watch).
 //!
@@ -207,7 +209,12 @@ async fn read_events(watcher: &Watcher, context: &Context) {
             let keys: BTreeSet<&String> = if overflow {
                 state.watches.keys().collect()
             } else {
-                events.iter().filter_map(|event| state.users.get(&event.wd)).flatten().collect()
+                events
+                    .iter()
+                    .filter(|event| !event.name.as_deref().is_some_and(super::fs::is_own_temporary))
+                    .filter_map(|event| state.users.get(&event.wd))
+                    .flatten()
+                    .collect()
             };
             keys.into_iter().filter_map(|key| state.watches.get(key).map(|(id, _)| id.clone())).collect()
         };
