@@ -906,9 +906,12 @@ fn network_check(_: &Context, outcome: &Outcome) -> Result<String, String> {
             outcome.listener_accepts
         )
     })?;
-    require(!output.contains("net=connected") && !output.contains("exited with code 0"), || {
-        format!("the command did not fail: {output:?}")
+    // The command must have run (and failed): a server that refuses to start it at all is not
+    // the reference's outcome, even though nothing connects.
+    require(output.contains("Process exited with code") && !output.contains("exited with code 0"), || {
+        format!("the command did not run and fail: {output:?}")
     })?;
+    require(!output.contains("net=connected"), || format!("the command connected: {output:?}"))?;
     let reason = output.lines().find(|line| line.contains("/dev/tcp")).map(first_line).unwrap_or_default();
     Ok(format!("connect refused ({reason}); {}", outcome.sandbox_facts()))
 }

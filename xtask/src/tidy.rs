@@ -21,7 +21,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     // and exec.
     ("exec-sandbox", &[]),
     ("exec-engine", &["exec-sandbox"]),
-    ("exec-transport", &["shell-env-policy", "exec-protocol", "exec-engine"]),
+    ("exec-transport", &["shell-env-policy", "exec-protocol", "exec-engine", "exec-sandbox"]),
     ("exec-mcp", &["exec-transport", "exec-protocol", "exec-engine", "shell-env-policy"]),
     ("mcp-test-server", &[]),
     ("test-support", &["exec-protocol"]),

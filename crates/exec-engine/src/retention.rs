@@ -156,6 +156,21 @@ impl Retention {
         Seq::new(seq)
     }
 
+    /// The last (at most) `max_bytes` of retained output, all streams, oldest first.
+    pub(crate) fn tail(&self, max_bytes: usize) -> Vec<u8> {
+        let mut pieces = Vec::new();
+        let mut total = 0;
+        for chunk in self.chunks.iter().rev() {
+            if total >= max_bytes {
+                break;
+            }
+            let take = chunk.data.len().min(max_bytes - total);
+            pieces.push(&chunk.data[chunk.data.len() - take..]);
+            total += take;
+        }
+        pieces.iter().rev().flat_map(|piece| piece.iter().copied()).collect()
+    }
+
     /// Chunks after `after` (None = from the start) within `max_bytes`.
     pub(crate) fn read(&self, after: Option<Seq>, max_bytes: Option<usize>) -> ReadOutcome {
         let after = after.map_or(0, Seq::get);

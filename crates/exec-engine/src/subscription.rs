@@ -75,6 +75,17 @@ impl Subscription {
         self.poll_log().flatten()
     }
 
+    /// Whether the process was started under a sandbox (`SpawnSpec::sandbox`).
+    pub fn sandboxed(&self) -> bool {
+        self.process.sandboxed
+    }
+
+    /// The last (at most) `max_bytes` of the process's retained output, all streams, oldest
+    /// first: what a server looks at to guess whether a sandbox refused the command.
+    pub fn output_tail(&self, max_bytes: usize) -> Vec<u8> {
+        self.process.output_tail(max_bytes)
+    }
+
     /// True once `next` has returned `None` (or `try_next` found the subscription over).
     pub fn is_finished(&self) -> bool {
         self.finished

@@ -61,6 +61,8 @@ pub struct ReadResponseFields<'a> {
     pub dropped_before: Option<u64>,
     /// Extension `signal` (omitted when `None`).
     pub signal: Option<i32>,
+    /// `sandboxDenied` (omitted when `None`).
+    pub sandbox_denied: Option<bool>,
 }
 
 /// Appends a complete `process/read` response frame to `out`: `chunks` yields `(seq, stream,
@@ -110,6 +112,9 @@ pub fn write_read_response<'b>(
     if let Some(signal) = fields.signal {
         out.extend_from_slice(b",\"signal\":");
         push_i64(out, i64::from(signal));
+    }
+    if let Some(denied) = fields.sandbox_denied {
+        push_bool_field(out, b",\"sandboxDenied\":", denied);
     }
     out.extend_from_slice(b"}}");
 }

@@ -38,6 +38,10 @@ pub struct InitializeResponse {
     /// client's reconnection window longer than this is pointless (the session is gone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ttl_ms: Option<u64>,
+    /// What the 0.171 client wants to know about the executor (its shell, home, temp dir,
+    /// optional features). Without it, that client asks `environment/info` again and again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_info: Option<crate::environment::EnvironmentInfo>,
 }
 
 impl InitializeResponse {

@@ -17,6 +17,8 @@
 //! - [`method`]: every method and notification name.
 //! - [`initialize`], [`process`], [`fs`]: the `*Params`, `*Response` and `*Notification` structs,
 //!   plus [`process::EnvPolicy`], the wire shape of an environment policy.
+//! - [`environment`]: `environmentInfo` and `environment/status` (the 0.171 client).
+//! - [`sandbox`]: the Codex `sandbox` intent on `process/start` and `fs/*`, and `sandboxType`.
 //! - [`capability`]: names of the extensions a server lists in `initialize`'s result.
 //! - [`messages`]: the pinned error-message strings.
 //! - [`ByteChunk`]: bytes as standard base64 with padding, used for every chunk field.
@@ -40,7 +42,7 @@
 //! assert!(!params.pipe_stdin);
 //!
 //! let mut out = Vec::new();
-//! let result = ProcessStartResponse { process_id: params.process_id };
+//! let result = ProcessStartResponse { process_id: params.process_id, sandbox_type: None };
 //! jsonrpc::write_response(&mut out, &request.id, &result).unwrap();
 //! assert_eq!(out, br#"{"jsonrpc":"2.0","id":3,"result":{"processId":"build"}}"#);
 //! ```
@@ -60,6 +62,7 @@
 //! `argv` decodes; the server refuses it). No conversion to engine or `shell-env-policy` types.
 
 pub mod capability;
+pub mod environment;
 pub mod fast;
 pub mod fs;
 pub mod initialize;
@@ -67,6 +70,7 @@ pub mod jsonrpc;
 pub mod messages;
 pub mod method;
 pub mod process;
+pub mod sandbox;
 
 mod bytes;
 mod ids;

@@ -140,3 +140,90 @@ pub fn env_policy_too_many_patterns(field: &str, count: usize, limit: usize) -> 
 pub fn env_policy_pattern_too_long(field: &str, index: usize, bytes: usize, limit: usize) -> String {
     format!("envPolicy.{field}[{index}] is {bytes} bytes long; the limit is {limit}")
 }
+
+// ---------------------------------------------------------------------------------------------
+// The 0.171 surface (issue 11): sandbox intents, spawn error kinds, chunked files, walks.
+
+/// `data.kind` of a -32603 when a sandbox that was asked for cannot be enforced on this machine
+/// (or the intent holds something the enforcement cannot express): the request did not run.
+pub const KIND_SANDBOX_UNAVAILABLE: &str = "sandboxUnavailable";
+/// `data.kind` of a -32603 when setting the sandbox up failed (a path could not be opened).
+pub const KIND_SANDBOX_PREPARATION: &str = "sandboxPreparation";
+/// `data.kind` of a spawn failure: the program or the working directory does not exist.
+pub const KIND_SPAWN_NOT_FOUND: &str = "spawnNotFound";
+/// `data.kind` of a spawn failure: the program or the working directory may not be used.
+pub const KIND_SPAWN_PERMISSION_DENIED: &str = "spawnPermissionDenied";
+/// `data.kind` of any other spawn failure.
+pub const KIND_SPAWN_FAILED: &str = "spawnFailed";
+
+/// -32603 `sandboxUnavailable`: the intent holds something the sandbox cannot enforce exactly.
+pub fn sandbox_intent_refused(reason: &impl std::fmt::Display) -> String {
+    format!("sandbox unavailable: {reason}")
+}
+
+/// -32603 `sandboxUnavailable`: an intent whose `cwd` or `workspaceRoots` disagree with its
+/// `policyContext`.
+pub const SANDBOX_CONTEXT_MISMATCH: &str =
+    "sandbox unavailable: cwd and workspaceRoots disagree with policyContext";
+
+/// -32603 `sandboxUnavailable`: an intent without a `cwd` on a call that has none of its own.
+pub const SANDBOX_WITHOUT_CWD: &str = "sandbox unavailable: the sandbox intent names no cwd";
+
+/// -32603 `sandboxUnavailable`: a `file_system.type` other than `restricted`/`unrestricted`.
+pub const SANDBOX_FILE_SYSTEM_TYPE: &str =
+    "sandbox unavailable: file_system type is not enforceable here (restricted or unrestricted only)";
+
+/// -32602: a path in a sandbox intent that is neither absolute nor a `file://` URI.
+pub fn sandbox_path_not_absolute(path: &str) -> String {
+    format!("sandbox path must be absolute: {path}")
+}
+
+/// -32004: a chunked-file call with a handle id the session does not have open (the 0.171
+/// reference's wording).
+pub fn unknown_file_handle(handle_id: &str) -> String {
+    format!("unknown file handle `{handle_id}`")
+}
+
+/// -32600: `fs/open` with a handle id that is already open in the session.
+pub fn file_handle_in_use(handle_id: &str) -> String {
+    format!("file handle `{handle_id}` is already open")
+}
+
+/// -32600: `fs/open` when the session already holds its maximum number of open files.
+pub fn too_many_open_files(limit: usize) -> String {
+    format!("too many open file handles (limit {limit}); close one first")
+}
+
+/// -32600: `fs/readBlock` on a `replace` handle or `fs/writeBlock` on a `read` handle.
+pub fn wrong_handle_mode(handle_id: &str, mode: &str) -> String {
+    format!("file handle `{handle_id}` is open for {mode}")
+}
+
+/// -32600: `fs/writeBlock` whose block would make the file larger than the server allows.
+pub fn file_block_beyond_limit(handle_id: &str, limit: u64) -> String {
+    format!("file handle `{handle_id}`: a block beyond {limit} bytes is refused")
+}
+
+/// -32600 (the 0.171 reference's wording and code): `fs/getMetadata` with `followSymlinks:
+/// false` on a symbolic link.
+pub const PATH_IS_SYMLINK: &str = "path contains a symbolic link";
+
+/// -32600: `fs/watchMissing` when the connection already holds its maximum number of watches.
+pub fn too_many_watches(limit: usize) -> String {
+    format!("too many watches (limit {limit})")
+}
+
+/// -32600: `fs/watchMissing` with more paths than one watch may hold.
+pub fn too_many_watched_paths(count: usize, limit: usize) -> String {
+    format!("fs/watchMissing names {count} paths; the limit is {limit}")
+}
+
+/// -32603: the kernel refused a watch (inotify limits).
+pub fn cannot_watch(error: &impl std::fmt::Display) -> String {
+    format!("cannot watch: {error}")
+}
+
+/// -32600: `fs/walk` of a path that is not a directory.
+pub fn walk_not_a_directory(path: &str) -> String {
+    format!("cannot walk {path}: not a directory")
+}

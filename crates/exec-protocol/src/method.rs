@@ -3,7 +3,7 @@
 //! Names follow `resource/verb`. The ones marked *extension* are not known to the Codex peer; a
 //! client discovers them through [`crate::capability`] in the `initialize` result. This module
 //! holds names only; the params and results live next to their resource ([`crate::process`],
-//! [`crate::fs`], [`crate::initialize`]).
+//! [`crate::fs`], [`crate::initialize`], [`crate::environment`]).
 
 /// Request, client → server: opens or resumes a session. [`crate::initialize::InitializeParams`].
 pub const INITIALIZE: &str = "initialize";
@@ -47,6 +47,30 @@ pub const FS_READ_DIRECTORY: &str = "fs/readDirectory";
 pub const FS_REMOVE: &str = "fs/remove";
 /// Request: copies a file or directory. [`crate::fs::FsCopyParams`].
 pub const FS_COPY: &str = "fs/copy";
+
+/// Request (0.171): resolves every link of a path. [`crate::fs::FsCanonicalizeParams`].
+pub const FS_CANONICALIZE: &str = "fs/canonicalize";
+/// Request (0.171): lists a tree, bounded. [`crate::fs::FsWalkParams`].
+pub const FS_WALK: &str = "fs/walk";
+/// Request (0.171): opens a file for chunked reading or replacing. [`crate::fs::FsOpenParams`].
+pub const FS_OPEN: &str = "fs/open";
+/// Request (0.171): reads a block of an open file. [`crate::fs::FsReadBlockParams`].
+pub const FS_READ_BLOCK: &str = "fs/readBlock";
+/// Request (0.171): writes a block of an open file. [`crate::fs::FsWriteBlockParams`].
+pub const FS_WRITE_BLOCK: &str = "fs/writeBlock";
+/// Request (0.171): closes an open file. [`crate::fs::FsCloseParams`].
+pub const FS_CLOSE: &str = "fs/close";
+
+/// Request (0.171): watches paths for appearing or disappearing. [`crate::fs::FsWatchMissingParams`].
+pub const FS_WATCH_MISSING: &str = "fs/watchMissing";
+/// Notification, server → client (0.171): a watched place changed.
+/// [`crate::fs::FsMissingChangedNotification`].
+pub const FS_MISSING_CHANGED: &str = "fs/missingChanged";
+
+/// Request (0.171): the executor's `environmentInfo`. [`crate::environment::EnvironmentParams`].
+pub const ENVIRONMENT_INFO: &str = "environment/info";
+/// Request (0.171): whether the executor is ready. [`crate::environment::EnvironmentParams`].
+pub const ENVIRONMENT_STATUS: &str = "environment/status";
 
 /// A request method: its wire name and the types of its params and result. The marker types
 /// below implement it; a server registers a handler per marker and a client sends through it,
@@ -113,7 +137,28 @@ requests! {
     FsRemove = FS_REMOVE: crate::fs::FsRemoveParams => crate::fs::FsRemoveResponse;
     /// `fs/copy`.
     FsCopy = FS_COPY: crate::fs::FsCopyParams => crate::fs::FsCopyResponse;
+    /// `fs/canonicalize` (0.171).
+    FsCanonicalize = FS_CANONICALIZE: crate::fs::FsCanonicalizeParams => crate::fs::FsCanonicalizeResponse;
+    /// `fs/walk` (0.171).
+    FsWalk = FS_WALK: crate::fs::FsWalkParams => crate::fs::FsWalkResponse;
+    /// `fs/open` (0.171).
+    FsOpen = FS_OPEN: crate::fs::FsOpenParams => crate::fs::FsOpenResponse;
+    /// `fs/readBlock` (0.171).
+    FsReadBlock = FS_READ_BLOCK: crate::fs::FsReadBlockParams => crate::fs::FsReadBlockResponse;
+    /// `fs/writeBlock` (0.171).
+    FsWriteBlock = FS_WRITE_BLOCK: crate::fs::FsWriteBlockParams => crate::fs::FsWriteBlockResponse;
+    /// `fs/close` (0.171).
+    FsClose = FS_CLOSE: crate::fs::FsCloseParams => crate::fs::FsCloseResponse;
+    /// `fs/watchMissing` (0.171).
+    FsWatchMissing = FS_WATCH_MISSING: crate::fs::FsWatchMissingParams => crate::fs::FsWatchMissingResponse;
+    /// `environment/info` (0.171).
+    EnvironmentInfo = ENVIRONMENT_INFO:
+        crate::environment::EnvironmentParams => crate::environment::EnvironmentInfo;
+    /// `environment/status` (0.171).
+    EnvironmentStatus = ENVIRONMENT_STATUS:
+        crate::environment::EnvironmentParams => crate::environment::EnvironmentStatusResponse;
 }
 
 /// Every notification, in either direction.
-pub const NOTIFICATIONS: &[&str] = &[INITIALIZED, PROCESS_OUTPUT, PROCESS_EXITED, PROCESS_CLOSED];
+pub const NOTIFICATIONS: &[&str] =
+    &[INITIALIZED, PROCESS_OUTPUT, PROCESS_EXITED, PROCESS_CLOSED, FS_MISSING_CHANGED];

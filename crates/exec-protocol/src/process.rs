@@ -69,6 +69,9 @@ pub struct ProcessStartParams {
     /// Extension: initial TTY size. Ignored without `tty`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<TerminalSize>,
+    /// The sandbox intent the process must run under (0.171); `null` or absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::sandbox::SandboxParams>,
 }
 
 /// A TTY window size in character cells.
@@ -123,6 +126,10 @@ pub enum EnvInherit {
 pub struct ProcessStartResponse {
     /// The id from the params.
     pub process_id: ProcessId,
+    /// Which sandbox confines the process (0.171): `none` or `linuxSeccomp`. Always sent by our
+    /// server; absent from the April peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_type: Option<crate::sandbox::SandboxType>,
 }
 
 /// Params of `process/read`.
@@ -182,6 +189,11 @@ pub struct ProcessReadResponse {
     /// (`exitCode` is then 128+N).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// Whether a sandboxed process probably failed because the sandbox refused it (0.171; a
+    /// heuristic, `docs/sandbox.md`). Always sent by our server: `false` while running and for
+    /// an unsandboxed process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_denied: Option<bool>,
 }
 
 /// Params of `process/write`.
@@ -393,6 +405,9 @@ pub struct ProcessExitedNotification {
     /// Extension: the number of the signal that ended the process, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// As [`ProcessReadResponse::sandbox_denied`] (0.171).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_denied: Option<bool>,
 }
 
 /// Notification `process/closed`: exited, and every output stream reached EOF. The last

@@ -3,7 +3,8 @@
 //! [`from_wire`] turns wire values back into engine values.
 //!
 //! Every conversion `match` lives here (signals, streams, write statuses, exit statuses, process
-//! ids, read results, environment policies, and errors in both directions), so a new variant or
+//! ids, read results, environment policies, paths and `file://` URIs, sandbox intents and their
+//! errors, and errors in both directions), so a new variant or
 //! field is one edit in one file. The wire's exit encoding (128+N for a signal) lives here too;
 //! the engine only knows `ExitStatus`. Nothing here does I/O or decides policy.
 //!
@@ -72,7 +73,7 @@ pub(crate) mod to_wire {
     /// chunks' base64 goes straight into the frame, with no struct or escape scan in between.
     pub(crate) fn read_response_frame(
         id: &exec_protocol::jsonrpc::RequestId,
-        outcome: ReadOutcome,
+        (outcome, sandbox_denied): (ReadOutcome, bool),
     ) -> String {
         let fields = exec_protocol::fast::ReadResponseFields {
             next_seq: outcome.next_seq.get(),
@@ -82,6 +83,7 @@ pub(crate) mod to_wire {
             failure: outcome.failure.as_deref(),
             dropped_before: outcome.dropped_before.map(exec_engine::Seq::get),
             signal: outcome.exit.and_then(exit_signal),
+            sandbox_denied: Some(sandbox_denied),
         };
         let chunks =
             outcome.chunks.iter().map(|chunk| (chunk.seq.get(), stream(chunk.stream), chunk.data.as_ref()));
@@ -94,8 +96,10 @@ pub(crate) mod to_wire {
 
     /// The `process/read` result as the wire struct (for callers that want a value, not a frame).
     #[cfg(test)]
-    pub(crate) fn read_response(outcome: ReadOutcome) -> wire::ProcessReadResponse {
+    /// `sandbox_denied` is the server's judgement (`handlers::sandbox_denied`).
+    pub(crate) fn read_response(outcome: ReadOutcome, sandbox_denied: bool) -> wire::ProcessReadResponse {
         wire::ProcessReadResponse {
+            sandbox_denied: Some(sandbox_denied),
             chunks: outcome
                 .chunks
                 .into_iter()
@@ -147,6 +151,61 @@ pub(crate) mod to_wire {
         })
     }
 
+    /// A path as a `file://` URI (what the 0.171 client expects): bytes outside the URI path
+    /// alphabet are percent-encoded.
+    pub(crate) fn uri(path: &std::path::Path) -> String {
+        use std::os::unix::ffi::OsStrExt as _;
+        let mut uri = String::from("file://");
+        for &byte in path.as_os_str().as_bytes() {
+            let keep = byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte);
+            if keep {
+                uri.push(char::from(byte));
+            } else {
+                uri.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        uri
+    }
+
+    /// `path` in the form the client used for the request's path: a URI when it sent one, a plain
+    /// path otherwise.
+    pub(crate) fn path_like(path: &std::path::Path, as_uri: bool) -> String {
+        if as_uri { uri(path) } else { path.to_string_lossy().into_owned() }
+    }
+
+    /// A -32603 carrying `data.kind` (and nothing else in `data`).
+    pub(crate) fn internal_with_kind(message: impl Into<String>, kind: &str) -> ErrorObject {
+        ErrorObject {
+            data: Some(serde_json::json!({ "kind": kind })),
+            ..ErrorObject::internal_error(message)
+        }
+    }
+
+    /// An intent the sandbox cannot express: -32603 `sandboxUnavailable`; the request did not run.
+    pub(crate) fn intent_error(error: &exec_sandbox::IntentError) -> ErrorObject {
+        internal_with_kind(messages::sandbox_intent_refused(error), messages::KIND_SANDBOX_UNAVAILABLE)
+    }
+
+    /// A sandbox that could not be set up: -32603 with `sandboxUnavailable` or
+    /// `sandboxPreparation`.
+    pub(crate) fn sandbox_error(error: &exec_sandbox::SandboxError) -> ErrorObject {
+        let kind = match error.kind() {
+            exec_sandbox::SandboxErrorKind::Unavailable => messages::KIND_SANDBOX_UNAVAILABLE,
+            exec_sandbox::SandboxErrorKind::Preparation => messages::KIND_SANDBOX_PREPARATION,
+        };
+        internal_with_kind(error.to_string(), kind)
+    }
+
+    /// The `data.kind` of a spawn failure, as the 0.171 reference classifies them: a missing
+    /// program or cwd is `spawnNotFound`, a refused one `spawnPermissionDenied`.
+    fn spawn_kind(source: &std::io::Error) -> &'static str {
+        match source.kind() {
+            std::io::ErrorKind::NotFound => messages::KIND_SPAWN_NOT_FOUND,
+            std::io::ErrorKind::PermissionDenied => messages::KIND_SPAWN_PERMISSION_DENIED,
+            _ => messages::KIND_SPAWN_FAILED,
+        }
+    }
+
     pub(crate) fn start_error(error: StartError) -> ErrorObject {
         match error {
             StartError::EmptyArgv => ErrorObject::invalid_params(messages::ARGV_EMPTY),
@@ -163,12 +222,13 @@ pub(crate) mod to_wire {
             // The peer words spawn failures as the bare OS error (`No such file or directory (os
             // error 2)`); the source error alone matches it. `data` (an extension) tells the two
             // causes apart, so a client can say "command not found" only when it is true.
+            // `kind` (the 0.171 reference's classification) sits beside our own fields.
             StartError::Spawn { program, source } => ErrorObject {
-                data: Some(serde_json::json!({ "program": program })),
+                data: Some(serde_json::json!({ "program": program, "kind": spawn_kind(&source) })),
                 ..ErrorObject::internal_error(source.to_string())
             },
             StartError::Cwd { cwd, source } => ErrorObject {
-                data: Some(serde_json::json!({ "cwd": cwd.to_string_lossy() })),
+                data: Some(serde_json::json!({ "cwd": cwd.to_string_lossy(), "kind": spawn_kind(&source) })),
                 ..ErrorObject::internal_error(source.to_string())
             },
             // The child could not be confined (a carve-out changed since it was prepared, or
@@ -286,6 +346,140 @@ pub(crate) mod from_wire {
         }
     }
 
+    /// A wire path: an absolute path, or a `file://` URI (its `%XX` escapes decoded; anything
+    /// malformed is kept as written). `None` when the result is not absolute.
+    pub(crate) fn path(raw: &str) -> Option<std::path::PathBuf> {
+        let path = match raw.strip_prefix("file://") {
+            // `file://localhost/x` is the same as `file:///x`.
+            Some(rest) => {
+                std::path::PathBuf::from(percent_decode(rest.strip_prefix("localhost").unwrap_or(rest)))
+            }
+            None => std::path::PathBuf::from(raw),
+        };
+        path.is_absolute().then_some(path)
+    }
+
+    fn percent_decode(text: &str) -> std::ffi::OsString {
+        use std::os::unix::ffi::OsStringExt as _;
+        let bytes = text.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut index = 0;
+        while index < bytes.len() {
+            if bytes[index] == b'%'
+                && let Some(value) = bytes.get(index + 1..index + 3).and_then(|hex| {
+                    std::str::from_utf8(hex).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                })
+            {
+                decoded.push(value);
+                index += 3;
+                continue;
+            }
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+        std::ffi::OsString::from_vec(decoded)
+    }
+
+    /// A Codex `sandbox` intent as the sandbox crate's intent and resolution context.
+    ///
+    /// `call_cwd` is the call's own working directory (`process/start`'s `cwd`), used when the
+    /// intent names none; `tmpdir` is the server's `TMPDIR`. Refusals are -32603
+    /// `sandboxUnavailable` (a file-system type we cannot enforce, a `policyContext` that
+    /// contradicts the intent, no cwd at all) or -32602 (a path that is not absolute). Nothing is
+    /// widened: what the wire cannot say precisely is refused here or by `resolve`.
+    pub(crate) fn sandbox(
+        params: exec_protocol::sandbox::SandboxParams,
+        call_cwd: Option<&std::path::Path>,
+        tmpdir: Option<std::path::PathBuf>,
+    ) -> Result<
+        (exec_sandbox::SandboxIntent, exec_sandbox::ResolveContext),
+        exec_protocol::jsonrpc::ErrorObject,
+    > {
+        use exec_protocol::jsonrpc::ErrorObject;
+        use exec_protocol::sandbox as wire_sandbox;
+        use exec_sandbox as sandbox;
+
+        let unavailable =
+            |message: &str| super::to_wire::internal_with_kind(message, messages::KIND_SANDBOX_UNAVAILABLE);
+        let absolute = |raw: &str| {
+            path(raw).ok_or_else(|| ErrorObject::invalid_params(messages::sandbox_path_not_absolute(raw)))
+        };
+        let absolute_all =
+            |raws: &[String]| raws.iter().map(|raw| absolute(raw)).collect::<Result<Vec<_>, ErrorObject>>();
+
+        // `cwd`/`workspaceRoots` and the `fs/*` shape's `policyContext` must agree when both are
+        // given; either alone is used as it is.
+        let mut cwd = params.cwd.as_deref().map(absolute).transpose()?;
+        let mut roots = absolute_all(&params.workspace_roots)?;
+        if let Some(context) = &params.policy_context {
+            let context_cwd = context.cwd.as_deref().map(absolute).transpose()?;
+            let context_roots = absolute_all(&context.workspace_roots)?;
+            let agrees = (cwd.is_none() || context_cwd.is_none() || cwd == context_cwd)
+                && (roots.is_empty() || context_roots.is_empty() || roots == context_roots);
+            if !agrees {
+                return Err(unavailable(messages::SANDBOX_CONTEXT_MISMATCH));
+            }
+            cwd = cwd.or(context_cwd);
+            if roots.is_empty() {
+                roots = context_roots;
+            }
+        }
+        let cwd = match cwd.or_else(|| call_cwd.map(std::path::Path::to_path_buf)) {
+            Some(cwd) => cwd,
+            None => return Err(unavailable(messages::SANDBOX_WITHOUT_CWD)),
+        };
+
+        let wire_sandbox::Permissions::Managed { file_system, network } = params.permissions;
+        let file_system = match file_system {
+            wire_sandbox::FileSystemPermissions::Unrestricted => sandbox::FileSystemIntent::Unrestricted,
+            wire_sandbox::FileSystemPermissions::Restricted { entries } => {
+                sandbox::FileSystemIntent::Restricted {
+                    entries: entries
+                        .into_iter()
+                        .map(|entry| sandbox_entry(entry, &absolute))
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            wire_sandbox::FileSystemPermissions::Other => {
+                return Err(unavailable(messages::SANDBOX_FILE_SYSTEM_TYPE));
+            }
+        };
+        let network = match network {
+            wire_sandbox::NetworkPermission::Restricted => sandbox::Network::Restricted,
+            wire_sandbox::NetworkPermission::Enabled => sandbox::Network::Enabled,
+        };
+        let intent = sandbox::SandboxIntent { file_system, network };
+        Ok((intent, sandbox::ResolveContext { workspace_roots: roots, cwd, tmpdir }))
+    }
+
+    fn sandbox_entry(
+        entry: exec_protocol::sandbox::FileSystemEntry,
+        absolute: &impl Fn(&str) -> Result<std::path::PathBuf, exec_protocol::jsonrpc::ErrorObject>,
+    ) -> Result<exec_sandbox::Entry, exec_protocol::jsonrpc::ErrorObject> {
+        use exec_protocol::sandbox as wire_sandbox;
+        use exec_sandbox as sandbox;
+        let path = match entry.path {
+            wire_sandbox::FileSystemPath::Path { path } => sandbox::PathSpec::Path(absolute(&path)?),
+            wire_sandbox::FileSystemPath::Special { value } => sandbox::PathSpec::Special {
+                // `unknown` maps to the crate's unknown kind, which resolution refuses.
+                kind: sandbox::SpecialKind::from_name(value.kind.as_str()),
+                subpath: value.subpath.map(std::path::PathBuf::from),
+            },
+            wire_sandbox::FileSystemPath::GlobPattern { pattern } => sandbox::PathSpec::GlobPattern(pattern),
+        };
+        let access = match entry.access {
+            wire_sandbox::AccessMode::Read => sandbox::Access::Read,
+            wire_sandbox::AccessMode::Write => sandbox::Access::Write,
+            wire_sandbox::AccessMode::Deny | wire_sandbox::AccessMode::None => sandbox::Access::Deny,
+        };
+        // Only `skip` relaxes anything; any other value keeps the strict default.
+        let missing = match entry.missing_path_behavior.as_deref() {
+            Some("skip") => sandbox::MissingPath::Skip,
+            _ => sandbox::MissingPath::Error,
+        };
+        Ok(sandbox::Entry { path, access, missing })
+    }
+
     /// A client error as the engine's typed error, where the server's pinned message identifies
     /// one, so code written against the local engine sees the same errors remotely. `id` is the
     /// process the call was about.
@@ -332,40 +526,177 @@ pub(crate) mod from_wire {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use exec_engine::{ExitStatus, OutputChunk, ReadOutcome, Seq, StreamKind};
-    use exec_protocol::jsonrpc::{self, RequestId};
+    use std::path::{Path, PathBuf};
 
-    use super::to_wire;
+    use exec_protocol::sandbox::SandboxParams;
+    use exec_sandbox::{Access, Entry, FileSystemIntent, MissingPath, Network, PathSpec, SpecialKind};
+    use serde_json::json;
+
+    use super::{from_wire, to_wire};
+
+    fn params(value: serde_json::Value) -> SandboxParams {
+        serde_json::from_value(value).expect("a decodable intent")
+    }
+
+    fn entries(value: serde_json::Value) -> serde_json::Value {
+        json!({"type": "managed", "network": "restricted", "file_system": {"type": "restricted", "entries": value}})
+    }
+
+    /// Converts an intent and renders the outcome as one line: the context and entries, or the
+    /// error's code, kind and message.
+    #[track_caller]
+    fn check(intent: serde_json::Value, call_cwd: Option<&str>, expect: &str) {
+        let tmpdir = Some(PathBuf::from("/var/tmp/server"));
+        let actual = match from_wire::sandbox(params(intent), call_cwd.map(Path::new), tmpdir) {
+            Ok((intent, context)) => {
+                format!("ok {:?} {intent:?}", (context.cwd, context.workspace_roots, context.tmpdir))
+            }
+            Err(error) => {
+                format!("error {} {} {}", error.code, error.data.unwrap_or_default()["kind"], error.message)
+            }
+        };
+        assert_eq!(actual, expect);
+    }
+
+    #[test]
+    fn sandbox_intents() {
+        let root_read = json!([{"access": "read", "path": {"type": "special", "value": {"kind": "root"}}}]);
+        // The fs shape: URIs decoded, policyContext agreeing.
+        check(
+            json!({"permissions": entries(root_read.clone()), "cwd": "file:///w%20s", "workspaceRoots": ["file:///w%20s"],
+                   "policyContext": {"cwd": "file:///w%20s", "workspaceRoots": ["/w s"]}}),
+            None,
+            r#"ok ("/w s", ["/w s"], Some("/var/tmp/server")) SandboxIntent { file_system: Restricted { entries: [Entry { path: Special { kind: Root, subpath: None }, access: Read, missing: Error }] }, network: Restricted }"#,
+        );
+        // policyContext alone; the call's cwd only when the intent names none.
+        check(
+            json!({"permissions": entries(json!([])), "policyContext": {"cwd": "/p", "workspaceRoots": ["/p"]}}),
+            Some("/call"),
+            r#"ok ("/p", ["/p"], Some("/var/tmp/server")) SandboxIntent { file_system: Restricted { entries: [] }, network: Restricted }"#,
+        );
+        check(
+            json!({"permissions": entries(json!([]))}),
+            Some("/call"),
+            r#"ok ("/call", [], Some("/var/tmp/server")) SandboxIntent { file_system: Restricted { entries: [] }, network: Restricted }"#,
+        );
+        // Refusals.
+        check(
+            json!({"permissions": entries(json!([]))}),
+            None,
+            r#"error -32603 "sandboxUnavailable" sandbox unavailable: the sandbox intent names no cwd"#,
+        );
+        check(
+            json!({"permissions": entries(json!([])), "cwd": "/a", "policyContext": {"cwd": "/b"}}),
+            None,
+            r#"error -32603 "sandboxUnavailable" sandbox unavailable: cwd and workspaceRoots disagree with policyContext"#,
+        );
+        check(
+            json!({"permissions": {"type": "managed", "network": "enabled", "file_system": {"type": "external-sandbox"}}, "cwd": "/a"}),
+            None,
+            r#"error -32603 "sandboxUnavailable" sandbox unavailable: file_system type is not enforceable here (restricted or unrestricted only)"#,
+        );
+        check(
+            json!({"permissions": entries(json!([{"access": "write", "path": {"type": "path", "path": "relative/dir"}}])), "cwd": "/a"}),
+            None,
+            "error -32602 null sandbox path must be absolute: relative/dir",
+        );
+        check(
+            json!({"permissions": entries(json!([])), "cwd": "a"}),
+            None,
+            "error -32602 null sandbox path must be absolute: a",
+        );
+    }
+
+    #[test]
+    fn sandbox_entries() {
+        let intent = params(json!({"permissions": entries(json!([
+            {"access": "none", "path": {"type": "path", "path": "file:///srv/secret"}},
+            {"access": "read", "missing_path_behavior": "skip", "path": {"type": "special", "value": {"kind": "project_roots", "subpath": ".git"}}},
+            {"access": "read", "missing_path_behavior": "ignore", "path": {"type": "special", "value": {"kind": "unknown"}}},
+            {"access": "write", "path": {"type": "glob_pattern", "pattern": "*.rs"}}])), "cwd": "/w"}));
+        let (intent, _) = from_wire::sandbox(intent, None, None).expect("converts");
+        let FileSystemIntent::Restricted { entries } = intent.file_system else { panic!("restricted") };
+        assert_eq!(
+            entries,
+            [
+                Entry {
+                    path: PathSpec::Path("/srv/secret".into()),
+                    access: Access::Deny,
+                    missing: MissingPath::Error
+                },
+                Entry::new(PathSpec::special_sub(SpecialKind::ProjectRoots, ".git"), Access::Read)
+                    .skip_if_missing(),
+                // An unknown behaviour keeps the strict default; `unknown` is left for resolve to refuse.
+                Entry::new(PathSpec::special(SpecialKind::Unknown("unknown".to_owned())), Access::Read),
+                Entry::new(PathSpec::GlobPattern("*.rs".to_owned()), Access::Write),
+            ]
+        );
+        assert_eq!(intent.network, Network::Restricted);
+    }
+
+    #[test]
+    fn uris_round_trip() {
+        for path in ["/", "/srv/repo", "/a b/c%d/é", "/x?y#z"] {
+            let uri = to_wire::uri(Path::new(path));
+            assert!(uri.starts_with("file:///"), "{uri}");
+            assert_eq!(from_wire::path(&uri).as_deref(), Some(Path::new(path)), "{uri}");
+        }
+        assert_eq!(to_wire::uri(Path::new("/a b/c%d")), "file:///a%20b/c%25d");
+        assert_eq!(from_wire::path("file://localhost/etc"), Some(PathBuf::from("/etc")));
+        assert_eq!(from_wire::path("relative"), None);
+        assert_eq!(from_wire::path("file://relative"), None);
+    }
+
+    #[test]
+    fn spawn_errors_carry_their_kind() {
+        let error = |kind: std::io::ErrorKind| {
+            let error = exec_engine::StartError::Spawn { program: "make".to_owned(), source: kind.into() };
+            to_wire::start_error(error).data.expect("data")
+        };
+        assert_eq!(error(std::io::ErrorKind::NotFound), json!({"program": "make", "kind": "spawnNotFound"}));
+        assert_eq!(
+            error(std::io::ErrorKind::PermissionDenied),
+            json!({"program": "make", "kind": "spawnPermissionDenied"})
+        );
+        assert_eq!(error(std::io::ErrorKind::OutOfMemory), json!({"program": "make", "kind": "spawnFailed"}));
+    }
 
     /// The hand-written `process/read` frame is the serde encoding of the same result, byte for
     /// byte, including the extensions and an escaped failure text.
     #[test]
     fn the_read_frame_written_by_hand_equals_serde() {
-        let outcome = ReadOutcome {
+        let outcome = exec_engine::ReadOutcome {
             chunks: vec![
-                OutputChunk {
-                    seq: Seq::new(3),
-                    stream: StreamKind::Stdout,
-                    data: Bytes::from_static(b"hi\n"),
+                exec_engine::OutputChunk {
+                    seq: exec_engine::Seq::new(3),
+                    stream: exec_engine::StreamKind::Stdout,
+                    data: bytes::Bytes::from_static(b"hi\n"),
                 },
-                OutputChunk {
-                    seq: Seq::new(4),
-                    stream: StreamKind::Pty,
-                    data: Bytes::from_static(&[0, 255, 10]),
+                exec_engine::OutputChunk {
+                    seq: exec_engine::Seq::new(4),
+                    stream: exec_engine::StreamKind::Pty,
+                    data: bytes::Bytes::from_static(&[0, 255, 10]),
                 },
             ],
-            next_seq: Seq::new(5),
-            exit: Some(ExitStatus::Signal(9)),
+            next_seq: exec_engine::Seq::new(5),
+            exit: Some(exec_engine::ExitStatus::Signal(9)),
             closed: false,
             failure: Some("a \"quoted\" failure\n".to_owned()),
-            dropped_before: Some(Seq::new(2)),
+            dropped_before: Some(exec_engine::Seq::new(2)),
         };
-        for id in [RequestId::Integer(7), RequestId::String("r\"1".to_owned())] {
+        for id in [
+            exec_protocol::jsonrpc::RequestId::Integer(7),
+            exec_protocol::jsonrpc::RequestId::String("r\"1".to_owned()),
+        ] {
             let mut expected = Vec::new();
-            jsonrpc::write_response(&mut expected, &id, &to_wire::read_response(outcome.clone())).unwrap();
+            exec_protocol::jsonrpc::write_response(
+                &mut expected,
+                &id,
+                &to_wire::read_response(outcome.clone(), true),
+            )
+            .unwrap();
             assert_eq!(
-                to_wire::read_response_frame(&id, outcome.clone()),
+                to_wire::read_response_frame(&id, (outcome.clone(), true)),
                 String::from_utf8(expected).unwrap()
             );
         }

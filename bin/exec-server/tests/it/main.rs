@@ -2,6 +2,8 @@
 //! with `--listen ws://127.0.0.1:0` and talks to it over a real WebSocket.
 //!
 //! Modules:
+//! - `codex171`: the 0.171 Codex surface (issue 11): `environmentInfo`, the sandbox intent on
+//!   `fs/*` (escape attempts fail closed) and `process/start`, spawn error kinds, new fs methods.
 //! - `conformance`: the shared, non-extension subset of the protocol, run against our server and,
 //!   when `EXEC_PEER_CODEX` names a `codex` binary, against the Codex peer too.
 //! - `docs`: every error code and text `docs/protocol.md` states, replayed against the server.
@@ -12,6 +14,7 @@
 //!
 //! Helpers live in the `test-support` crate; nothing here sleeps for a fixed time.
 
+mod codex171;
 mod conformance;
 mod docs;
 mod hostile;

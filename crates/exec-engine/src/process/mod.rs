@@ -176,6 +176,11 @@ impl Process {
         }
     }
 
+    /// The last (at most) `max_bytes` of retained output, all streams, oldest first.
+    pub(crate) fn output_tail(&self, max_bytes: usize) -> Vec<u8> {
+        self.lock().log.tail(max_bytes)
+    }
+
     /// A non-blocking read of the retained log.
     pub(crate) fn read_now(
         &self,

@@ -361,6 +361,17 @@ impl SessionHandle {
         Ok(running)
     }
 
+    /// For a process started under a sandbox, the last (at most) `max_bytes` of its retained
+    /// output (all streams, oldest first); `None` for an unsandboxed one.
+    pub fn sandboxed_output_tail(
+        &self,
+        id: &ProcessId,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, ProcessError> {
+        let process = self.process(id)?;
+        Ok(process.sandboxed.then(|| process.output_tail(max_bytes)))
+    }
+
     /// Sends a named signal to the process group (nothing once the process has closed).
     pub fn signal(&self, id: &ProcessId, signal: Signal) -> Result<(), ProcessError> {
         self.process(id)?.signal_group(signal.to_nix());

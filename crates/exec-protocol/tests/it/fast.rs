@@ -133,6 +133,7 @@ fn check_read(id: &RequestId, chunks: &[(u64, Stream, Vec<u8>)], fields: ReadRes
         failure: fields.failure.map(str::to_owned),
         dropped_before: fields.dropped_before,
         signal: fields.signal,
+        sandbox_denied: fields.sandbox_denied,
     };
     let mut serde_out = Vec::new();
     jsonrpc::write_response(&mut serde_out, id, &response).unwrap();
@@ -149,6 +150,7 @@ fn read_response_edges() {
         failure: None,
         dropped_before: None,
         signal: None,
+        sandbox_denied: None,
     };
     check_read(&RequestId::from(4), &[], running);
     check_read(&RequestId::from("r\"1\n"), &[], running);
@@ -161,6 +163,7 @@ fn read_response_edges() {
         failure: Some("fail \"quoted\"\n"),
         dropped_before: Some(1),
         signal: Some(9),
+        sandbox_denied: Some(true),
     };
     let chunks = vec![(1, Stream::Stdout, b"hi\n".to_vec()), (2, Stream::Stderr, Vec::new())];
     check_read(&RequestId::from(7), &chunks, finished);
@@ -182,6 +185,7 @@ fn read_response_edges() {
             failure: (round % 5 == 0).then_some(failure.as_str()),
             dropped_before: (round % 6 == 0).then_some(random.next()),
             signal: (round % 7 == 0).then_some(random.next() as i32),
+            sandbox_denied: (round % 3 == 1).then_some(round % 2 == 0),
         };
         check_read(&RequestId::from(round), &chunks, fields);
     }

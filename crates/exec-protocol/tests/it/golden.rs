@@ -507,6 +507,197 @@ fn pinned_messages() {
     .assert_eq(&actual);
 }
 
+/// The 0.171 client's shapes (docs/codex-0.171-wire.md): the sandbox intent in both of its
+/// shapes, what is strict and what is tolerated, the new results and fields.
+#[test]
+fn codex_171() {
+    let entries = r#"[{"access":"read","path":{"type":"special","value":{"kind":"root"}}},{"access":"write","path":{"type":"special","value":{"kind":"project_roots"}}},{"access":"read","missing_path_behavior":"skip","path":{"type":"special","value":{"kind":"project_roots","subpath":".git"}}},{"access":"write","path":{"type":"path","path":"file:///srv/x"}},{"access":"none","path":{"type":"glob_pattern","pattern":"*.key"}}]"#;
+    let start_shape = format!(
+        r#"{{"permissions":{{"type":"managed","file_system":{{"type":"restricted","entries":{entries}}},"network":"restricted"}},"cwd":"file:///w","workspaceRoots":["file:///w"],"windowsSandboxLevel":"disabled","windowsSandboxProxySettingsMode":"reconcile","useLegacyLandlock":false}}"#
+    );
+    check(
+        "SandboxParams",
+        &start_shape,
+        expect![[
+            r#"ok: {"permissions":{"type":"managed","file_system":{"type":"restricted","entries":[{"path":{"type":"special","value":{"kind":"root"}},"access":"read"},{"path":{"type":"special","value":{"kind":"project_roots"}},"access":"write"},{"path":{"type":"special","value":{"kind":"project_roots","subpath":".git"}},"access":"read","missing_path_behavior":"skip"},{"path":{"type":"path","path":"file:///srv/x"},"access":"write"},{"path":{"type":"glob_pattern","pattern":"*.key"},"access":"none"}]},"network":"restricted"},"cwd":"file:///w","workspaceRoots":["file:///w"],"windowsSandboxLevel":"disabled","windowsSandboxProxySettingsMode":"reconcile","useLegacyLandlock":false}"#
+        ]],
+    );
+    check(
+        "SandboxParams",
+        r#"{"permissions":{"type":"managed","file_system":{"type":"restricted","entries":[]},"network":"enabled"},"cwd":"file:///w","workspaceRoots":["file:///w"],"policyContext":{"cwd":"file:///w","workspaceRoots":["file:///w"]},"userHomeDir":"file:///root","windowsSandboxLevel":"disabled","useLegacyLandlock":true,"someFutureField":1}"#,
+        expect![[
+            r#"ok: {"permissions":{"type":"managed","file_system":{"type":"restricted","entries":[]},"network":"enabled"},"cwd":"file:///w","workspaceRoots":["file:///w"],"policyContext":{"cwd":"file:///w","workspaceRoots":["file:///w"]},"userHomeDir":"file:///root","windowsSandboxLevel":"disabled","useLegacyLandlock":true}"#
+        ]],
+    );
+    check(
+        "SandboxParams",
+        r#"{"permissions":{"type":"managed","file_system":{"type":"external-sandbox"},"network":"restricted"}}"#,
+        expect![[
+            r#"ok: {"permissions":{"type":"managed","file_system":{"type":"other"},"network":"restricted"},"workspaceRoots":[],"useLegacyLandlock":false}"#
+        ]],
+    );
+    check(
+        "SandboxParams",
+        r#"{"permissions":{"type":"managed","file_system":{"type":"restricted","entries":[{"access":"read","path":{"type":"special","value":{"kind":"home"}}}]},"network":"restricted"}}"#,
+        expect![
+            "error -32602: unknown variant `home`, expected one of `root`, `minimal`, `current_working_directory`, `project_roots`, `tmpdir`, `slash_tmp`, `unknown`"
+        ],
+    );
+    check(
+        "SandboxParams",
+        r#"{"permissions":{"type":"managed","file_system":{"type":"unrestricted"},"network":"offline"}}"#,
+        expect!["error -32602: unknown variant `offline`, expected `restricted` or `enabled`"],
+    );
+    check(
+        "SandboxParams",
+        r#"{"permissions":{"type":"managed","file_system":{"type":"restricted","entries":[{"access":"execute","path":{"type":"special","value":{"kind":"root"}}}]},"network":"restricted"}}"#,
+        expect!["error -32602: unknown variant `execute`, expected one of `read`, `write`, `deny`, `none`"],
+    );
+    check(
+        "SandboxParams",
+        r#"{"permissions":{"type":"disabled"}}"#,
+        expect!["error -32602: unknown variant `disabled`, expected `managed`"],
+    );
+    check(
+        "ProcessStartParams",
+        r#"{"processId":"1-u","argv":["/bin/bash","-lc","ls"],"cwd":"file:///w","env":{},"tty":false,"pipeStdin":false,"arg0":null,"sandbox":null,"enforceManagedNetwork":false,"managedNetwork":null,"metadata":{"threadId":"t","toolCallId":"c1"}}"#,
+        expect![[
+            r#"ok: {"processId":"1-u","argv":["/bin/bash","-lc","ls"],"cwd":"file:///w","env":{},"tty":false,"pipeStdin":false,"arg0":null}"#
+        ]],
+    );
+    check(
+        "ProcessStartResponse",
+        r#"{"processId":"p","sandboxType":"linuxSeccomp"}"#,
+        expect![[r#"ok: {"processId":"p","sandboxType":"linuxSeccomp"}"#]],
+    );
+    check(
+        "ProcessStartResponse",
+        r#"{"processId":"p","sandboxType":"none"}"#,
+        expect![[r#"ok: {"processId":"p","sandboxType":"none"}"#]],
+    );
+    check(
+        "ProcessExitedNotification",
+        r#"{"processId":"p","seq":3,"exitCode":1,"sandboxDenied":true}"#,
+        expect![[r#"ok: {"processId":"p","seq":3,"exitCode":1,"sandboxDenied":true}"#]],
+    );
+    check(
+        "ProcessReadResponse",
+        r#"{"chunks":[],"nextSeq":3,"exited":true,"exitCode":0,"closed":true,"failure":null,"sandboxDenied":false}"#,
+        expect![[
+            r#"ok: {"chunks":[],"nextSeq":3,"exited":true,"exitCode":0,"closed":true,"failure":null,"sandboxDenied":false}"#
+        ]],
+    );
+    check(
+        "FsReadFileParams",
+        r#"{"path":"file:///w/a","sandbox":null,"followSymlinks":false}"#,
+        expect![[r#"ok: {"path":"file:///w/a","followSymlinks":false}"#]],
+    );
+    check(
+        "FsWriteFileParams",
+        r#"{"path":"/w/a","dataBase64":"eA==","writeId":"1"}"#,
+        expect![[r#"ok: {"path":"/w/a","dataBase64":"eA==","writeId":"1"}"#]],
+    );
+    check(
+        "FsGetMetadataResponse",
+        r#"{"isFile":true,"isDirectory":false,"isSymlink":false,"size":18,"createdAtMs":0,"modifiedAtMs":1795701015011}"#,
+        expect![[
+            r#"ok: {"isDirectory":false,"isFile":true,"isSymlink":false,"createdAtMs":0,"modifiedAtMs":1795701015011,"size":18}"#
+        ]],
+    );
+    check(
+        "FsCanonicalizeParams",
+        r#"{"path":"file:///t/ws/../ws/link"}"#,
+        expect![[r#"ok: {"path":"file:///t/ws/../ws/link"}"#]],
+    );
+    check(
+        "FsCanonicalizeResponse",
+        r#"{"path":"file:///t/ws/a.txt"}"#,
+        expect![[r#"ok: {"path":"file:///t/ws/a.txt"}"#]],
+    );
+    check(
+        "FsWalkParams",
+        r#"{"path":"file:///w","sandbox":null,"options":{"maxDepth":1,"maxEntries":3,"maxDirectories":10,"followDirectorySymlinks":false}}"#,
+        expect![[
+            r#"ok: {"path":"file:///w","options":{"maxDepth":1,"maxEntries":3,"maxDirectories":10,"followDirectorySymlinks":false}}"#
+        ]],
+    );
+    check("FsWalkParams", r#"{"path":"file:///w"}"#, expect!["error -32602: missing field `options`"]);
+    check(
+        "FsWalkParams",
+        r#"{"path":"file:///w","options":{}}"#,
+        expect!["error -32602: missing field `maxDepth`"],
+    );
+    check(
+        "FsWalkResponse",
+        r#"{"entries":[{"path":"file:///w/.git","kind":"directory"},{"path":"file:///w/a.txt","kind":"file"}],"errors":[],"truncated":true}"#,
+        expect![[
+            r#"ok: {"entries":[{"path":"file:///w/.git","kind":"directory"},{"path":"file:///w/a.txt","kind":"file"}],"errors":[],"truncated":true}"#
+        ]],
+    );
+    check(
+        "FsOpenParams",
+        r#"{"handleId":"h1","path":"file:///w/a.txt","mode":"read","sandbox":null}"#,
+        expect![[r#"ok: {"handleId":"h1","path":"file:///w/a.txt","mode":"read"}"#]],
+    );
+    check(
+        "FsOpenParams",
+        r#"{"handleId":"h2","path":"/w/b.txt"}"#,
+        expect![[r#"ok: {"handleId":"h2","path":"/w/b.txt"}"#]],
+    );
+    check(
+        "FsOpenParams",
+        r#"{"handleId":"h2","path":"/w/b.txt","mode":"append"}"#,
+        expect!["error -32602: unknown variant `append`, expected `read` or `replace`"],
+    );
+    check(
+        "FsReadBlockParams",
+        r#"{"handleId":"h1","offset":0,"len":5}"#,
+        expect![[r#"ok: {"handleId":"h1","offset":0,"len":5}"#]],
+    );
+    check(
+        "FsReadBlockResponse",
+        r#"{"chunk":"aGVsbG8=","eof":false}"#,
+        expect![[r#"ok: {"chunk":"aGVsbG8=","eof":false}"#]],
+    );
+    check(
+        "FsWriteBlockParams",
+        r#"{"handleId":"h2","offset":0,"chunk":"eA=="}"#,
+        expect![[r#"ok: {"handleId":"h2","offset":0,"chunk":"eA=="}"#]],
+    );
+    check("FsCloseParams", r#"{"handleId":"h1"}"#, expect![[r#"ok: {"handleId":"h1"}"#]]);
+    check(
+        "FsWatchMissingParams",
+        r#"{"watchId":1,"present":null,"missing":["file:///w/.agents/skills","file:///w/.git","file:///.git"]}"#,
+        expect![[
+            r#"ok: {"watchId":1,"missing":["file:///w/.agents/skills","file:///w/.git","file:///.git"]}"#
+        ]],
+    );
+    check(
+        "FsWatchMissingParams",
+        r#"{"watchId":"w","missing":[],"present":["/w/AGENTS.md"]}"#,
+        expect![[r#"ok: {"watchId":"w","missing":[],"present":["/w/AGENTS.md"]}"#]],
+    );
+    check("FsWatchMissingResponse", r#"{"watching":true}"#, expect![[r#"ok: {"watching":true}"#]]);
+    check("FsMissingChangedNotification", r#"{"watchId":1}"#, expect![[r#"ok: {"watchId":1}"#]]);
+    check("EnvironmentParams", r#"null"#, expect!["ok: {}"]);
+    check("EnvironmentParams", r#"{}"#, expect!["ok: {}"]);
+    check("EnvironmentStatusResponse", r#"{"status":"ready"}"#, expect![[r#"ok: {"status":"ready"}"#]]);
+    check(
+        "EnvironmentInfo",
+        r#"{"shell":{"name":"bash","path":"/bin/bash"},"executorVersion":"0.171.0","providerId":"sha256:d9","cwd":"file:///work/repo","userHomeDir":"file:///root","platformOs":"linux","prependPathDirs":[],"temporaryDirectories":[],"tempDir":"file:///tmp","capabilities":{"fsWatchMissing":true,"windowsMxc":false}}"#,
+        expect![[
+            r#"ok: {"shell":{"name":"bash","path":"/bin/bash"},"executorVersion":"0.171.0","providerId":"sha256:d9","cwd":"file:///work/repo","userHomeDir":"file:///root","platformOs":"linux","prependPathDirs":[],"temporaryDirectories":[],"tempDir":"file:///tmp","capabilities":{"capabilityDiscoverySandbox":false,"capabilityDiscoveryV2":false,"credentialMasking":false,"credentialMaskingCustomProviders":false,"environmentConfigRead":false,"fileWriteStreaming":false,"fsWatchMissing":true,"httpHeaderEnvVars":false,"linuxApprovedRootWritePreservesRestrictions":false,"linuxRootWritePreservesDevices":false,"networkProxyLaunch":false,"networkProxyReviewDomains":false,"networkProxyTransparentTcp":false,"sandboxedFileStreaming":false,"shellSnapshotV2":false,"windowsMxc":false}}"#
+        ]],
+    );
+    check(
+        "InitializeResponse",
+        r#"{"sessionId":"s","environmentInfo":{"shell":{"name":"sh","path":"/bin/sh"},"executorVersion":"0.0.0","providerId":"p","cwd":"file:///","userHomeDir":"file:///root","platformOs":"linux","tempDir":"file:///tmp","capabilities":{}}}"#,
+        expect![[
+            r#"ok: {"sessionId":"s","environmentInfo":{"shell":{"name":"sh","path":"/bin/sh"},"executorVersion":"0.0.0","providerId":"p","cwd":"file:///","userHomeDir":"file:///root","platformOs":"linux","prependPathDirs":[],"temporaryDirectories":[],"tempDir":"file:///tmp","capabilities":{"capabilityDiscoverySandbox":false,"capabilityDiscoveryV2":false,"credentialMasking":false,"credentialMaskingCustomProviders":false,"environmentConfigRead":false,"fileWriteStreaming":false,"fsWatchMissing":false,"httpHeaderEnvVars":false,"linuxApprovedRootWritePreservesRestrictions":false,"linuxRootWritePreservesDevices":false,"networkProxyLaunch":false,"networkProxyReviewDomains":false,"networkProxyTransparentTcp":false,"sandboxedFileStreaming":false,"shellSnapshotV2":false,"windowsMxc":false}}}"#
+        ]],
+    );
+}
+
 #[test]
 fn constants() {
     use exec_protocol::{capability, jsonrpc, method};
@@ -527,8 +718,8 @@ fn constants() {
         ]
     "#]]
     .assert_debug_eq(&codes);
-    expect!["initialize process/start process/read process/write process/terminate process/signal process/resize process/list fs/readFile fs/writeFile fs/createDirectory fs/getMetadata fs/readDirectory fs/remove fs/copy"].assert_eq(&method::REQUESTS.join(" "));
-    expect!["initialized process/output process/exited process/closed"]
+    expect!["initialize process/start process/read process/write process/terminate process/signal process/resize process/list fs/readFile fs/writeFile fs/createDirectory fs/getMetadata fs/readDirectory fs/remove fs/copy fs/canonicalize fs/walk fs/open fs/readBlock fs/writeBlock fs/close fs/watchMissing environment/info environment/status"].assert_eq(&method::REQUESTS.join(" "));
+    expect!["initialized process/output process/exited process/closed fs/missingChanged"]
         .assert_eq(&method::NOTIFICATIONS.join(" "));
     expect!["process/signal process/resize process/list droppedBefore writeId eof graceMs size exitSignal fs sessionTakeover orderedNotifications"].assert_eq(&capability::ALL.join(" "));
 }

@@ -5,11 +5,13 @@
 //! exposes defaults and omitted extension fields. The method tables say which type carries a
 //! method's params and result.
 
+use exec_protocol::environment::*;
 use exec_protocol::fs::*;
 use exec_protocol::initialize::*;
 use exec_protocol::jsonrpc::{self, ErrorObject};
 use exec_protocol::method;
 use exec_protocol::process::*;
+use exec_protocol::sandbox::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -57,6 +59,25 @@ pub const TYPES: &[&str] = &[
     "FsRemoveResponse",
     "FsCopyParams",
     "FsCopyResponse",
+    "FsCanonicalizeParams",
+    "FsCanonicalizeResponse",
+    "FsWalkParams",
+    "FsWalkResponse",
+    "FsOpenParams",
+    "FsOpenResponse",
+    "FsReadBlockParams",
+    "FsReadBlockResponse",
+    "FsWriteBlockParams",
+    "FsWriteBlockResponse",
+    "FsCloseParams",
+    "FsCloseResponse",
+    "EnvironmentParams",
+    "EnvironmentInfo",
+    "EnvironmentStatusResponse",
+    "SandboxParams",
+    "FsWatchMissingParams",
+    "FsWatchMissingResponse",
+    "FsMissingChangedNotification",
 ];
 
 /// Decodes `json` as the wire type called `type_name` and re-encodes it canonically.
@@ -96,6 +117,25 @@ pub fn decode(type_name: &str, json: &str) -> Result<String, ErrorObject> {
         "FsRemoveResponse" => round_trip::<FsRemoveResponse>(json),
         "FsCopyParams" => round_trip::<FsCopyParams>(json),
         "FsCopyResponse" => round_trip::<FsCopyResponse>(json),
+        "FsCanonicalizeParams" => round_trip::<FsCanonicalizeParams>(json),
+        "FsCanonicalizeResponse" => round_trip::<FsCanonicalizeResponse>(json),
+        "FsWalkParams" => round_trip::<FsWalkParams>(json),
+        "FsWalkResponse" => round_trip::<FsWalkResponse>(json),
+        "FsOpenParams" => round_trip::<FsOpenParams>(json),
+        "FsOpenResponse" => round_trip::<FsOpenResponse>(json),
+        "FsReadBlockParams" => round_trip::<FsReadBlockParams>(json),
+        "FsReadBlockResponse" => round_trip::<FsReadBlockResponse>(json),
+        "FsWriteBlockParams" => round_trip::<FsWriteBlockParams>(json),
+        "FsWriteBlockResponse" => round_trip::<FsWriteBlockResponse>(json),
+        "FsCloseParams" => round_trip::<FsCloseParams>(json),
+        "FsCloseResponse" => round_trip::<FsCloseResponse>(json),
+        "EnvironmentParams" => round_trip::<EnvironmentParams>(json),
+        "EnvironmentInfo" => round_trip::<EnvironmentInfo>(json),
+        "EnvironmentStatusResponse" => round_trip::<EnvironmentStatusResponse>(json),
+        "SandboxParams" => round_trip::<SandboxParams>(json),
+        "FsWatchMissingParams" => round_trip::<FsWatchMissingParams>(json),
+        "FsWatchMissingResponse" => round_trip::<FsWatchMissingResponse>(json),
+        "FsMissingChangedNotification" => round_trip::<FsMissingChangedNotification>(json),
         "ErrorObject" => round_trip::<ErrorObject>(json),
         other => panic!("no wire type called {other} in the test registry"),
     }
@@ -119,6 +159,15 @@ pub fn request_types(method_name: &str) -> (&'static str, &'static str) {
         method::FS_READ_DIRECTORY => ("FsReadDirectoryParams", "FsReadDirectoryResponse"),
         method::FS_REMOVE => ("FsRemoveParams", "FsRemoveResponse"),
         method::FS_COPY => ("FsCopyParams", "FsCopyResponse"),
+        method::FS_CANONICALIZE => ("FsCanonicalizeParams", "FsCanonicalizeResponse"),
+        method::FS_WALK => ("FsWalkParams", "FsWalkResponse"),
+        method::FS_OPEN => ("FsOpenParams", "FsOpenResponse"),
+        method::FS_READ_BLOCK => ("FsReadBlockParams", "FsReadBlockResponse"),
+        method::FS_WRITE_BLOCK => ("FsWriteBlockParams", "FsWriteBlockResponse"),
+        method::FS_CLOSE => ("FsCloseParams", "FsCloseResponse"),
+        method::FS_WATCH_MISSING => ("FsWatchMissingParams", "FsWatchMissingResponse"),
+        method::ENVIRONMENT_INFO => ("EnvironmentParams", "EnvironmentInfo"),
+        method::ENVIRONMENT_STATUS => ("EnvironmentParams", "EnvironmentStatusResponse"),
         other => panic!("no request method called {other}"),
     }
 }
@@ -130,6 +179,7 @@ pub fn notification_type(method_name: &str) -> Option<&'static str> {
         method::PROCESS_OUTPUT => Some("ProcessOutputNotification"),
         method::PROCESS_EXITED => Some("ProcessExitedNotification"),
         method::PROCESS_CLOSED => Some("ProcessClosedNotification"),
+        method::FS_MISSING_CHANGED => Some("FsMissingChangedNotification"),
         other => panic!("no notification called {other}"),
     }
 }
@@ -146,7 +196,9 @@ fn every_type_decodes_through_the_registry() {
 fn every_method_has_types() {
     for name in method::REQUESTS {
         let (params, result) = request_types(name);
-        assert!(params.ends_with("Params") && result.ends_with("Response"), "{name}");
+        // `environment/info` answers the same object `initialize` carries, named for what it is.
+        let result_named = result.ends_with("Response") || result == "EnvironmentInfo";
+        assert!(params.ends_with("Params") && result_named, "{name}");
     }
     for name in method::NOTIFICATIONS {
         notification_type(name);

@@ -295,7 +295,7 @@ impl ExecClient {
                 .await
                 .map_err(|error| dial_error(&url, error))?;
         let connection::Handshake { response, environment_info } = response;
-        let InitializeResponse { session_id, server_info, capabilities, session_ttl_ms } = response;
+        let InitializeResponse { session_id, server_info, capabilities, session_ttl_ms, .. } = response;
         let session_ttl = session_ttl_ms.map(Duration::from_millis);
         if let (Some(recovery), Some(ttl)) = (&options.recovery, session_ttl)
             && recovery.window > ttl

@@ -97,6 +97,7 @@ impl ProcessSpec {
             pipe_stdin: self.pipe_stdin,
             arg0: self.arg0,
             size: self.size.map(|size| wire::TerminalSize { rows: size.rows, cols: size.cols }),
+            sandbox: None,
         }
     }
 }

@@ -580,6 +580,7 @@ mod tests {
             failure: None,
             dropped_before: None,
             signal: None,
+            sandbox_denied: None,
         }
     }
 

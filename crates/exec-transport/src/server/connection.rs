@@ -64,6 +64,11 @@ pub(crate) struct Context {
     pub(crate) outbound: mpsc::Sender<Outgoing>,
     /// Cancelled when the connection ends; every task of the connection stops on it.
     pub(crate) closed: CancellationToken,
+    /// Files opened with `fs/open`; dropped (closed, unfinished replacements discarded) with the
+    /// last clone of this context, when the connection's tasks have ended.
+    pub(crate) files: Arc<super::files::FileHandles>,
+    /// `fs/watchMissing` watches; their reader task stops with `closed`.
+    pub(crate) watches: Arc<super::watch::Watches>,
 }
 
 impl Context {
@@ -97,7 +102,16 @@ impl Context {
 async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subscription) {
     let mut buffer = Vec::new();
     while let Some(event) = subscription.next().await {
-        let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event) else {
+        // Everything the process printed before its exit is retained by the time `Exited` comes
+        // out of the subscription (seq order), so its tail is the evidence for `sandboxDenied`.
+        let denied = match event {
+            Event::Exited { status, .. } if subscription.sandboxed() => {
+                let tail = subscription.output_tail(exec_sandbox::DENIAL_TAIL_BYTES);
+                handlers::sandbox_denied(true, Some(status), std::iter::once(tail.as_slice()))
+            }
+            _ => false,
+        };
+        let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event, denied) else {
             if let Event::Gap { dropped_before } = event {
                 tracing::warn!(process = %Clipped(process_id.as_str()), dropped_before = dropped_before.get(), "notification gap");
             }
@@ -124,7 +138,13 @@ pub(crate) async fn serve<Source, Sink>(
     let (outbound, outbound_receiver) = rpc::outbound_queue();
     let writer = tokio::spawn(rpc::write_loop(sink, outbound_receiver, ping.map(|(interval, _)| interval)));
     let mut connection = Connection {
-        context: Context { shared, outbound, closed: CancellationToken::new() },
+        context: Context {
+            shared,
+            outbound,
+            closed: CancellationToken::new(),
+            files: Arc::default(),
+            watches: Arc::default(),
+        },
         phase: Phase::New,
         source,
         peer_timeout: ping.map(|(_, timeout)| timeout),

@@ -2,7 +2,8 @@
 //!
 //! Each operation is plain blocking `std::fs` code; the handlers run it on the blocking pool, one
 //! hop per request. Errors are `FsError`, which maps onto the wire codes the peer uses: not found
-//! → -32004, invalid input or permission denied → -32600, anything else → -32603.
+//! → -32004, invalid input or permission denied → -32600 (permission denied under a sandbox
+//! intent: -32603, as the 0.171 reference answers), anything else → -32603.
 //!
 //! Decisions where the peer's behaviour is not pinned by the spec:
 //! - `createDirectory` and `remove` default to recursive; `remove` defaults to `force` (a missing
@@ -42,10 +43,14 @@ pub(crate) enum FsError {
     /// The path (or a parent) does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The request cannot work as asked (relative path, directory without `recursive`, ...), or
-    /// the OS refused it for permissions.
+    /// The request cannot work as asked (relative path, directory without `recursive`, ...).
     #[error("{0}")]
     Invalid(String),
+    /// The OS refused it for permissions (`EACCES`, `EPERM`): -32600 like `Invalid`, except
+    /// under a sandbox intent, where it is the sandbox's refusal and answers -32603 as the 0.171
+    /// reference does.
+    #[error("{0}")]
+    Denied(String),
     /// Anything else the OS reported.
     #[error("{0}")]
     Other(String),
@@ -56,7 +61,8 @@ impl FsError {
         let message = format!("{context} {}: {error}", path.display());
         match error.kind() {
             io::ErrorKind::NotFound => FsError::NotFound(message),
-            io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied => FsError::Invalid(message),
+            io::ErrorKind::InvalidInput => FsError::Invalid(message),
+            io::ErrorKind::PermissionDenied => FsError::Denied(message),
             _ => FsError::Other(message),
         }
     }
@@ -64,32 +70,18 @@ impl FsError {
 
 /// Turns a wire path (absolute, or a `file://` URI) into an absolute path.
 pub(crate) fn absolute_path(raw: &str) -> Result<PathBuf, FsError> {
-    let path = match raw.strip_prefix("file://") {
-        Some(rest) => PathBuf::from(percent_decode(rest)),
-        None => PathBuf::from(raw),
-    };
-    if path.is_absolute() { Ok(path) } else { Err(FsError::Invalid(format!("path must be absolute: {raw}"))) }
+    crate::convert::from_wire::path(raw).ok_or_else(|| FsError::Invalid(messages::path_not_absolute(raw)))
 }
 
-/// Decodes `%XX` escapes of a `file://` URI path; anything malformed is kept as written.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && let Some(value) = bytes.get(index + 1..index + 3).and_then(|hex| {
-                std::str::from_utf8(hex).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            })
-        {
-            decoded.push(value);
-            index += 3;
-            continue;
-        }
-        decoded.push(bytes[index]);
-        index += 1;
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
+/// The error a `followSymlinks: false` operation meets at a link: `ELOOP`, as an `O_NOFOLLOW`
+/// open reports it (the 0.171 reference's answer: -32603 `Symbolic link loop (os error 40)`).
+fn symlink_refused(context: &str, path: &Path) -> FsError {
+    FsError::from_io(context, path, io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+/// Whether `path` itself is a symbolic link (a missing path is not).
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink())
 }
 
 /// The most `fs/readFile` returns when the message limit allows more: a whole file travels as one
@@ -112,8 +104,16 @@ pub(crate) fn read_file_limit(max_message_bytes: usize) -> u64 {
 /// Special files are refused before a byte is read (a FIFO would block, `/dev/zero` never ends),
 /// and at most `limit + 1` bytes are ever read, so a file that grows while it is read is refused
 /// rather than read past the bound.
+#[cfg(test)]
 pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
-    let (file, metadata) = open_regular(path, std::fs::OpenOptions::new().read(true), "read")?;
+    read_file_with(path, limit, true)
+}
+
+/// [`read_file`], refusing a link at `path` itself unless `follow` (`O_NOFOLLOW`).
+pub(crate) fn read_file_with(path: &Path, limit: u64, follow: bool) -> Result<Vec<u8>, FsError> {
+    let extra_flags = if follow { 0 } else { libc::O_NOFOLLOW };
+    let (file, metadata) =
+        open_regular_with(path, std::fs::OpenOptions::new().read(true), "read", extra_flags)?;
     if metadata.len() > limit {
         return Err(too_large(path, limit));
     }
@@ -155,18 +155,27 @@ fn open_regular(
     options: &mut std::fs::OpenOptions,
     action: &str,
 ) -> Result<(std::fs::File, std::fs::Metadata), FsError> {
+    open_regular_with(path, options, action, 0)
+}
+
+/// [`open_regular`] with more `open` flags (`O_NOFOLLOW`).
+fn open_regular_with(
+    path: &Path,
+    options: &mut std::fs::OpenOptions,
+    action: &str,
+    extra_flags: i32,
+) -> Result<(std::fs::File, std::fs::Metadata), FsError> {
     let context = format!("cannot {action}");
-    let file =
-        options.custom_flags(OFlag::O_NONBLOCK.bits()).open(path).map_err(
-            |error| match std::fs::metadata(path) {
-                // A socket cannot be opened at all (ENXIO), nor a FIFO for writing without a reader:
-                // name what the path is rather than pass on the obscure error.
-                Ok(metadata) if !metadata.is_file() && !metadata.is_dir() => {
-                    not_regular(action, path, metadata.file_type())
-                }
-                _ => FsError::from_io(&context, path, error),
-            },
-        )?;
+    let file = options.custom_flags(OFlag::O_NONBLOCK.bits() | extra_flags).open(path).map_err(|error| {
+        match std::fs::metadata(path) {
+            // A socket cannot be opened at all (ENXIO), nor a FIFO for writing without a reader:
+            // name what the path is rather than pass on the obscure error.
+            Ok(metadata) if !metadata.is_file() && !metadata.is_dir() => {
+                not_regular(action, path, metadata.file_type())
+            }
+            _ => FsError::from_io(&context, path, error),
+        }
+    })?;
     let metadata = file.metadata().map_err(|error| FsError::from_io(&context, path, error))?;
     if !metadata.is_file() {
         return Err(not_regular(action, path, metadata.file_type()));
@@ -214,7 +223,17 @@ fn kind_name(file_type: std::fs::FileType) -> &'static str {
 ///
 /// Where the folder refuses a new file but the file itself is writable (permissions), it falls
 /// back to overwriting in place, as before, rather than fail a write that used to work.
+#[cfg(test)]
 pub(crate) fn write_file(path: &Path, data: &[u8]) -> Result<(), FsError> {
+    write_file_with(path, data, true)
+}
+
+/// [`write_file`]; without `follow`, a link at `path` is refused (`ELOOP`) instead of written
+/// through.
+pub(crate) fn write_file_with(path: &Path, data: &[u8], follow: bool) -> Result<(), FsError> {
+    if !follow && is_symlink(path) {
+        return Err(symlink_refused("cannot write", path));
+    }
     let target = resolve_final_links(path)?;
     let existing = match std::fs::metadata(&target) {
         Ok(metadata) if !metadata.is_file() => return Err(not_regular("write", path, metadata.file_type())),
@@ -295,6 +314,21 @@ fn create_temporary(target: &Path) -> io::Result<(PathBuf, std::fs::File)> {
     }
 }
 
+/// Whether `name` is one of this server's own temporary files (`.NAME.PID.N.tmp`, see
+/// [`create_temporary`]): `fs/watchMissing` ignores their comings and goings, so that an atomic
+/// write notifies once, for the rename into place.
+pub(crate) fn is_own_temporary(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else { return false };
+    let Some(inner) = name.strip_prefix('.').and_then(|rest| rest.strip_suffix(".tmp")) else { return false };
+    let mut parts = inner.rsplitn(3, '.');
+    let (Some(count), Some(pid), Some(_target)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    pid == std::process::id().to_string()
+        && !count.is_empty()
+        && count.bytes().all(|byte| byte.is_ascii_digit())
+}
+
 /// Gives the temporary file the existing file's mode and owner, writes `data` and syncs it.
 fn fill_temporary(
     mut temporary: std::fs::File,
@@ -333,7 +367,17 @@ fn refuse_special(action: &str, path: &Path) -> Result<(), FsError> {
     }
 }
 
+#[cfg(test)]
 pub(crate) fn create_directory(path: &Path, recursive: bool) -> Result<(), FsError> {
+    create_directory_with(path, recursive, true)
+}
+
+/// [`create_directory`]; without `follow`, an existing link at `path` is refused (`ELOOP`)
+/// rather than accepted as the directory it points to.
+pub(crate) fn create_directory_with(path: &Path, recursive: bool, follow: bool) -> Result<(), FsError> {
+    if !follow && is_symlink(path) {
+        return Err(symlink_refused("cannot create directory", path));
+    }
     let result = if recursive { std::fs::create_dir_all(path) } else { std::fs::create_dir(path) };
     result.map_err(|error| FsError::from_io("cannot create directory", path, error))
 }
@@ -349,10 +393,20 @@ pub(crate) struct Metadata {
     pub(crate) modified_at_ms: i64,
 }
 
+#[cfg(test)]
 pub(crate) fn get_metadata(path: &Path) -> Result<Metadata, FsError> {
+    get_metadata_with(path, true)
+}
+
+/// [`get_metadata`]; without `follow`, a link at `path` is refused with the 0.171 reference's
+/// -32600 `path contains a symbolic link`.
+pub(crate) fn get_metadata_with(path: &Path, follow: bool) -> Result<Metadata, FsError> {
     let own =
         std::fs::symlink_metadata(path).map_err(|error| FsError::from_io("cannot stat", path, error))?;
     let is_symlink = own.file_type().is_symlink();
+    if is_symlink && !follow {
+        return Err(FsError::Invalid(messages::PATH_IS_SYMLINK.to_owned()));
+    }
     // Follow the link for the kind and size of the target; a dangling link describes itself.
     let target = if is_symlink { std::fs::metadata(path).unwrap_or(own) } else { own };
     Ok(Metadata {
@@ -615,6 +669,202 @@ fn copy_file(source: &Path, destination: &Path) -> Result<(), FsError> {
         .map_err(|error| FsError::from_io(context, destination, error))
 }
 
+pub(crate) fn canonicalize(path: &Path) -> Result<PathBuf, FsError> {
+    std::fs::canonicalize(path).map_err(|error| FsError::from_io("cannot canonicalize", path, error))
+}
+
+/// The most entries one `fs/walk` returns, whatever the client asks: the result is one message.
+pub(crate) const MAX_WALK_ENTRIES: u64 = 100_000;
+/// The most directories one `fs/walk` descends into, whatever the client asks.
+pub(crate) const MAX_WALK_DIRECTORIES: u64 = 10_000;
+/// The deepest one `fs/walk` goes, whatever the client asks.
+pub(crate) const MAX_WALK_DEPTH: u32 = 64;
+
+/// What `fs/walk` found.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    /// `(path, is_directory)`, parents before children, names sorted within a directory.
+    pub(crate) entries: Vec<(PathBuf, bool)>,
+    /// Directories that could not be read, with the OS error text.
+    pub(crate) errors: Vec<(PathBuf, String)>,
+    /// A bound stopped the walk early.
+    pub(crate) truncated: bool,
+}
+
+/// Lists the tree below `root`, breadth first, within `max_depth` levels (1: the root's own
+/// entries), `max_entries` entries counting the root itself and `max_directories` directories
+/// read (each capped by the `MAX_WALK_*` constants). Regular files and directories are listed; links to directories are
+/// listed as directories and descended into only with `follow_directory_links` (each real
+/// directory once, so a link cycle ends); links to anything else and special files are not
+/// listed, like the 0.171 reference. The root itself must be a readable directory. `truncated`
+/// is set when a bound stopped the walk, including a directory left unread at the depth limit.
+pub(crate) fn walk(
+    root: &Path,
+    max_depth: u32,
+    max_entries: Option<u64>,
+    max_directories: Option<u64>,
+    follow_directory_links: bool,
+) -> Result<Walk, FsError> {
+    let max_depth = max_depth.min(MAX_WALK_DEPTH);
+    let max_entries = max_entries.unwrap_or(MAX_WALK_ENTRIES).min(MAX_WALK_ENTRIES);
+    let max_directories = max_directories.unwrap_or(MAX_WALK_DIRECTORIES).min(MAX_WALK_DIRECTORIES);
+    let metadata = std::fs::metadata(root).map_err(|error| FsError::from_io("cannot walk", root, error))?;
+    if !metadata.is_dir() {
+        return Err(FsError::Invalid(messages::walk_not_a_directory(&root.display().to_string())));
+    }
+    let mut walk = Walk::default();
+    let mut seen = std::collections::HashSet::from([(metadata.dev(), metadata.ino())]);
+    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 1u32)]);
+    let mut directories_read = 0u64;
+    while let Some((directory, depth)) = queue.pop_front() {
+        if depth > max_depth {
+            continue;
+        }
+        if directories_read == max_directories {
+            walk.truncated = true;
+            break;
+        }
+        directories_read += 1;
+        let mut names = match std::fs::read_dir(&directory) {
+            Ok(read) => read.filter_map(Result::ok).map(|entry| entry.path()).collect::<Vec<_>>(),
+            Err(error) => {
+                walk.errors.push((directory, error.to_string()));
+                continue;
+            }
+        };
+        names.sort();
+        for path in names {
+            let Ok(own) = std::fs::symlink_metadata(&path) else { continue };
+            let (is_directory, descend) = if own.file_type().is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(target) if target.is_dir() && follow_directory_links => {
+                        (true, seen.insert((target.dev(), target.ino())))
+                    }
+                    _ => continue,
+                }
+            } else if own.is_dir() {
+                (true, seen.insert((own.dev(), own.ino())))
+            } else if own.is_file() {
+                (false, false)
+            } else {
+                continue;
+            };
+            // The walked directory itself counts as one entry, as in the 0.171 reference
+            // (measured: `maxEntries: 3` lists two entries and says `truncated`).
+            if u64::try_from(walk.entries.len() + 1).unwrap_or(u64::MAX) >= max_entries {
+                walk.truncated = true;
+                return Ok(walk);
+            }
+            if descend && depth < max_depth {
+                queue.push_back((path.clone(), depth + 1));
+            } else if descend {
+                // A directory at the depth limit may hold more: say so.
+                walk.truncated = true;
+            }
+            walk.entries.push((path, is_directory));
+        }
+    }
+    Ok(walk)
+}
+
+/// Opens a regular file for `fs/open {mode: "read"}` (special files refused, as for `readFile`).
+pub(crate) fn open_for_reading(path: &Path) -> Result<std::fs::File, FsError> {
+    open_regular(path, std::fs::OpenOptions::new().read(true), "read").map(|(file, _)| file)
+}
+
+/// Reads at most `len` bytes at `offset`; `eof` when the block reaches the end of the file.
+pub(crate) fn read_block(
+    file: &std::fs::File,
+    path: &Path,
+    offset: u64,
+    len: usize,
+) -> Result<(Vec<u8>, bool), FsError> {
+    use std::os::unix::fs::FileExt as _;
+    let context = "cannot read";
+    let mut data = vec![0; len];
+    let mut filled = 0;
+    while filled < len {
+        let at = offset.saturating_add(u64::try_from(filled).unwrap_or(u64::MAX));
+        match file.read_at(&mut data[filled..], at) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(FsError::from_io(context, path, error)),
+        }
+    }
+    data.truncate(filled);
+    let size = file.metadata().map_err(|error| FsError::from_io(context, path, error))?.len();
+    let end = offset.saturating_add(u64::try_from(filled).unwrap_or(u64::MAX));
+    Ok((data, end >= size))
+}
+
+/// A new version of a file being written block by block (`fs/open {mode: "replace"}`): a
+/// temporary file next to the target, renamed over it by [`Replacement::commit`]. Dropped
+/// without a commit, the temporary file is removed and the target never changes.
+#[derive(Debug)]
+pub(crate) struct Replacement {
+    /// The path the client named (for messages).
+    path: PathBuf,
+    /// Where the rename lands: `path` with its final links followed, as `writeFile` does.
+    target: PathBuf,
+    temporary_path: PathBuf,
+    pub(crate) file: std::fs::File,
+    committed: bool,
+}
+
+/// Starts a [`Replacement`]: the target's folder must exist and the target, if it exists, must
+/// be a regular file (its mode is kept). Nothing visible changes until the commit.
+pub(crate) fn begin_replace(path: &Path) -> Result<Replacement, FsError> {
+    let target = resolve_final_links(path)?;
+    let existing = match std::fs::metadata(&target) {
+        Ok(metadata) if !metadata.is_file() => return Err(not_regular("write", path, metadata.file_type())),
+        Ok(metadata) => Some(metadata),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(error) => return Err(FsError::from_io("cannot write", path, error)),
+    };
+    let (temporary_path, file) =
+        create_temporary(&target).map_err(|error| FsError::from_io("cannot write", path, error))?;
+    let replacement =
+        Replacement { path: path.to_path_buf(), target, temporary_path, file, committed: false };
+    if let Some(existing) = existing {
+        replacement
+            .file
+            .set_permissions(existing.permissions())
+            .map_err(|error| FsError::from_io("cannot write", path, error))?;
+    }
+    Ok(replacement)
+}
+
+impl Replacement {
+    /// Writes `data` at `offset` of the new version.
+    pub(crate) fn write_block(&self, offset: u64, data: &[u8]) -> Result<(), FsError> {
+        use std::os::unix::fs::FileExt as _;
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|error| FsError::from_io("cannot write", &self.path, error))
+    }
+
+    /// Syncs the new version and renames it over the target, atomically.
+    pub(crate) fn commit(mut self) -> Result<(), FsError> {
+        self.file
+            .sync_all()
+            .and_then(|()| std::fs::rename(&self.temporary_path, &self.target))
+            .map_err(|error| FsError::from_io("cannot write", &self.path, error))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Replacement {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: an abandoned new version is a hidden file; the target is untouched
+            // either way.
+            let _ = std::fs::remove_file(&self.temporary_path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,7 +884,7 @@ mod tests {
         assert_eq!(absolute_path("/tmp/x").unwrap(), PathBuf::from("/tmp/x"));
         assert_eq!(absolute_path("file:///tmp/a%20b").unwrap(), PathBuf::from("/tmp/a b"));
         assert_eq!(absolute_path("relative").unwrap_err().to_string(), "path must be absolute: relative");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(absolute_path("file:///tmp/%zz%4").unwrap(), PathBuf::from("/tmp/%zz%4"));
     }
 
     #[test]
@@ -676,6 +926,21 @@ mod tests {
         assert_eq!(std::fs::read_link(dir.join("dst/link")).unwrap(), PathBuf::from("nested/file"));
         copy(&source.join("nested/file"), &dir.join("single"), false).unwrap();
         assert_eq!(read_file(&dir.join("single"), MAX_READ_FILE_BYTES).unwrap(), b"data");
+        remove(&dir, true, false).unwrap();
+    }
+
+    #[test]
+    fn own_temporary_files_are_recognised() {
+        let dir = scratch("temporary-names");
+        let (path, _file) = create_temporary(&dir.join("notes.txt")).unwrap();
+        assert!(is_own_temporary(path.file_name().unwrap()), "{}", path.display());
+        let pid = std::process::id();
+        for name in
+            [format!("notes.{pid}.1.tmp"), format!(".notes.{}.1.tmp", pid + 1), format!(".notes.{pid}.x.tmp")]
+        {
+            assert!(!is_own_temporary(std::ffi::OsStr::new(&name)), "{name}");
+        }
+        assert!(!is_own_temporary(std::ffi::OsStr::new(".git")));
         remove(&dir, true, false).unwrap();
     }
 

@@ -16,10 +16,12 @@ use exec_engine::{
     Event, ProcessError, ProcessId, PtySize, ReadRequest, Seq, SessionHandle, SpawnSpec, StdinMode, Stdio,
     WriteOptions,
 };
+use exec_protocol::environment as wire_env;
 use exec_protocol::fs as wire_fs;
 use exec_protocol::initialize as wire_init;
 use exec_protocol::jsonrpc::ErrorObject;
 use exec_protocol::process as wire;
+use exec_protocol::sandbox::{self as wire_sandbox, SandboxType};
 use exec_protocol::{capability, messages, method};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -27,6 +29,7 @@ use serde_json::value::RawValue;
 use super::Shared;
 use super::connection::Context;
 use super::fs::{self, FsError};
+use super::{confine, files};
 use crate::convert::{from_wire, to_wire};
 
 /// The window size of a PTY whose `process/start` gave none: the classic terminal.
@@ -46,8 +49,17 @@ fn path_param(raw: &str) -> Result<std::path::PathBuf, ErrorObject> {
 fn fs_error(error: FsError) -> ErrorObject {
     match error {
         FsError::NotFound(message) => ErrorObject::not_found(message),
-        FsError::Invalid(message) => ErrorObject::invalid_request(message),
+        FsError::Invalid(message) | FsError::Denied(message) => ErrorObject::invalid_request(message),
         FsError::Other(message) => ErrorObject::internal_error(message),
+    }
+}
+
+/// [`fs_error`], except that under a sandbox a permission refusal is the sandbox's doing and
+/// answers -32603, as the 0.171 reference answers its `Read-only file system`.
+fn sandboxed_fs_error(sandboxed: bool, error: FsError) -> ErrorObject {
+    match error {
+        FsError::Denied(message) if sandboxed => ErrorObject::internal_error(message),
+        other => fs_error(other),
     }
 }
 
@@ -62,11 +74,18 @@ pub(crate) fn initialize_response(shared: &Shared, session: &SessionHandle) -> w
         session_ttl_ms: Some(
             u64::try_from(shared.engine.config().session_ttl.as_millis()).unwrap_or(u64::MAX),
         ),
+        environment_info: Some(shared.environment.clone()),
     }
 }
 
 /// Encodes one engine event as a notification frame; `None` for events with no wire form.
-pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: &Event) -> Option<String> {
+/// `sandbox_denied` is the server's judgement for an `Exited` event ([`sandbox_denied`]).
+pub(crate) fn encode_event(
+    buffer: &mut Vec<u8>,
+    process_id: &ProcessId,
+    event: &Event,
+    sandbox_denied: bool,
+) -> Option<String> {
     let frame = match event {
         Event::Output(chunk) => {
             buffer.clear();
@@ -89,6 +108,7 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
                 seq: seq.get(),
                 exit_code: to_wire::exit_code(*status),
                 signal: to_wire::exit_signal(*status),
+                sandbox_denied: Some(sandbox_denied),
             },
         ),
         Event::Closed { seq } => notification_text(
@@ -98,6 +118,34 @@ pub(crate) fn encode_event(buffer: &mut Vec<u8>, process_id: &ProcessId, event: 
         Event::Gap { .. } | Event::Failed { .. } => return None,
     };
     Some(frame)
+}
+
+/// `sandboxDenied`: whether a sandboxed process that has exited probably failed because the
+/// sandbox refused it. A heuristic on the end of its output (`exec_sandbox::output_suggests_denial`:
+/// non-zero exit and "Permission denied", "Operation not permitted" or "Read-only file system" in
+/// the tail), like the 0.171 reference, which also decides from output text. Always false for an
+/// unsandboxed or still running process.
+/// `output` is the process's output, oldest first; only its last
+/// `exec_sandbox::DENIAL_TAIL_BYTES` are looked at, and only when the answer can be true.
+pub(crate) fn sandbox_denied<'a>(
+    sandboxed: bool,
+    exit: Option<exec_engine::ExitStatus>,
+    output: impl DoubleEndedIterator<Item = &'a [u8]>,
+) -> bool {
+    let Some(code) = exit.map(to_wire::exit_code) else { return false };
+    if !sandboxed || code == 0 {
+        return false;
+    }
+    let mut tail = std::collections::VecDeque::new();
+    for piece in output.rev() {
+        for &byte in piece.iter().rev() {
+            tail.push_front(byte);
+        }
+        if tail.len() >= exec_sandbox::DENIAL_TAIL_BYTES {
+            break;
+        }
+    }
+    exec_sandbox::output_suggests_denial(code, tail.make_contiguous())
 }
 
 fn notification_text<P: Serialize>(method_name: &str, params: &P) -> String {
@@ -110,6 +158,22 @@ fn notification_text<P: Serialize>(method_name: &str, params: &P) -> String {
 // The handlers: one per row of `methods::METHODS`, all with the same shape, so the table can
 // decode their params and encode their results.
 
+/// The whole of one `fs/*` call: converts its sandbox intent, then on the blocking pool prepares
+/// it and runs `operation` confined by it (or as it is without one).
+async fn fs_call<T: Send + 'static>(
+    context: &Context,
+    sandbox: Option<wire_sandbox::SandboxParams>,
+    operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+) -> Result<T, ErrorObject> {
+    let intent = confine::intent(&context.shared, sandbox, None)?;
+    let sandboxed = intent.is_some();
+    blocking(move || {
+        let operation = || operation().map_err(|error| sandboxed_fs_error(sandboxed, error));
+        confine::run_with_intent(intent.as_ref(), operation).map(|(value, _)| value)
+    })
+    .await
+}
+
 pub(crate) async fn read_file(
     context: &Context,
     _session: &Arc<SessionHandle>,
@@ -117,12 +181,13 @@ pub(crate) async fn read_file(
 ) -> Result<wire_fs::FsReadFileResponse, ErrorObject> {
     let path = path_param(&params.path)?;
     let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
-    let data = blocking(move || fs::read_file(&path, limit)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    let data = fs_call(context, params.sandbox, move || fs::read_file_with(&path, limit, follow)).await?;
     Ok(wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
 }
 
 pub(crate) async fn write_file(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsWriteFileParams,
 ) -> Result<wire_fs::FsWriteFileResponse, ErrorObject> {
@@ -131,28 +196,31 @@ pub(crate) async fn write_file(
         .decode_data()
         .map_err(|error| ErrorObject::invalid_request(messages::invalid_write_file_data(&error)))?
         .into_vec();
-    blocking(move || fs::write_file(&path, &data)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    fs_call(context, params.sandbox, move || fs::write_file_with(&path, &data, follow)).await?;
     Ok(wire_fs::FsWriteFileResponse {})
 }
 
 pub(crate) async fn create_directory(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsCreateDirectoryParams,
 ) -> Result<wire_fs::FsCreateDirectoryResponse, ErrorObject> {
     let path = path_param(&params.path)?;
     let recursive = params.recursive.unwrap_or(true);
-    blocking(move || fs::create_directory(&path, recursive)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    fs_call(context, params.sandbox, move || fs::create_directory_with(&path, recursive, follow)).await?;
     Ok(wire_fs::FsCreateDirectoryResponse {})
 }
 
 pub(crate) async fn get_metadata(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsGetMetadataParams,
 ) -> Result<wire_fs::FsGetMetadataResponse, ErrorObject> {
     let path = path_param(&params.path)?;
-    let metadata = blocking(move || fs::get_metadata(&path)).await?;
+    let follow = params.follow_symlinks.unwrap_or(true);
+    let metadata = fs_call(context, params.sandbox, move || fs::get_metadata_with(&path, follow)).await?;
     Ok(wire_fs::FsGetMetadataResponse {
         is_directory: metadata.is_directory,
         is_file: metadata.is_file,
@@ -164,12 +232,12 @@ pub(crate) async fn get_metadata(
 }
 
 pub(crate) async fn read_directory(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsReadDirectoryParams,
 ) -> Result<wire_fs::FsReadDirectoryResponse, ErrorObject> {
     let path = path_param(&params.path)?;
-    let entries = blocking(move || fs::read_directory(&path)).await?;
+    let entries = fs_call(context, params.sandbox, move || fs::read_directory(&path)).await?;
     Ok(wire_fs::FsReadDirectoryResponse {
         entries: entries
             .into_iter()
@@ -182,36 +250,200 @@ pub(crate) async fn read_directory(
     })
 }
 
+/// `followSymlinks` is accepted and changes nothing: `fs/remove` removes a link itself, never
+/// what it points to.
 pub(crate) async fn remove(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsRemoveParams,
 ) -> Result<wire_fs::FsRemoveResponse, ErrorObject> {
     let path = path_param(&params.path)?;
     let (recursive, force) = (params.recursive.unwrap_or(true), params.force.unwrap_or(true));
-    blocking(move || fs::remove(&path, recursive, force)).await?;
+    fs_call(context, params.sandbox, move || fs::remove(&path, recursive, force)).await?;
     Ok(wire_fs::FsRemoveResponse {})
 }
 
 pub(crate) async fn copy(
-    _context: &Context,
+    context: &Context,
     _session: &Arc<SessionHandle>,
     params: wire_fs::FsCopyParams,
 ) -> Result<wire_fs::FsCopyResponse, ErrorObject> {
     let source = path_param(&params.source_path)?;
     let destination = path_param(&params.destination_path)?;
     let recursive = params.recursive;
-    blocking(move || fs::copy(&source, &destination, recursive)).await?;
+    fs_call(context, params.sandbox, move || fs::copy(&source, &destination, recursive)).await?;
     Ok(wire_fs::FsCopyResponse {})
 }
 
-/// Runs a blocking file operation on the blocking pool, answering with an error if it is still
+/// Answers in the form the request used: a URI for a URI, a plain path for a plain path.
+pub(crate) async fn canonicalize(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsCanonicalizeParams,
+) -> Result<wire_fs::FsCanonicalizeResponse, ErrorObject> {
+    let as_uri = params.path.starts_with("file://");
+    let path = path_param(&params.path)?;
+    let canonical = fs_call(context, params.sandbox, move || fs::canonicalize(&path)).await?;
+    Ok(wire_fs::FsCanonicalizeResponse { path: to_wire::path_like(&canonical, as_uri) })
+}
+
+pub(crate) async fn walk(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsWalkParams,
+) -> Result<wire_fs::FsWalkResponse, ErrorObject> {
+    let as_uri = params.path.starts_with("file://");
+    let path = path_param(&params.path)?;
+    let options = params.options;
+    let walk = fs_call(context, params.sandbox, move || {
+        fs::walk(
+            &path,
+            options.max_depth,
+            options.max_entries,
+            options.max_directories,
+            options.follow_directory_symlinks,
+        )
+    })
+    .await?;
+    Ok(wire_fs::FsWalkResponse {
+        entries: walk
+            .entries
+            .into_iter()
+            .map(|(path, is_directory)| wire_fs::FsWalkEntry {
+                path: to_wire::path_like(&path, as_uri),
+                kind: if is_directory { wire_fs::FsEntryKind::Directory } else { wire_fs::FsEntryKind::File },
+            })
+            .collect(),
+        errors: walk
+            .errors
+            .into_iter()
+            .map(|(path, message)| wire_fs::FsWalkError { path: to_wire::path_like(&path, as_uri), message })
+            .collect(),
+        truncated: walk.truncated,
+    })
+}
+
+/// Opens a file for chunked access. The sandbox is checked here, for the whole handle: the open
+/// (and, for `replace`, the temporary file's creation) runs confined, and so does the commit at
+/// `fs/close`.
+pub(crate) async fn open(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsOpenParams,
+) -> Result<wire_fs::FsOpenResponse, ErrorObject> {
+    let path = path_param(&params.path)?;
+    context.files.check_room(&params.handle_id)?;
+    let intent = confine::intent(&context.shared, params.sandbox, None)?;
+    let mode = params.mode.unwrap_or(wire_fs::FsOpenMode::Read);
+    let handle = blocking(move || match mode {
+        wire_fs::FsOpenMode::Read => {
+            let sandboxed = intent.is_some();
+            let (file, _) = confine::run_with_intent(intent.as_ref(), || {
+                fs::open_for_reading(&path).map_err(|error| sandboxed_fs_error(sandboxed, error))
+            })?;
+            Ok(files::Handle::Read { file, path })
+        }
+        wire_fs::FsOpenMode::Replace => {
+            let sandboxed = intent.is_some();
+            let (replacement, sandbox) = confine::run_with_intent(intent.as_ref(), || {
+                fs::begin_replace(&path).map_err(|error| sandboxed_fs_error(sandboxed, error))
+            })?;
+            Ok(files::Handle::Replace { replacement: std::sync::Mutex::new(Some(replacement)), sandbox })
+        }
+    })
+    .await?;
+    context.files.insert(params.handle_id.clone(), handle)?;
+    Ok(wire_fs::FsOpenResponse { handle_id: params.handle_id })
+}
+
+pub(crate) async fn read_block(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsReadBlockParams,
+) -> Result<wire_fs::FsReadBlockResponse, ErrorObject> {
+    let handle = context.files.get(&params.handle_id)?;
+    // A block travels as one base64 message: the same cap as a whole-file read.
+    let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
+    let len = usize::try_from(params.len.min(limit)).unwrap_or(usize::MAX);
+    let handle_id = params.handle_id;
+    let (data, eof) = blocking(move || match &*handle {
+        files::Handle::Read { file, path } => {
+            fs::read_block(file, path, params.offset, len).map_err(fs_error)
+        }
+        files::Handle::Replace { .. } => {
+            Err(ErrorObject::invalid_request(messages::wrong_handle_mode(&handle_id, "replace")))
+        }
+    })
+    .await?;
+    Ok(wire_fs::FsReadBlockResponse { chunk: exec_protocol::ByteChunk::new(data), eof })
+}
+
+pub(crate) async fn write_block(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsWriteBlockParams,
+) -> Result<wire_fs::FsWriteBlockResponse, ErrorObject> {
+    let handle = context.files.get(&params.handle_id)?;
+    let data = params.chunk.into_vec();
+    let end = params.offset.checked_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+    if end.is_none_or(|end| end > files::MAX_REPLACED_FILE_BYTES) {
+        return Err(ErrorObject::invalid_request(messages::file_block_beyond_limit(
+            &params.handle_id,
+            files::MAX_REPLACED_FILE_BYTES,
+        )));
+    }
+    let handle_id = params.handle_id;
+    blocking(move || match &*handle {
+        files::Handle::Replace { replacement, .. } => {
+            let replacement = replacement.lock().expect("replacement lock");
+            match replacement.as_ref() {
+                Some(replacement) => replacement.write_block(params.offset, &data).map_err(fs_error),
+                None => Err(ErrorObject::not_found(messages::unknown_file_handle(&handle_id))),
+            }
+        }
+        files::Handle::Read { .. } => {
+            Err(ErrorObject::invalid_request(messages::wrong_handle_mode(&handle_id, "read")))
+        }
+    })
+    .await?;
+    Ok(wire_fs::FsWriteBlockResponse {})
+}
+
+/// Closes a handle; a `replace` handle renames its new version over the target here, under the
+/// sandbox its open ran under. The handle is gone afterwards even if the commit failed (the
+/// target is then unchanged).
+pub(crate) async fn close(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsCloseParams,
+) -> Result<wire_fs::FsCloseResponse, ErrorObject> {
+    let handle = context.files.remove(&params.handle_id)?;
+    blocking(move || match &*handle {
+        files::Handle::Read { .. } => Ok(()),
+        files::Handle::Replace { replacement, sandbox } => {
+            let taken = replacement.lock().expect("replacement lock").take();
+            match taken {
+                Some(replacement) => {
+                    let sandboxed = sandbox.is_some();
+                    confine::run(sandbox.as_deref(), move || {
+                        replacement.commit().map_err(|error| sandboxed_fs_error(sandboxed, error))
+                    })
+                }
+                None => Ok(()),
+            }
+        }
+    })
+    .await?;
+    Ok(wire_fs::FsCloseResponse {})
+}
+
+/// Runs a blocking operation on the blocking pool, answering with an error if it is still
 /// running after `fs::OPERATION_TIMEOUT` (the thread cannot be stopped and finishes on its own).
 async fn blocking<T: Send + 'static>(
-    operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+    operation: impl FnOnce() -> Result<T, ErrorObject> + Send + 'static,
 ) -> Result<T, ErrorObject> {
     match tokio::time::timeout(fs::OPERATION_TIMEOUT, tokio::task::spawn_blocking(operation)).await {
-        Ok(Ok(result)) => result.map_err(fs_error),
+        Ok(Ok(result)) => result,
         Ok(Err(join_error)) => {
             Err(ErrorObject::internal_error(format!("file operation failed: {join_error}")))
         }
@@ -219,6 +451,43 @@ async fn blocking<T: Send + 'static>(
             fs::OPERATION_TIMEOUT.as_secs(),
         ))),
     }
+}
+
+/// Registers a watch; `sandbox` is converted (a malformed intent is refused) but not applied: a
+/// watch reveals only that entries appeared or vanished, which the kernel's `stat` and inotify
+/// would show even to a confined thread.
+pub(crate) async fn watch_missing(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    params: wire_fs::FsWatchMissingParams,
+) -> Result<wire_fs::FsWatchMissingResponse, ErrorObject> {
+    confine::intent(&context.shared, params.sandbox, Some(std::path::Path::new("/")))?;
+    let paths = params
+        .missing
+        .iter()
+        .chain(params.present.iter().flatten())
+        .map(|raw| fs::absolute_path(raw).map_err(fs_error))
+        .collect::<Result<Vec<_>, _>>()?;
+    let watch_context = context.clone();
+    let watch_id = params.watch_id;
+    blocking(move || watch_context.watches.watch(&watch_context, watch_id, paths)).await?;
+    Ok(wire_fs::FsWatchMissingResponse { watching: true })
+}
+
+pub(crate) async fn environment_info(
+    context: &Context,
+    _session: &Arc<SessionHandle>,
+    _params: wire_env::EnvironmentParams,
+) -> Result<wire_env::EnvironmentInfo, ErrorObject> {
+    Ok(context.shared.environment.clone())
+}
+
+pub(crate) async fn environment_status(
+    _context: &Context,
+    _session: &Arc<SessionHandle>,
+    _params: wire_env::EnvironmentParams,
+) -> Result<wire_env::EnvironmentStatusResponse, ErrorObject> {
+    Ok(wire_env::EnvironmentStatusResponse { status: "ready".to_owned() })
 }
 
 pub(crate) async fn start(
@@ -240,11 +509,28 @@ pub(crate) async fn start(
     } else {
         Stdio::Pipes { stdin: StdinMode::Closed }
     };
-    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio, sandbox: None };
+    // The sandbox is resolved and prepared before anything is spawned: a refused intent never
+    // starts a process.
+    let sandbox = match confine::intent(&context.shared, params.sandbox, Some(&cwd))? {
+        None => None,
+        Some(intent) => Some(Arc::new(blocking(move || intent.prepare()).await?)),
+    };
+    let sandbox_type = if sandbox.is_some() { SandboxType::LinuxSeccomp } else { SandboxType::None };
+    let spec = SpawnSpec {
+        argv: params.argv,
+        cwd,
+        env,
+        arg0: params.arg0,
+        stdio,
+        sandbox: sandbox.map(exec_engine::ChildSandbox::new),
+    };
     let process_id = from_wire::process_id(params.process_id);
     let subscription = session.start(process_id.clone(), spec).await.map_err(to_wire::start_error)?;
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
-    Ok(wire::ProcessStartResponse { process_id: to_wire::process_id(&process_id) })
+    Ok(wire::ProcessStartResponse {
+        process_id: to_wire::process_id(&process_id),
+        sandbox_type: Some(sandbox_type),
+    })
 }
 
 /// Above this many bytes of patterns and `set` names, a policy is evaluated on the blocking pool
@@ -297,14 +583,22 @@ pub(crate) async fn read(
     _context: &Context,
     session: &Arc<SessionHandle>,
     params: wire::ProcessReadParams,
-) -> Result<exec_engine::ReadOutcome, ErrorObject> {
+) -> Result<(exec_engine::ReadOutcome, bool), ErrorObject> {
     let request = ReadRequest {
         after_seq: params.after_seq.map(Seq::new),
         max_bytes: params.max_bytes.map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX)),
         wait: params.wait_ms.map(Duration::from_millis),
     };
     let process_id = from_wire::process_id(params.process_id);
-    session.read(&process_id, request).await.map_err(to_wire::process_error)
+    let outcome = session.read(&process_id, request).await.map_err(to_wire::process_error)?;
+    let denied =
+        match (outcome.exit, session.sandboxed_output_tail(&process_id, exec_sandbox::DENIAL_TAIL_BYTES)) {
+            (Some(exit), Ok(Some(tail))) => {
+                sandbox_denied(true, Some(exit), std::iter::once(tail.as_slice()))
+            }
+            _ => false,
+        };
+    Ok((outcome, denied))
 }
 
 pub(crate) async fn write(
@@ -364,4 +658,27 @@ pub(crate) async fn list(
     Ok(wire::ProcessListResponse {
         processes: session.list().into_iter().map(to_wire::process_info).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use exec_engine::ExitStatus;
+
+    use super::sandbox_denied;
+
+    #[test]
+    fn sandbox_denied_is_a_tail_heuristic_for_sandboxed_failures_only() {
+        let denied =
+            |sandboxed, exit, output: &[&[u8]]| sandbox_denied(sandboxed, exit, output.iter().copied());
+        let failed = Some(ExitStatus::Code(1));
+        assert!(denied(true, failed, &[b"sh: 1: cannot create /x: Read-only ", b"file system\n"]));
+        assert!(denied(true, Some(ExitStatus::Signal(31)), &[b"Operation not permitted"]));
+        assert!(!denied(false, failed, &[b"Permission denied"]), "never without a sandbox");
+        assert!(!denied(true, Some(ExitStatus::Code(0)), &[b"Permission denied"]), "never on success");
+        assert!(!denied(true, None, &[b"Permission denied"]), "never while running");
+        assert!(!denied(true, failed, &[b"exit 1"]));
+        // Only the tail counts: an early denial followed by lots of other output is not one.
+        let noise = vec![b'.'; exec_sandbox::DENIAL_TAIL_BYTES];
+        assert!(!denied(true, failed, &[b"Permission denied", &noise]));
+    }
 }

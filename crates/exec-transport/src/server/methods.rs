@@ -143,6 +143,15 @@ pub(crate) static METHODS: &[Method] = &[
     on!(method::FsReadDirectory, Gate::Fs, handlers::read_directory),
     on!(method::FsRemove, Gate::Fs, handlers::remove),
     on!(method::FsCopy, Gate::Fs, handlers::copy),
+    on!(method::FsCanonicalize, Gate::Fs, handlers::canonicalize),
+    on!(method::FsWalk, Gate::Fs, handlers::walk),
+    on!(method::FsOpen, Gate::Fs, handlers::open),
+    on!(method::FsReadBlock, Gate::Fs, handlers::read_block),
+    on!(method::FsWriteBlock, Gate::Fs, handlers::write_block),
+    on!(method::FsClose, Gate::Fs, handlers::close),
+    on!(method::FsWatchMissing, Gate::Fs, handlers::watch_missing),
+    on!(method::EnvironmentInfo, Gate::Exec, handlers::environment_info),
+    on!(method::EnvironmentStatus, Gate::Exec, handlers::environment_status),
 ];
 
 /// The table row of a method name.

@@ -7,15 +7,20 @@
 //! The caller binds the socket (port 0 in tests) and owns signals; both entry points kill every
 //! process of every session before they return. Per-connection logic (handshake gating, the
 //! request-concurrency rule, notification pumps) lives in `connection`; the protocol-to-engine
-//! mapping in `handlers`; the `fs/*` methods in `fs`; the HTTP upgrade in `handshake`.
+//! mapping in `handlers`; the `fs/*` methods in `fs` (open handles in `files`); sandbox intents in
+//! `confine`; `environmentInfo` in `environment`; `fs/watchMissing` in `watch`; the HTTP upgrade in `handshake`.
 
+mod confine;
 mod connection;
+mod environment;
+mod files;
 mod fs;
 mod handlers;
 mod handshake;
 mod log_text;
 mod methods;
 mod tls;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,6 +91,15 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) config: ServerConfig,
+    /// `environmentInfo`, computed once at start-up from `config` and the process.
+    pub(crate) environment: exec_protocol::environment::EnvironmentInfo,
+}
+
+impl Shared {
+    fn new(engine: Engine, config: ServerConfig) -> Shared {
+        let environment = environment::info(&config);
+        Shared { engine, config, environment }
+    }
 }
 
 /// Serves WebSocket connections accepted from `listener` until `shutdown` is cancelled, then
@@ -96,7 +110,7 @@ pub async fn run(
     config: ServerConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared { engine, config });
+    let shared = Arc::new(Shared::new(engine, config));
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -139,7 +153,7 @@ pub async fn serve_stdio<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max = config.max_message_bytes;
-    let shared = Arc::new(Shared { engine, config });
+    let shared = Arc::new(Shared::new(engine, config));
     let source = LineSource::new(reader, max);
     let sink = LineSink::new(writer);
     connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
