@@ -4,6 +4,8 @@
 //! Modules:
 //! - `conformance`: the shared, non-extension subset of the protocol, run against our server and,
 //!   when `EXEC_PEER_CODEX` names a `codex` binary, against the Codex peer too.
+//! - `deploy`: the recipes in `deploy/` (systemd unit, Containerfile, Kubernetes manifest), checked
+//!   as far as this machine allows, each saying what it could not check.
 //! - `docs`: every error code and text `docs/protocol.md` states, replayed against the server.
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
 //!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
@@ -13,6 +15,7 @@
 //! Helpers live in the `test-support` crate; nothing here sleeps for a fixed time.
 
 mod conformance;
+mod deploy;
 mod docs;
 mod hostile;
 mod server;
