@@ -243,6 +243,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
+mod options_doc;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
