@@ -90,7 +90,16 @@ struct Options {
     /// Log format on stderr (filter with `RUST_LOG`).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+
+    /// On SIGTERM, how long running commands of attached sessions may finish before they are killed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "duration_key")]
+    drain_timeout: Option<Duration>,
 }
+
+/// The drain on SIGTERM when neither a flag nor the file sets one: short enough for a default
+/// stop timeout (systemd 90 s, Kubernetes 30 s), long enough for a quick command to finish.
+pub(crate) const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Options {
     /// `self` (the flags) where set, `file` elsewhere. A repeatable flag given at least once
@@ -115,6 +124,7 @@ impl Options {
             ping_interval: self.ping_interval.or(file.ping_interval),
             peer_timeout: self.peer_timeout.or(file.peer_timeout),
             log_format: self.log_format.or(file.log_format),
+            drain_timeout: self.drain_timeout.or(file.drain_timeout),
         }
     }
 }
@@ -204,6 +214,7 @@ impl Settings {
         server.max_message_bytes = options.max_message_bytes.unwrap_or(server.max_message_bytes);
         server.ping_interval = options.ping_interval.unwrap_or(server.ping_interval);
         server.peer_timeout = options.peer_timeout.unwrap_or(server.peer_timeout);
+        server.drain_timeout = options.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))

@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::error::SessionError;
 use crate::ids::SessionId;
 use crate::process::Process;
-use crate::session::book::Book;
-use crate::session::{Session, SessionHandle};
+use crate::session::book::{Attachment, Book};
+use crate::session::{Session, SessionHandle, Slot};
 
 /// Runs processes for sessions. See the crate docs for an example.
 #[derive(Clone, Debug)]
@@ -114,6 +114,42 @@ impl Engine {
     /// How many sessions exist (attached or detached).
     pub fn session_count(&self) -> usize {
         self.inner.sessions().len()
+    }
+
+    /// Waits up to `timeout` for the processes running now in attached sessions to finish: to
+    /// exit, close their output, and hand their last event to every subscriber (so a connection
+    /// closed next has already queued it). The drain before a graceful stop. Processes started
+    /// later and those of detached sessions are not waited for. Returns how many of the awaited
+    /// processes were still running at the end.
+    pub async fn drain_attached(&self, timeout: std::time::Duration) -> usize {
+        let running: Vec<Arc<Process>> = self
+            .inner
+            .sessions()
+            .values()
+            .flat_map(|session| {
+                let state = session.lock();
+                if !matches!(state.book.attachment(), Attachment::Attached { .. }) {
+                    return Vec::new();
+                }
+                state
+                    .processes
+                    .values()
+                    .filter_map(|slot| match slot {
+                        Slot::Ready(process) if process.exit().is_none() => Some(Arc::clone(process)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let wait_all = async {
+            for process in &running {
+                process.wait_delivered().await;
+            }
+        };
+        match tokio::time::timeout(timeout, wait_all).await {
+            Ok(()) => 0,
+            Err(_) => running.iter().filter(|process| process.exit().is_none()).count(),
+        }
     }
 
     /// SIGKILLs every process group of every session, removes all sessions, and waits up to

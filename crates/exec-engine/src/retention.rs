@@ -218,6 +218,11 @@ impl Retention {
         before != self.cursors.len() && std::mem::take(&mut self.producer_blocked)
     }
 
+    /// How many subscriber cursors are open.
+    pub(crate) fn cursor_count(&self) -> usize {
+        self.cursors.len()
+    }
+
     #[cfg(test)]
     pub(crate) fn has_cursor(&self, id: CursorId) -> bool {
         self.cursors.contains_key(&id)

@@ -72,6 +72,7 @@ fn default_of(id: &str) -> String {
         "ping_interval" => duration(server.ping_interval),
         "peer_timeout" => duration(server.peer_timeout),
         "log_format" => "`text`".to_owned(),
+        "drain_timeout" => duration(super::DEFAULT_DRAIN_TIMEOUT),
         other => panic!("state the default of `{other}` in settings/options_doc.rs"),
     }
 }

@@ -90,6 +90,15 @@ fn systemd_unit_has_the_required_keys() {
         assert_eq!(service(key), None, "{key}= would break commands or the per-command sandbox");
     }
     assert!(service("StateDirectory").is_some(), "a writable workspace");
+
+    // The drain (from the config file the unit names) ends before systemd's SIGKILL.
+    let config = read_recipe("deploy/exec-server.toml");
+    let drain = config.lines().find_map(|line| line.strip_prefix("drain_timeout = ")).expect("drain_timeout");
+    let drain: u64 = drain.trim_matches('"').trim_end_matches('s').parse().expect("drain_timeout in seconds");
+    let stop: u64 = service("TimeoutStopSec")
+        .and_then(|value| value.trim_end_matches('s').parse().ok())
+        .expect("TimeoutStopSec=");
+    assert!(drain < stop, "drain_timeout {drain}s must end before TimeoutStopSec={stop}s");
 }
 
 #[test]
@@ -307,8 +316,11 @@ fn kubernetes_manifest_is_a_fleet_of_single_executor_pods() {
         .expect("the mount's volume");
     assert!(volume["secret"]["secretName"].is_string(), "the token comes from a Secret: {volume}");
     assert!(args.iter().any(|arg| arg.ends_with(&format!(":{port}"))), "listens on the container port");
-    // The drain fits in the grace period.
-    assert!(pod["terminationGracePeriodSeconds"].as_u64().is_some_and(|seconds| seconds >= 30));
+    // The drain ends before the kubelet's SIGKILL.
+    let drain = args.iter().position(|arg| arg == "--drain-timeout").map(|at| &args[at + 1]);
+    let drain: u64 = drain.expect("--drain-timeout").trim_end_matches('s').parse().expect("seconds");
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("terminationGracePeriodSeconds");
+    assert!(drain < grace, "--drain-timeout {drain}s must end before the grace period {grace}s");
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The HTTP side of an accepted TCP connection: health checks, admission and the WebSocket upgrade.
 //!
 //! We read the request head ourselves instead of letting the WebSocket crate do it, because one
-//! port serves three kinds of request: `GET /readyz` (a plain HTTP health check), refusals with a
+//! port serves three kinds of request: `GET /livez` and `GET /readyz` (plain HTTP health checks;
+//! while the server drains readiness answers 503 and upgrades are refused), refusals with a
 //! precise status (403 for a browser `Origin`, 401 for a missing or wrong bearer token), and the
 //! protocol upgrade on any path. After a successful upgrade the socket (plus any bytes read past the
 //! head) is handed to `tokio-tungstenite`.
@@ -62,6 +63,7 @@ pub(crate) enum HandshakeError {
 pub(crate) async fn accept<S>(
     mut stream: S,
     admission: &Admission,
+    health: &super::lifecycle::Health,
     websocket_config: WebSocketConfig,
     timeout: Duration,
 ) -> Result<Handshake<S>, HandshakeError>
@@ -73,7 +75,7 @@ where
         .map_err(|_| HandshakeError::TimedOut(timeout))??;
 
     let decision = match parse_request(&head) {
-        Ok(request) => decide(&request, admission),
+        Ok(request) => decide(&request, admission, health.is_draining()),
         Err(status) => Decision::Refuse(status, "malformed request"),
     };
     match decision {
@@ -172,9 +174,11 @@ enum Decision {
     Upgrade { accept_key: String },
 }
 
-fn decide(request: &Request, admission: &Admission) -> Decision {
+fn decide(request: &Request, admission: &Admission, draining: bool) -> Decision {
     if !request.upgrade_websocket {
         return match (request.method.as_str(), request.path.as_str()) {
+            ("GET" | "HEAD", "/livez") => Decision::Ready,
+            ("GET" | "HEAD", "/readyz") if draining => Decision::Refuse(503, "draining"),
             ("GET" | "HEAD", "/readyz") => Decision::Ready,
             ("GET", _) => Decision::Refuse(426, "this endpoint speaks JSON-RPC over WebSocket"),
             _ => Decision::Refuse(404, "not found"),
@@ -196,6 +200,9 @@ fn decide(request: &Request, admission: &Admission) -> Decision {
         if !presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), token.as_bytes())) {
             return Decision::Refuse(401, "missing or invalid bearer token");
         }
+    }
+    if draining {
+        return Decision::Refuse(503, "server is shutting down");
     }
     match &request.websocket_key {
         Some(key) => Decision::Upgrade { accept_key: derive_accept_key(key.as_bytes()) },
@@ -245,6 +252,7 @@ fn reason_phrase(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "Error",
     }
 }
@@ -258,9 +266,14 @@ mod tests {
 
     #[track_caller]
     fn check(head: &str, admission: &Admission, expect: Decision) {
+        check_draining(head, admission, false, expect);
+    }
+
+    #[track_caller]
+    fn check_draining(head: &str, admission: &Admission, draining: bool, expect: Decision) {
         let head = format!("{head}\r\n");
         let decision = match parse_request(head.as_bytes()) {
-            Ok(request) => decide(&request, admission),
+            Ok(request) => decide(&request, admission, draining),
             Err(status) => Decision::Refuse(status, "malformed request"),
         };
         assert_eq!(decision, expect, "for head {head:?}");
@@ -314,6 +327,23 @@ mod tests {
             &UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
             &open,
             Decision::Refuse(400, "missing Sec-WebSocket-Key"),
+        );
+    }
+
+    #[test]
+    fn health_while_draining() {
+        let open = Admission::default();
+        check("GET /livez HTTP/1.1\r\nHost: x\r\n", &open, Decision::Ready);
+        check("HEAD /livez HTTP/1.1\r\nHost: x\r\n", &with_token(), Decision::Ready);
+        check_draining("GET /livez HTTP/1.1\r\nHost: x\r\n", &open, true, Decision::Ready);
+        check_draining("GET /readyz HTTP/1.1\r\nHost: x\r\n", &open, true, Decision::Refuse(503, "draining"));
+        check_draining(UPGRADE, &open, true, Decision::Refuse(503, "server is shutting down"));
+        // Admission is still checked first: a draining server tells nothing to a bad origin.
+        check_draining(
+            &format!("{UPGRADE}Origin: https://evil.example\r\n"),
+            &open,
+            true,
+            Decision::Refuse(403, "browser origin not allowed"),
         );
     }
 

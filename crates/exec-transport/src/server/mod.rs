@@ -13,6 +13,7 @@ mod connection;
 mod fs;
 mod handlers;
 mod handshake;
+mod lifecycle;
 mod log_text;
 mod methods;
 
@@ -54,6 +55,9 @@ pub struct ServerConfig {
     /// The environment `envPolicy` starts from: the server's own, captured once at start-up by
     /// the binary (tests pass a fixed map). Without `envPolicy`, a child gets exactly `env`.
     pub base_environment: BTreeMap<String, String>,
+    /// On shutdown, how long [`run`] waits for the processes running in attached sessions
+    /// before it closes connections and kills them (zero: kill at once). See `lifecycle`.
+    pub drain_timeout: Duration,
     /// Reported as `serverInfo` in the `initialize` result.
     pub server_name: String,
     /// Reported as `serverInfo` in the `initialize` result.
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             peer_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             base_environment: BTreeMap::new(),
+            drain_timeout: Duration::ZERO,
             server_name: "exec-server".to_owned(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -80,38 +85,49 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) config: ServerConfig,
+    /// Readiness; set to draining when shutdown begins.
+    pub(crate) health: lifecycle::Health,
 }
 
 /// Serves WebSocket connections accepted from `listener` until `shutdown` is cancelled, then
-/// closes every connection (bounded wait) and kills every session's processes.
+/// drains (up to `ServerConfig::drain_timeout`), closes every connection (bounded wait) and kills
+/// every session's processes. The sequence is described in `lifecycle`.
 pub async fn run(
     listener: TcpListener,
     engine: Engine,
     config: ServerConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared { engine, config });
+    let shared = Arc::new(Shared { engine, config, health: lifecycle::Health::default() });
     let connections = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let shared = Arc::clone(&shared);
-                let shutdown = shutdown.clone();
-                let span = tracing::info_span!("connection", %peer);
-                connections.spawn(serve_tcp(stream, shared, shutdown).instrument(span));
-            }
-            Err(error) => {
-                // Usually EMFILE/ENFILE: back off briefly instead of spinning on the error.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    // Cancelled after the drain: every connection closes with 1001.
+    let close_connections = CancellationToken::new();
+    let accepting = async {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let shared = Arc::clone(&shared);
+                    let span = tracing::info_span!("connection", %peer);
+                    connections.spawn(serve_tcp(stream, shared, close_connections.clone()).instrument(span));
+                }
+                Err(error) => {
+                    // Usually EMFILE/ENFILE: back off briefly instead of spinning on the error.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
+    };
+    // Accepting goes on while draining, so health checks are answered (503 for readiness).
+    tokio::select! {
+        () = accepting => {}
+        () = async {
+            shutdown.cancelled().await;
+            lifecycle::drain(&shared).await;
+        } => {}
     }
     drop(listener);
+    close_connections.cancel();
     connections.close();
     if tokio::time::timeout(CONNECTION_DRAIN, connections.wait()).await.is_err() {
         tracing::warn!("some connections did not close within {CONNECTION_DRAIN:?}");
@@ -133,7 +149,7 @@ pub async fn serve_stdio<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max = config.max_message_bytes;
-    let shared = Arc::new(Shared { engine, config });
+    let shared = Arc::new(Shared { engine, config, health: lifecycle::Health::default() });
     let source = LineSource::new(reader, max);
     let sink = LineSink::new(writer);
     connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
@@ -151,7 +167,7 @@ async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellatio
         .max_frame_size(Some(config.max_message_bytes));
     let handshake = tokio::select! {
         _ = shutdown.cancelled() => return,
-        handshake = handshake::accept(stream, &config.admission, websocket_config, config.handshake_timeout) => handshake,
+        handshake = handshake::accept(stream, &config.admission, &shared.health, websocket_config, config.handshake_timeout) => handshake,
     };
     match handshake {
         Ok(handshake::Handshake::Upgraded(websocket)) => {
