@@ -95,6 +95,10 @@ struct Options {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "duration_key")]
     drain_timeout: Option<Duration>,
+
+    /// Append the audit log (a JSON line per process start and end) to this file instead of stderr.
+    #[arg(long, value_name = "PATH")]
+    audit_log: Option<PathBuf>,
 }
 
 /// The drain on SIGTERM when neither a flag nor the file sets one: short enough for a default
@@ -125,6 +129,7 @@ impl Options {
             peer_timeout: self.peer_timeout.or(file.peer_timeout),
             log_format: self.log_format.or(file.log_format),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
+            audit_log: self.audit_log.or(file.audit_log),
         }
     }
 }
@@ -215,6 +220,19 @@ impl Settings {
         server.ping_interval = options.ping_interval.unwrap_or(server.ping_interval);
         server.peer_timeout = options.peer_timeout.unwrap_or(server.peer_timeout);
         server.drain_timeout = options.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        server.audit = match &options.audit_log {
+            Some(path) => {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .mode(0o600)
+                    .open(path)
+                    .with_context(|| format!("cannot open audit log {}", path.display()))?;
+                exec_transport::server::AuditLog::to_writer(file)
+            }
+            None => exec_transport::server::AuditLog::to_writer(std::io::stderr()),
+        };
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))

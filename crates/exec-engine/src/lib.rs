@@ -105,6 +105,7 @@ pub use error::{ProcessError, SessionError, StartError};
 pub use ids::{ProcessId, Seq, SessionId};
 pub use limits::raise_open_file_limit;
 pub use session::SessionHandle;
+pub use session::observe::{ProcessEnd, ProcessWatch};
 pub use subscription::Subscription;
 pub use types::{
     Event, ExitStatus, OutputChunk, ProcessInfo, PtySize, ReadOutcome, ReadRequest, Signal, SpawnSpec,

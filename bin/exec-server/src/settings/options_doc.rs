@@ -73,6 +73,7 @@ fn default_of(id: &str) -> String {
         "peer_timeout" => duration(server.peer_timeout),
         "log_format" => "`text`".to_owned(),
         "drain_timeout" => duration(super::DEFAULT_DRAIN_TIMEOUT),
+        "audit_log" => "stderr".to_owned(),
         other => panic!("state the default of `{other}` in settings/options_doc.rs"),
     }
 }

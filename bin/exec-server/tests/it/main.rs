@@ -2,6 +2,7 @@
 //! with `--listen ws://127.0.0.1:0` and talks to it over a real WebSocket.
 //!
 //! Modules:
+//! - `audit`: the audit log (`--audit-log`): every start and exit, no secret values.
 //! - `conformance`: the shared, non-extension subset of the protocol, run against our server and,
 //!   when `EXEC_PEER_CODEX` names a `codex` binary, against the Codex peer too.
 //! - `deploy`: the recipes in `deploy/` (systemd unit, Containerfile, Kubernetes manifest), checked
@@ -15,6 +16,7 @@
 //!
 //! Helpers live in the `test-support` crate; nothing here sleeps for a fixed time.
 
+mod audit;
 mod conformance;
 mod deploy;
 mod docs;

@@ -64,6 +64,8 @@ pub(crate) struct Context {
     pub(crate) outbound: mpsc::Sender<Outgoing>,
     /// Cancelled when the connection ends; every task of the connection stops on it.
     pub(crate) closed: CancellationToken,
+    /// The `clientName` of `initialize` (empty before it), for the audit log.
+    pub(crate) client_name: Arc<str>,
 }
 
 impl Context {
@@ -124,7 +126,7 @@ pub(crate) async fn serve<Source, Sink>(
     let (outbound, outbound_receiver) = rpc::outbound_queue();
     let writer = tokio::spawn(rpc::write_loop(sink, outbound_receiver, ping.map(|(interval, _)| interval)));
     let mut connection = Connection {
-        context: Context { shared, outbound, closed: CancellationToken::new() },
+        context: Context { shared, outbound, closed: CancellationToken::new(), client_name: Arc::from("") },
         phase: Phase::New,
         source,
         peer_timeout: ping.map(|(_, timeout)| timeout),
@@ -321,6 +323,8 @@ impl<Source: FrameSource> Connection<Source> {
             resumed = params.resume_session_id.is_some(),
             "initialized"
         );
+        tracing::Span::current().record("session", tracing::field::display(session.session_id()));
+        self.context.client_name = Arc::from(params.client_name.as_str());
         let response = handlers::initialize_response(&self.context.shared, &session);
         let session = Arc::new(session);
         self.start_pumps_for_existing(&session);

@@ -24,9 +24,9 @@ use exec_protocol::{capability, messages, method};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::Shared;
 use super::connection::Context;
 use super::fs::{self, FsError};
+use super::{Shared, audit};
 use crate::convert::{from_wire, to_wire};
 
 /// The window size of a PTY whose `process/start` gave none: the classic terminal.
@@ -231,7 +231,9 @@ pub(crate) async fn start(
     }
     let cwd = fs::absolute_path(&params.cwd)
         .map_err(|_| ErrorObject::invalid_params(messages::cwd_not_absolute(&params.cwd)))?;
+    let env_policy = params.env_policy.is_some();
     let env = child_environment(&context.shared, params.env, params.env_policy).await?;
+    let audit = audit::prepare(context, &params.argv, &cwd, params.tty, env.keys(), env_policy, None);
     let stdio = if params.tty {
         let size = params.size.map_or(DEFAULT_PTY_SIZE, |size| PtySize { rows: size.rows, cols: size.cols });
         Stdio::Pty { size }
@@ -243,6 +245,7 @@ pub(crate) async fn start(
     let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
     let process_id = from_wire::process_id(params.process_id);
     let subscription = session.start(process_id.clone(), spec).await.map_err(to_wire::start_error)?;
+    audit::started(context, session, &process_id, audit);
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
     Ok(wire::ProcessStartResponse { process_id: to_wire::process_id(&process_id) })
 }

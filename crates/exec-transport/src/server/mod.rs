@@ -9,6 +9,7 @@
 //! request-concurrency rule, notification pumps) lives in `connection`; the protocol-to-engine
 //! mapping in `handlers`; the `fs/*` methods in `fs`; the HTTP upgrade in `handshake`.
 
+mod audit;
 mod connection;
 mod fs;
 mod handlers;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub use audit::AuditLog;
 pub use handshake::Admission;
 
 use crate::rpc::{LineSink, LineSource, WebSocketSink, WebSocketSource};
@@ -58,6 +60,8 @@ pub struct ServerConfig {
     /// On shutdown, how long [`run`] waits for the processes running in attached sessions
     /// before it closes connections and kills them (zero: kill at once). See `lifecycle`.
     pub drain_timeout: Duration,
+    /// Where the audit log (one JSON line per process start and end) goes; off by default.
+    pub audit: AuditLog,
     /// Reported as `serverInfo` in the `initialize` result.
     pub server_name: String,
     /// Reported as `serverInfo` in the `initialize` result.
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             base_environment: BTreeMap::new(),
             drain_timeout: Duration::ZERO,
+            audit: AuditLog::default(),
             server_name: "exec-server".to_owned(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -107,7 +112,7 @@ pub async fn run(
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let shared = Arc::clone(&shared);
-                    let span = tracing::info_span!("connection", %peer);
+                    let span = tracing::info_span!("connection", %peer, session = tracing::field::Empty);
                     connections.spawn(serve_tcp(stream, shared, close_connections.clone()).instrument(span));
                 }
                 Err(error) => {
