@@ -116,6 +116,27 @@ impl Engine {
         self.inner.sessions().len()
     }
 
+    /// Counts of sessions and processes right now, for metrics. Takes each session's lock and
+    /// each process's lock briefly, one at a time; costs O(processes).
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = EngineStats::default();
+        for session in self.inner.sessions().values() {
+            let state = session.lock();
+            match state.book.attachment() {
+                Attachment::Attached { .. } => stats.attached_sessions += 1,
+                Attachment::Detached { .. } => stats.detached_sessions += 1,
+            }
+            for slot in state.processes.values() {
+                match slot {
+                    Slot::Ready(process) if process.exit().is_none() => stats.running_processes += 1,
+                    Slot::Ready(_) => stats.exited_processes += 1,
+                    Slot::Starting => stats.running_processes += 1,
+                }
+            }
+        }
+        stats
+    }
+
     /// Waits up to `timeout` for the processes running now in attached sessions to finish: to
     /// exit, close their output, and hand their last event to every subscriber (so a connection
     /// closed next has already queued it). The drain before a graceful stop. Processes started
@@ -168,6 +189,19 @@ impl Engine {
             tracing::warn!("shutdown: some killed processes were not reaped in time");
         }
     }
+}
+
+/// What [`Engine::stats`] counts.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct EngineStats {
+    /// Sessions with a connection (a handle) attached.
+    pub attached_sessions: usize,
+    /// Sessions waiting for a resume until their TTL runs out.
+    pub detached_sessions: usize,
+    /// Processes not yet exited (including those being spawned).
+    pub running_processes: usize,
+    /// Exited processes still in a table (readable until `exited_linger` passes).
+    pub exited_processes: usize,
 }
 
 impl EngineInner {

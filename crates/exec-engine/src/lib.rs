@@ -100,7 +100,7 @@ mod types;
 
 pub use backend::{BackendError, BoxEventStream, EventStream, ExecBackend};
 pub use config::{AfterSpawn, Config};
-pub use engine::Engine;
+pub use engine::{Engine, EngineStats};
 pub use error::{ProcessError, SessionError, StartError};
 pub use ids::{ProcessId, Seq, SessionId};
 pub use limits::raise_open_file_limit;

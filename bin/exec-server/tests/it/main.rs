@@ -9,6 +9,7 @@
 //!   as far as this machine allows, each saying what it could not check.
 //! - `docs`: every error code and text `docs/protocol.md` states, replayed against the server.
 //! - `lifecycle`: `/livez`, `/readyz`, and the drain on SIGTERM (`--drain-timeout`).
+//! - `metrics`: `/metrics` behind the token, and its families moving as processes run.
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
 //!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
 //! - `server`: our server's own behaviour beyond that subset (concurrency, takeover, HTTP, limits,
@@ -22,4 +23,5 @@ mod deploy;
 mod docs;
 mod hostile;
 mod lifecycle;
+mod metrics;
 mod server;

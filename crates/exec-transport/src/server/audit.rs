@@ -10,7 +10,8 @@
 //! `stdoutBytes`, `stderrBytes`, `ptyBytes`.
 //!
 //! The end is watched by a small task per process ([`exec_engine::ProcessWatch`]) that holds no
-//! subscriber cursor, so it sees every exit, attached or not, and slows nothing. Lines are written
+//! subscriber cursor, so it sees every exit, attached or not, and slows nothing. The same task
+//! feeds the output byte counters of `/metrics`, so it runs whether or not auditing is on. Lines are written
 //! whole under a lock (one `write` each); a failed write is reported once in the log and the
 //! server keeps serving. This module decides nothing about processes: it only records.
 
@@ -106,23 +107,34 @@ pub(crate) fn prepare<'a>(
     })
 }
 
-/// Call after a successful spawn: writes the start line and watches for the end line.
+/// Call after a successful spawn: writes the start line (when auditing) and watches for the end
+/// (the end line, and the output byte counters of `/metrics`).
 pub(crate) fn started(
     context: &Context,
     session: &SessionHandle,
     process_id: &ProcessId,
     prepared: Option<Prepared>,
 ) {
-    let Some(prepared) = prepared else { return };
     let Ok(watch) = session.watch(process_id) else {
         // Already gone (removed by a concurrent teardown): nothing ran long enough to audit.
         return;
     };
-    let audit = context.shared.config.audit.clone();
+    let shared = Arc::clone(&context.shared);
     let session_id = session.session_id().to_string();
     let client = Arc::clone(&context.client_name);
     let pid = watch.pid();
-    audit.emit(json!({
+    let span = tracing::info_span!("process", session = %session_id, process = %process_id.as_str());
+    let Some(prepared) = prepared else {
+        tokio::spawn(
+            async move {
+                let end = watch.ended().await;
+                shared.metrics.process_ended(&end);
+            }
+            .instrument(span),
+        );
+        return;
+    };
+    shared.config.audit.emit(json!({
         "event": "process.start",
         "session": session_id,
         "client": &*client,
@@ -136,18 +148,18 @@ pub(crate) fn started(
         "sandbox": prepared.sandbox,
     }));
     let started_at = Instant::now();
-    let span = tracing::info_span!("process", session = %session_id, process = %process_id.as_str());
     let process_id = process_id.as_str().to_owned();
     tokio::spawn(
         async move {
             let end = watch.ended().await;
+            shared.metrics.process_ended(&end);
             let (code, signal) = match end.exit {
                 Some(ExitStatus::Code(code)) => (Some(code), None),
                 Some(ExitStatus::Signal(signal)) => (None, Some(signal)),
                 None => (None, None),
             };
             tracing::debug!(?code, ?signal, "process ended");
-            audit.emit(json!({
+            shared.config.audit.emit(json!({
                 "event": "process.exit",
                 "session": session_id,
                 "client": &*client,

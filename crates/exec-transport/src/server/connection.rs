@@ -101,6 +101,7 @@ async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subsc
     while let Some(event) = subscription.next().await {
         let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event) else {
             if let Event::Gap { dropped_before } = event {
+                context.shared.metrics.gap();
                 tracing::warn!(process = %Clipped(process_id.as_str()), dropped_before = dropped_before.get(), "notification gap");
             }
             continue;
@@ -182,6 +183,7 @@ impl<Source: FrameSource> Connection<Source> {
                 }
                 _ = superseded => {
                     tracing::info!("session resumed by another connection; closing this one");
+                    self.context.shared.metrics.taken_over();
                     self.drain_after_takeover().await;
                     return Some((CLOSE_TAKEN_OVER, messages::SESSION_RESUMED_ELSEWHERE.to_owned()));
                 }
@@ -307,7 +309,12 @@ impl<Source: FrameSource> Connection<Source> {
         let params: exec_protocol::initialize::InitializeParams = request.decode_params()?;
         let engine = &self.context.shared.engine;
         let session = match &params.resume_session_id {
-            None => engine.create_session().map_err(to_wire::session_error)?,
+            None => engine.create_session().map_err(|error| {
+                if matches!(error, exec_engine::SessionError::TooManySessions { .. }) {
+                    self.context.shared.metrics.session_limit_hit();
+                }
+                to_wire::session_error(error)
+            })?,
             Some(raw) => {
                 let unknown = || ErrorObject::invalid_request(messages::unknown_session(raw.as_str()));
                 let id = exec_engine::SessionId::parse(raw.as_str()).ok_or_else(unknown)?;
@@ -324,6 +331,9 @@ impl<Source: FrameSource> Connection<Source> {
             "initialized"
         );
         tracing::Span::current().record("session", tracing::field::display(session.session_id()));
+        if params.resume_session_id.is_some() {
+            self.context.shared.metrics.resumed();
+        }
         self.context.client_name = Arc::from(params.client_name.as_str());
         let response = handlers::initialize_response(&self.context.shared, &session);
         let session = Arc::new(session);

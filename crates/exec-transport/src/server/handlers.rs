@@ -244,7 +244,10 @@ pub(crate) async fn start(
     };
     let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
     let process_id = from_wire::process_id(params.process_id);
-    let subscription = session.start(process_id.clone(), spec).await.map_err(to_wire::start_error)?;
+    let spawn_began = std::time::Instant::now();
+    let started = session.start(process_id.clone(), spec).await;
+    context.shared.metrics.process_start(&started, spawn_began.elapsed());
+    let subscription = started.map_err(to_wire::start_error)?;
     audit::started(context, session, &process_id, audit);
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
     Ok(wire::ProcessStartResponse { process_id: to_wire::process_id(&process_id) })

@@ -2,7 +2,8 @@
 //!
 //! We read the request head ourselves instead of letting the WebSocket crate do it, because one
 //! port serves three kinds of request: `GET /livez` and `GET /readyz` (plain HTTP health checks;
-//! while the server drains readiness answers 503 and upgrades are refused), refusals with a
+//! while the server drains readiness answers 503 and upgrades are refused) and `GET /metrics`
+//! (behind the token when one is set), refusals with a
 //! precise status (403 for a browser `Origin`, 401 for a missing or wrong bearer token), and the
 //! protocol upgrade on any path. After a successful upgrade the socket (plus any bytes read past the
 //! head) is handed to `tokio-tungstenite`.
@@ -62,8 +63,7 @@ pub(crate) enum HandshakeError {
 /// Reads the request head, answers health checks and refusals, and performs the upgrade.
 pub(crate) async fn accept<S>(
     mut stream: S,
-    admission: &Admission,
-    health: &super::lifecycle::Health,
+    shared: &super::Shared,
     websocket_config: WebSocketConfig,
     timeout: Duration,
 ) -> Result<Handshake<S>, HandshakeError>
@@ -75,12 +75,17 @@ where
         .map_err(|_| HandshakeError::TimedOut(timeout))??;
 
     let decision = match parse_request(&head) {
-        Ok(request) => decide(&request, admission, health.is_draining()),
+        Ok(request) => decide(&request, &shared.config.admission, shared.health.is_draining()),
         Err(status) => Decision::Refuse(status, "malformed request"),
     };
     match decision {
         Decision::Ready => {
             respond(&mut stream, 200, "OK", "ok\n").await?;
+            Ok(Handshake::Answered { status: 200 })
+        }
+        Decision::Metrics => {
+            let text = shared.metrics.render(&shared.engine.stats());
+            respond(&mut stream, 200, "OK", &text).await?;
             Ok(Handshake::Answered { status: 200 })
         }
         Decision::Refuse(status, reason) => {
@@ -170,8 +175,12 @@ fn parse_request(head: &[u8]) -> Result<Request, u16> {
 #[derive(Debug, PartialEq, Eq)]
 enum Decision {
     Ready,
+    /// `GET /metrics`, admitted.
+    Metrics,
     Refuse(u16, &'static str),
-    Upgrade { accept_key: String },
+    Upgrade {
+        accept_key: String,
+    },
 }
 
 fn decide(request: &Request, admission: &Admission, draining: bool) -> Decision {
@@ -180,6 +189,10 @@ fn decide(request: &Request, admission: &Admission, draining: bool) -> Decision 
             ("GET" | "HEAD", "/livez") => Decision::Ready,
             ("GET" | "HEAD", "/readyz") if draining => Decision::Refuse(503, "draining"),
             ("GET" | "HEAD", "/readyz") => Decision::Ready,
+            ("GET", "/metrics") if !authorized(request, admission) => {
+                Decision::Refuse(401, "missing or invalid bearer token")
+            }
+            ("GET", "/metrics") => Decision::Metrics,
             ("GET", _) => Decision::Refuse(426, "this endpoint speaks JSON-RPC over WebSocket"),
             _ => Decision::Refuse(404, "not found"),
         };
@@ -192,14 +205,8 @@ fn decide(request: &Request, admission: &Admission, draining: bool) -> Decision 
     {
         return Decision::Refuse(403, "browser origin not allowed");
     }
-    if let Some(token) = &admission.auth_token {
-        let presented = request.authorization.as_deref().and_then(|value| {
-            let (scheme, credentials) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
-        });
-        if !presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), token.as_bytes())) {
-            return Decision::Refuse(401, "missing or invalid bearer token");
-        }
+    if !authorized(request, admission) {
+        return Decision::Refuse(401, "missing or invalid bearer token");
     }
     if draining {
         return Decision::Refuse(503, "server is shutting down");
@@ -208,6 +215,16 @@ fn decide(request: &Request, admission: &Admission, draining: bool) -> Decision 
         Some(key) => Decision::Upgrade { accept_key: derive_accept_key(key.as_bytes()) },
         None => Decision::Refuse(400, "missing Sec-WebSocket-Key"),
     }
+}
+
+/// Whether the request carries the configured bearer token (always true without one).
+fn authorized(request: &Request, admission: &Admission) -> bool {
+    let Some(token) = &admission.auth_token else { return true };
+    let presented = request.authorization.as_deref().and_then(|value| {
+        let (scheme, credentials) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+    });
+    presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), token.as_bytes()))
 }
 
 /// Compares two secrets without an early exit, so the time taken does not reveal how many leading
@@ -328,6 +345,17 @@ mod tests {
             &open,
             Decision::Refuse(400, "missing Sec-WebSocket-Key"),
         );
+    }
+
+    #[test]
+    fn metrics_behind_the_token() {
+        check("GET /metrics HTTP/1.1\r\nHost: x\r\n", &Admission::default(), Decision::Metrics);
+        check(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n",
+            &with_token(),
+            Decision::Refuse(401, "missing or invalid bearer token"),
+        );
+        check("GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n", &with_token(), Decision::Metrics);
     }
 
     #[test]

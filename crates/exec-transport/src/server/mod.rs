@@ -17,6 +17,7 @@ mod handshake;
 mod lifecycle;
 mod log_text;
 mod methods;
+mod metrics;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,6 +93,8 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     /// Readiness; set to draining when shutdown begins.
     pub(crate) health: lifecycle::Health,
+    /// Counters served on `/metrics`.
+    pub(crate) metrics: metrics::Metrics,
 }
 
 /// Serves WebSocket connections accepted from `listener` until `shutdown` is cancelled, then
@@ -103,7 +106,12 @@ pub async fn run(
     config: ServerConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared { engine, config, health: lifecycle::Health::default() });
+    let shared = Arc::new(Shared {
+        engine,
+        config,
+        health: lifecycle::Health::default(),
+        metrics: metrics::Metrics::default(),
+    });
     let connections = TaskTracker::new();
     // Cancelled after the drain: every connection closes with 1001.
     let close_connections = CancellationToken::new();
@@ -154,7 +162,12 @@ pub async fn serve_stdio<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max = config.max_message_bytes;
-    let shared = Arc::new(Shared { engine, config, health: lifecycle::Health::default() });
+    let shared = Arc::new(Shared {
+        engine,
+        config,
+        health: lifecycle::Health::default(),
+        metrics: metrics::Metrics::default(),
+    });
     let source = LineSource::new(reader, max);
     let sink = LineSink::new(writer);
     connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
@@ -172,10 +185,11 @@ async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellatio
         .max_frame_size(Some(config.max_message_bytes));
     let handshake = tokio::select! {
         _ = shutdown.cancelled() => return,
-        handshake = handshake::accept(stream, &config.admission, &shared.health, websocket_config, config.handshake_timeout) => handshake,
+        handshake = handshake::accept(stream, &shared, websocket_config, config.handshake_timeout) => handshake,
     };
     match handshake {
         Ok(handshake::Handshake::Upgraded(websocket)) => {
+            let _open = shared.metrics.connection_opened();
             let (sink, stream) = (*websocket).split();
             let source =
                 WebSocketSource { stream, max_message_bytes: config.max_message_bytes, close_frame: None };
