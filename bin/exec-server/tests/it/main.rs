@@ -12,6 +12,7 @@
 //! - `metrics`: `/metrics` behind the token, and its families moving as processes run.
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
 //!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
+//! - `trace`: a request's W3C `traceparent` on its log span.
 //! - `server`: our server's own behaviour beyond that subset (concurrency, takeover, HTTP, limits,
 //!   extensions, shutdown, stdio mode).
 //!
@@ -25,3 +26,4 @@ mod hostile;
 mod lifecycle;
 mod metrics;
 mod server;
+mod trace;

@@ -272,15 +272,25 @@ impl<Source: FrameSource> Connection<Source> {
         };
         // Everything else runs concurrently with the read loop and with other requests.
         let context = self.context.clone();
-        self.requests.spawn(async move {
-            let closed = context.closed.clone();
-            let outbound = context.clone();
-            let answer = method.run(methods::Call { context, session, request });
-            tokio::select! {
-                _ = closed.cancelled() => {}
-                _ = async { outbound.send(answer.await).await } => {}
-            }
-        });
+        // A request carrying a W3C traceparent (Codex's `trace`) runs in a span naming it, so its
+        // log lines join the orchestrator's trace; others get none (a span costs on every call).
+        let span = match &request.traceparent {
+            Some(traceparent) => tracing::info_span!("request", method = method.name, %traceparent),
+            None => tracing::Span::none(),
+        };
+        self.requests.spawn(tracing::Instrument::instrument(
+            async move {
+                tracing::debug!(method = method.name, "request");
+                let closed = context.closed.clone();
+                let outbound = context.clone();
+                let answer = method.run(methods::Call { context, session, request });
+                tokio::select! {
+                    _ = closed.cancelled() => {}
+                    _ = async { outbound.send(answer.await).await } => {}
+                }
+            },
+            span,
+        ));
     }
 
     async fn handle_notification(&mut self, method_name: &str) {
