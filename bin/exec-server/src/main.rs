@@ -67,13 +67,13 @@ fn init_logging(format: LogFormat) {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
     // Each process holds a few descriptors; 1024 (a common default) would cap us near 250.
     match exec_engine::raise_open_file_limit() {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
     let engine = exec_engine::Engine::new(settings.engine.clone());
+    tokio::spawn(cancel_on_signal(shutdown.clone(), engine.clone()));
     match settings.listen {
         Listen::WebSocket(address) => {
             let listener = tokio::net::TcpListener::bind(address)
@@ -105,8 +105,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Cancels `shutdown` on the first SIGTERM or SIGINT.
-async fn cancel_on_signal(shutdown: CancellationToken) {
+/// Cancels `shutdown` on the first SIGTERM or SIGINT (the server drains, then stops). A second
+/// signal cuts the drain short: every process is killed now, so the drain has nothing left to
+/// wait for and the stop continues at once (connections still get their 1001 close).
+async fn cancel_on_signal(shutdown: CancellationToken, engine: exec_engine::Engine) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut terminate), Ok(mut interrupt)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -119,4 +121,10 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
     shutdown.cancel();
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    tracing::warn!("second signal: killing every process instead of waiting for the drain");
+    engine.shutdown().await;
 }

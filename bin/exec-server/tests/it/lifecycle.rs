@@ -1,7 +1,8 @@
 //! Health endpoints and the graceful stop, against the real binary (issue 15, item 4): `/livez`
 //! and `/readyz`, readiness false and upgrades refused while draining, running commands of an
 //! attached session allowed to finish (their client still gets the output and the exit), the
-//! connection then closed with 1001, and what is left after `--drain-timeout` killed.
+//! connection then closed with 1001, what is left after `--drain-timeout` killed, and a second
+//! SIGTERM cutting the drain short.
 //!
 //! Waits are bounded by deadlines; polling a health endpoint after SIGTERM waits on the signal
 //! being handled, and no assertion is about durations.
@@ -158,4 +159,30 @@ async fn drain_timeout_kills_what_is_still_running() {
     // of another group, which kill(pid, 0) cannot tell apart; the group check is in `server`).
     let alive = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     assert!(!alive.starts_with("sleep\x00300"), "the command outlived the server");
+}
+
+#[tokio::test]
+async fn a_second_sigterm_cuts_the_drain_short() {
+    let mut server = ours()
+        .spawn_with(|command| {
+            command.args(["--drain-timeout", "1h"]);
+        })
+        .await;
+    let mut client = RawClient::connect(server.url()).await;
+    client.initialize("impatient").await;
+    client.request_ok("process/start", start_params("forever", &["sleep", "3600"])).await;
+    let list = client.request_ok("process/list", json!({})).await;
+    let pid = list["processes"][0]["pid"].as_i64().expect("a pid");
+
+    server.terminate_with(Signal::SIGTERM).expect("SIGTERM the server");
+    wait_for_readiness(&server, 503).await;
+    server.terminate_with(Signal::SIGTERM).expect("SIGTERM the server again");
+    // An hour of drain was asked for: the server ends within the deadline only if the second
+    // signal killed the command and the drain stopped waiting for it.
+    let exited = server.wait_with_deadline(DEFAULT_DEADLINE).await.expect("wait for the server");
+    let exited =
+        exited.unwrap_or_else(|| panic!("the server is still draining: {}", server.captured_output()));
+    assert!(exited.success(), "exit status {exited}");
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(!alive.starts_with("sleep\x003600"), "the command outlived the server");
 }

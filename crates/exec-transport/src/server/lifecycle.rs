@@ -11,6 +11,9 @@
 //! 3. `run` stops listening and closes every connection with 1001 (going away), bounded;
 //! 4. `Engine::shutdown` SIGKILLs every remaining process group and waits, bounded.
 //!
+//! An embedder that wants to cut the drain short calls `Engine::shutdown` (the binary does on a
+//! second signal): the awaited processes are then removed, and the drain stops waiting.
+//!
 //! Waiting before closing (rather than closing first) is deliberate: the wait exists so running
 //! commands can finish, and a client can only learn how they finished over its open connection.
 //! This module holds no sockets and decides no HTTP answers itself (`handshake` asks it).
