@@ -1,6 +1,6 @@
 //! The audit log against the real binary (issue 15, item 2): a JSON line per process start and
 //! end, in the `--audit-log` file, with names but never values of the environment, for exits
-//! while attached, by a signal, and while detached (session expiry).
+//! while attached, by a signal, while detached (session expiry), and killed by the stop.
 //!
 //! Waits poll the file with a deadline; nothing sleeps for a fixed time or asserts durations.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use test_support::{DEFAULT_DEADLINE, RawClient, Target, TempDir, start_params};
+use test_support::{DEFAULT_DEADLINE, RawClient, Signal, Target, TempDir, start_params};
 
 fn records(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -85,4 +85,27 @@ async fn every_start_and_exit_is_audited_without_secret_values() {
     let everything = std::fs::read_to_string(&audit).expect("read the audit log");
     assert!(!everything.contains("hunter2"), "a secret value reached the audit log:\n{everything}");
     assert!(!server.captured_output().contains("hunter2"), "a secret value reached the log");
+}
+
+#[tokio::test]
+async fn processes_killed_by_the_stop_are_audited() {
+    let folder = TempDir::new("audit-stop");
+    let audit = folder.path().join("audit.jsonl");
+    let mut server = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
+        .spawn_with(|command| {
+            command.arg("--audit-log").arg(&audit).args(["--drain-timeout", "0s"]);
+        })
+        .await;
+    let mut client = RawClient::connect(server.url()).await;
+    client.initialize("audit-stop").await;
+    client.request_ok("process/start", start_params("long", &["sleep", "300"])).await;
+    record_of(&audit, "process.start", "long").await;
+
+    server.terminate_with(Signal::SIGTERM).expect("SIGTERM the server");
+    let exited = server.wait_with_deadline(DEFAULT_DEADLINE).await.expect("wait for the server");
+    assert!(exited.is_some_and(|status| status.success()), "{}", server.captured_output());
+    // The server has exited: the line is in the file now or never.
+    let end = records(&audit).into_iter().find(|record| record["event"] == "process.exit");
+    let end = end.unwrap_or_else(|| panic!("no end line after the stop: {:?}", records(&audit)));
+    assert_eq!((end["processId"].clone(), end["signal"].clone()), (json!("long"), json!(9)));
 }

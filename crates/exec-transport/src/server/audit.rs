@@ -125,7 +125,7 @@ pub(crate) fn started(
     let pid = watch.pid();
     let span = tracing::info_span!("process", session = %session_id, process = %process_id.as_str());
     let Some(prepared) = prepared else {
-        tokio::spawn(
+        context.shared.watchers.spawn(
             async move {
                 let end = watch.ended().await;
                 shared.metrics.process_ended(&end);
@@ -149,7 +149,7 @@ pub(crate) fn started(
     }));
     let started_at = Instant::now();
     let process_id = process_id.as_str().to_owned();
-    tokio::spawn(
+    context.shared.watchers.spawn(
         async move {
             let end = watch.ended().await;
             shared.metrics.process_ended(&end);

@@ -9,7 +9,8 @@
 //! 2. it waits up to `ServerConfig::drain_timeout` for the processes that were running in
 //!    attached sessions at that moment;
 //! 3. `run` stops listening and closes every connection with 1001 (going away), bounded;
-//! 4. `Engine::shutdown` SIGKILLs every remaining process group and waits, bounded.
+//! 4. `Engine::shutdown` SIGKILLs every remaining process group and waits, bounded; then the
+//!    per-process end watchers get a moment to write their audit lines ([`wait_for_watchers`]).
 //!
 //! An embedder that wants to cut the drain short calls `Engine::shutdown` (the binary does on a
 //! second signal): the awaited processes are then removed, and the drain stops waiting.
@@ -20,7 +21,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::time::Duration;
+
 use super::Shared;
+
+/// How long the stop waits for end watchers after the final kill: they only format and write one
+/// line each once their process is reaped.
+const WATCHER_DRAIN: Duration = Duration::from_secs(1);
 
 /// Whether the server is still taking new work. Shared by every connection of one server.
 #[derive(Debug, Default)]
@@ -47,5 +54,14 @@ pub(crate) async fn drain(shared: &Shared) {
         tracing::info!("drained: no process of an attached session is running");
     } else {
         tracing::warn!(left, "drain timeout: processes still running will be killed");
+    }
+}
+
+/// Waits (at most `WATCHER_DRAIN`) for the per-process end watchers, so that the audit lines of
+/// the processes killed by the stop are written before the server returns.
+pub(crate) async fn wait_for_watchers(shared: &Shared) {
+    shared.watchers.close();
+    if tokio::time::timeout(WATCHER_DRAIN, shared.watchers.wait()).await.is_err() {
+        tracing::warn!("some process end records were not written before the stop");
     }
 }

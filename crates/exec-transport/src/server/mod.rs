@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     pub(crate) health: lifecycle::Health,
     /// Counters served on `/metrics`.
     pub(crate) metrics: metrics::Metrics,
+    /// The per-process end watchers (`audit`); waited for, bounded, after the final kill so the
+    /// end lines of killed processes are written before the server returns.
+    pub(crate) watchers: TaskTracker,
 }
 
 /// Serves WebSocket connections accepted from `listener` until `shutdown` is cancelled, then
@@ -111,6 +114,7 @@ pub async fn run(
         config,
         health: lifecycle::Health::default(),
         metrics: metrics::Metrics::default(),
+        watchers: TaskTracker::new(),
     });
     let connections = TaskTracker::new();
     // Cancelled after the drain: every connection closes with 1001.
@@ -146,6 +150,7 @@ pub async fn run(
         tracing::warn!("some connections did not close within {CONNECTION_DRAIN:?}");
     }
     shared.engine.shutdown().await;
+    lifecycle::wait_for_watchers(&shared).await;
     Ok(())
 }
 
@@ -167,11 +172,13 @@ pub async fn serve_stdio<R, W>(
         config,
         health: lifecycle::Health::default(),
         metrics: metrics::Metrics::default(),
+        watchers: TaskTracker::new(),
     });
     let source = LineSource::new(reader, max);
     let sink = LineSink::new(writer);
     connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
     shared.engine.shutdown().await;
+    lifecycle::wait_for_watchers(&shared).await;
 }
 
 async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
