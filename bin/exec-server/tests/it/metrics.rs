@@ -1,7 +1,6 @@
 //! `/metrics` against the real binary (issue 15, item 1): behind the token, and each family moves
-//! as processes run. Not moved here: `exec_server_output_gaps_total` (a gap needs output evicted
-//! past a live subscriber, which flow control prevents on a healthy connection; the counter is
-//! one line in the pump) and `exec_server_sandbox_denials_total` (no sandbox on this branch).
+//! as processes run. Not moved here: `exec_server_sandbox_denials_total` (no sandbox on this
+//! branch, so nothing feeds it).
 //!
 //! Values are awaited by scraping again until they arrive, with a deadline; nothing sleeps for a
 //! fixed time.
@@ -132,4 +131,33 @@ async fn every_family_moves_as_processes_run() {
     drop(client);
     second.close().await;
     wait_for(&server, "exec_server_sessions{state=\"detached\"}", 1.0).await;
+}
+
+/// Output evicted while the session was detached is reported by the next `process/read` as
+/// `droppedBefore`, and counted as a gap.
+#[tokio::test]
+async fn an_eviction_while_detached_counts_as_a_gap() {
+    let folder = TempDir::new("metrics-gap");
+    let go = folder.path().join("go");
+    let server = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
+        .spawn_with(|command| {
+            command.args(["--retention-bytes", "1024", "--session-ttl", "1m"]);
+        })
+        .await;
+    let mut client = RawClient::connect(server.url()).await;
+    let session = client.initialize("gap").await;
+    // The output starts only once `go` exists, which the test creates after detaching, so no
+    // subscriber can hold it back and retention must evict.
+    let script = format!("while [ ! -e {} ]; do sleep 0.01; done; head -c 100000 /dev/zero", go.display());
+    client.request_ok("process/start", start_params("flood", &["sh", "-c", &script])).await;
+    client.close().await;
+    wait_for(&server, "exec_server_sessions{state=\"detached\"}", 1.0).await;
+    std::fs::write(&go, "").expect("create the go file");
+    wait_for(&server, "exec_server_output_bytes_total{stream=\"stdout\"}", 100_000.0).await;
+
+    let mut resumed = RawClient::connect(server.url()).await;
+    resumed.resume("gap", &session).await.expect("resume");
+    let read = resumed.request_ok("process/read", json!({ "processId": "flood", "afterSeq": 0 })).await;
+    assert!(read["droppedBefore"].is_u64(), "{read}");
+    assert_eq!(scrape(&server).await["exec_server_output_gaps_total"], 1.0);
 }

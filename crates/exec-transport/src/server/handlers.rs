@@ -300,7 +300,7 @@ fn env_policy_limit_error(error: shell_env_policy::LimitError) -> ErrorObject {
 }
 
 pub(crate) async fn read(
-    _context: &Context,
+    context: &Context,
     session: &Arc<SessionHandle>,
     params: wire::ProcessReadParams,
 ) -> Result<exec_engine::ReadOutcome, ErrorObject> {
@@ -310,7 +310,11 @@ pub(crate) async fn read(
         wait: params.wait_ms.map(Duration::from_millis),
     };
     let process_id = from_wire::process_id(params.process_id);
-    session.read(&process_id, request).await.map_err(to_wire::process_error)
+    let outcome = session.read(&process_id, request).await.map_err(to_wire::process_error)?;
+    if outcome.dropped_before.is_some() {
+        context.shared.metrics.gap();
+    }
+    Ok(outcome)
 }
 
 pub(crate) async fn write(

@@ -116,7 +116,8 @@ impl Metrics {
         add(&self.takeovers, 1);
     }
 
-    /// A subscriber was told that output was evicted before it could be delivered.
+    /// A subscriber (a notification pump, or a `process/read` answered with `droppedBefore`) was
+    /// told that output was evicted before it could be delivered.
     pub(crate) fn gap(&self) {
         add(&self.gaps, 1);
     }
