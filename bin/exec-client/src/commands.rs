@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use exec_engine::{ExitStatus, Seq, Signal, SubscribeFrom};
+use exec_engine::{ExitStatus, ProcessInfo, Seq, Signal, SubscribeFrom};
 use exec_protocol::capability;
 use exec_transport::ExecClient;
 
@@ -82,10 +82,10 @@ impl Resumed {
             }
             None => None,
         };
-        let url = match (&server.url, &file) {
-            (Some(url), _) => url.clone(),
+        let url = match (server.given_target(), &file) {
+            (Some(target), _) => target,
             (None, Some((_, saved))) => saved.url.clone(),
-            (None, None) => server.url()?.to_owned(),
+            (None, None) => server.target()?,
         };
         let session = match (&args.session, &file) {
             (Some(session), _) => session.clone(),
@@ -105,27 +105,69 @@ impl Resumed {
 
 pub(crate) async fn ps(server: &ServerArgs, args: SessionArgs) -> Result<u8, Failure> {
     let resumed = Resumed::open(server, &args).await?;
-    let processes = resumed.client.list().await?;
-    println!("{:<20} {:>8} {:<12} {:>8}  COMMAND", "ID", "PID", "STATE", "NEXT_SEQ");
-    for process in processes {
-        let state = match process.exit {
-            _ if process.running => "running".to_owned(),
-            Some(ExitStatus::Code(code)) => format!("exited({code})"),
-            Some(ExitStatus::Signal(signal)) => format!("killed({signal})"),
-            None => "exited".to_owned(),
+    let processes: Vec<ProcessInfo> = resumed.client.list().await?;
+    let now = std::time::SystemTime::now();
+    let mut rows = vec![["ID", "PID", "STATE", "EXIT", "AGE", "COMMAND"].map(str::to_owned)];
+    for process in &processes {
+        let (state, exit) = match process.exit {
+            _ if process.running => ("running", "-".to_owned()),
+            Some(ExitStatus::Code(code)) => ("exited", code.to_string()),
+            Some(ExitStatus::Signal(signal)) => ("killed", signal_name(signal)),
+            None => ("exited", "-".to_owned()),
         };
         let pid = process.pid.map_or_else(|| "-".to_owned(), |pid| pid.to_string());
-        println!(
-            "{:<20} {:>8} {:<12} {:>8}  {}",
-            process.id.as_str(),
-            pid,
-            state,
-            process.next_seq.get(),
-            process.argv.join(" ")
-        );
+        // From the server's `startedAtMs` (its clock against ours: fine for an age column).
+        let age = match process.started {
+            Some(started) if process.running => {
+                human_age(now.duration_since(started).unwrap_or_default().as_secs())
+            }
+            _ => "-".to_owned(),
+        };
+        rows.push([process.id.as_str().to_owned(), pid, state.to_owned(), exit, age, process.argv.join(" ")]);
     }
+    print!("{}", table(&rows));
     resumed.client.close().await;
     Ok(0)
+}
+
+/// `42s`, `3m05s`, `2h07m`, `3d04h`.
+fn human_age(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        3600..86400 => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{}d{:02}h", seconds / 86400, seconds % 86400 / 3600),
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| format!("signal {signal}"), |name| name.as_str().to_owned())
+}
+
+/// Rows as columns padded to their widest cell (the last column is not padded).
+fn table(rows: &[[String; 6]]) -> String {
+    let mut widths = [0usize; 6];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (index, cell) in row.iter().enumerate() {
+            if index == row.len() - 1 {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(widths[index] - cell.chars().count() + 2));
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
 }
 
 pub(crate) async fn attach(server: &ServerArgs, args: AttachArgs) -> Result<u8, Failure> {

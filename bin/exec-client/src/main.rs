@@ -11,6 +11,7 @@
 //! [`exit::DISCONNECTED`] for the client's own failures; 2 for usage errors.
 
 mod commands;
+mod cp;
 mod mcp;
 mod run;
 mod session_file;
@@ -20,7 +21,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use exec_transport::{ClientError, ConnectOptions, ExecClient};
+use exec_transport::{ClientError, ConnectOptions, Endpoint, ExecClient};
+
+/// How a `--connect` command is written where a URL could be (the session file).
+const CONNECT_PREFIX: &str = "connect:";
 
 /// Exit codes of the client's own failures (the remote command's code is passed through).
 pub(crate) mod exit {
@@ -42,7 +46,7 @@ pub(crate) mod exit {
 
 /// Run and control processes on an exec-server.
 #[derive(Parser, Debug)]
-#[command(name = "exec-client", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "exec-client", version, about, long_about = None, after_help = HELP_AFTER)]
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
@@ -50,17 +54,47 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "\
+const HELP_AFTER: &str = "\
+Examples:
+  exec-client --url ws://127.0.0.1:8765 run -- make test
+  exec-client --connect 'ssh dev exec-server --listen stdio' run -- uname -a
+  exec-client --url wss://exec.example.com:8765 --ca-file ca.pem --token-file token shell
+  exec-client cp ./src :/work/src
+  exec-client run --session-file job.json -- long-build; exec-client attach --session-file job.json
+
 Exit codes: the remote command's own (128+N if signal N killed it), 126/127 when it could not be
-executed/found, 250 could not connect, 251 auth refused, 252 server error, 253 disconnected,
-2 usage error.";
+executed/found, 124 run --timeout expired, 1 cp failed, 2 usage error, 250 could not connect
+(TLS included), 251 auth refused, 252 server error, 253 disconnected.
+See docs/exec-client.md for the ssh, TLS and copy recipes.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  exec-client run -- ls -l /tmp                 output and exit code as if local
+  exec-client run -t -- htop                    a PTY, the local terminal in raw mode
+  tar c dir | exec-client run -- tar x -C /w    stdin is forwarded, its end included
+  exec-client run -n -- ./server                no stdin at all (as ssh -n)
+  exec-client run --timeout 30s -- make         exit 124 if it takes longer";
+
+const CP_EXAMPLES: &str = "\
+Examples:
+  exec-client cp ./notes.txt :/tmp/             into an existing directory
+  exec-client cp ./project :/work/project       a tree, modes kept
+  exec-client cp :/var/log/app.log ./app.log    from the executor";
 
 /// Where the server is and how to authenticate.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ServerArgs {
-    /// The server's URL, e.g. ws://127.0.0.1:8765.
+    /// The server's URL: ws://HOST:PORT, or wss://HOST:PORT for TLS.
     #[arg(long, env = "EXEC_SERVER_URL", global = true)]
     url: Option<String>,
+    /// Reach the server through a command's stdin/stdout instead of a URL, as git does over ssh:
+    /// --connect 'ssh HOST exec-server --listen stdio'. Run with `sh -c`, again on each
+    /// reconnection. Wins over --url.
+    #[arg(long, value_name = "COMMAND", env = "EXEC_SERVER_CONNECT", global = true)]
+    connect: Option<String>,
+    /// Trust the PEM certificates in this file for wss://, besides the system's roots.
+    #[arg(long, value_name = "PEM", env = "EXEC_SERVER_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
     /// A file holding the bearer token (else `EXEC_SERVER_TOKEN`).
     #[arg(long, global = true)]
     token_file: Option<PathBuf>,
@@ -73,15 +107,34 @@ pub(crate) struct ServerArgs {
 enum Command {
     /// Run a command remotely, streaming its output and forwarding stdin, Ctrl-C and its exit
     /// code.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(run::RunArgs),
+    /// An interactive login shell on the executor, on a PTY (the `ssh HOST` of this tool).
+    Shell(run::ShellArgs),
     /// List the processes of a session.
     Ps(commands::SessionArgs),
     /// Follow a process of a saved session again, from where its output left off.
     Attach(commands::AttachArgs),
     /// Signal a process of a session (default: terminate it).
     Kill(commands::KillArgs),
+    /// Copy files and directories to or from the executor (`:PATH` is on the executor), like
+    /// `kubectl cp`.
+    #[command(after_help = CP_EXAMPLES)]
+    Cp(cp::CpArgs),
     /// Bridge local stdin/stdout to an MCP stdio server started on the executor.
     Mcp(mcp::McpArgs),
+    /// Relay stdin/stdout (newline-delimited JSON-RPC) to the server at --url: the far end of
+    /// --connect for a server that outlives the ssh connection, so sessions survive a drop:
+    /// --connect 'ssh HOST exec-client --url ws://127.0.0.1:8765 bridge'.
+    Bridge,
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Example: exec-client completions bash > ~/.local/share/bash-completion/completions/exec-client"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// A failure of the client itself: one line for stderr and an exit code.
@@ -128,29 +181,57 @@ impl ServerArgs {
             ),
             None => std::env::var("EXEC_SERVER_TOKEN").ok().filter(|token| !token.is_empty()),
         };
-        let mut options = ConnectOptions { auth_token: token, ..ConnectOptions::default() };
+        let mut options =
+            ConnectOptions { auth_token: token, ca_file: self.ca_file.clone(), ..ConnectOptions::default() };
         if self.no_recovery {
             options.recovery = None;
         }
         Ok(options)
     }
 
-    pub(crate) fn url(&self) -> Result<&str, Failure> {
-        self.url.as_deref().ok_or_else(|| Failure::usage("no server URL: pass --url or set EXEC_SERVER_URL"))
+    /// The server named by the flags, as text: a URL, or `connect:COMMAND` (the form a session
+    /// file keeps), or `None` when neither --connect nor --url was given.
+    pub(crate) fn given_target(&self) -> Option<String> {
+        match (&self.connect, &self.url) {
+            (Some(command), _) => Some(format!("{CONNECT_PREFIX}{command}")),
+            (None, Some(url)) => Some(url.clone()),
+            (None, None) => None,
+        }
     }
 
-    /// Connects with a new session, or resumes `session` when given.
-    pub(crate) async fn connect(&self, url: &str, session: Option<&str>) -> Result<ExecClient, Failure> {
+    /// The server named by the flags; an error when none is.
+    pub(crate) fn target(&self) -> Result<String, Failure> {
+        self.given_target().ok_or_else(|| {
+            Failure::usage("no server: pass --url (or set EXEC_SERVER_URL) or --connect COMMAND")
+        })
+    }
+
+    /// Connects to `target` (see [`ServerArgs::target`]) with a new session, or resumes `session`.
+    pub(crate) async fn connect(&self, target: &str, session: Option<&str>) -> Result<ExecClient, Failure> {
         let options = self.options()?;
+        let endpoint = match target.strip_prefix(CONNECT_PREFIX) {
+            Some(command) => Endpoint::Command(command.to_owned()),
+            None => Endpoint::Url(target.to_owned()),
+        };
         let client = match session {
-            Some(session) => ExecClient::resume(url, session, options).await?,
-            None => ExecClient::connect(url, options).await?,
+            Some(session) => ExecClient::resume(endpoint, session, options).await?,
+            None => ExecClient::connect(endpoint, options).await?,
         };
         Ok(client)
     }
 }
 
+/// `exec-client bridge`: relays until either side ends.
+async fn bridge(server: &ServerArgs) -> Result<u8, Failure> {
+    let url =
+        server.url.as_deref().ok_or_else(|| Failure::usage("bridge needs --url (or EXEC_SERVER_URL)"))?;
+    let options = server.options()?;
+    exec_transport::client::bridge(url, &options, tokio::io::stdin(), tokio::io::stdout()).await?;
+    Ok(0)
+}
+
 fn main() -> ExitCode {
+    terminal::reopen_closed_stdin();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("EXEC_CLIENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -168,7 +249,15 @@ fn main() -> ExitCode {
             Command::Ps(args) => commands::ps(&cli.server, args).await,
             Command::Attach(args) => commands::attach(&cli.server, args).await,
             Command::Kill(args) => commands::kill(&cli.server, args).await,
+            Command::Cp(args) => cp::cp(&cli.server, args).await,
             Command::Mcp(args) => mcp::mcp(&cli.server, args).await,
+            Command::Shell(args) => run::shell(&cli.server, args).await,
+            Command::Bridge => bridge(&cli.server).await,
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "exec-client", &mut std::io::stdout());
+                Ok(0)
+            }
         }
     });
     let code = match outcome {

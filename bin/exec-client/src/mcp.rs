@@ -54,11 +54,12 @@ struct Server {
 
 pub(crate) async fn mcp(server_args: &ServerArgs, args: McpArgs) -> Result<u8, Failure> {
     let server = resolve(args)?;
-    let url = match (&server_args.url, &server.url) {
-        (Some(url), _) | (None, Some(url)) => url.clone(),
+    let url = match (server_args.given_target(), &server.url) {
+        (Some(target), _) => target,
+        (None, Some(url)) => url.clone(),
         (None, None) => {
             return Err(Failure::usage(
-                "no executor URL: pass --url, set EXEC_SERVER_URL, or use a config whose server has `executor`",
+                "no executor: pass --url (or set EXEC_SERVER_URL) or --connect, or use a config whose server has `executor`",
             ));
         }
     };

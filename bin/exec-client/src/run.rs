@@ -3,6 +3,7 @@
 //! an optional TTY, and the remote exit code as ours.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
@@ -23,6 +24,10 @@ pub(crate) struct RunArgs {
     /// raw mode until the command ends.
     #[arg(short = 't', long)]
     tty: bool,
+    /// Give the command no stdin at all (it reads EOF at once), whatever the local stdin is; as
+    /// ssh's `-n`. Implied when the local stdin is `/dev/null`, an empty file, or closed.
+    #[arg(short = 'n', long = "no-stdin")]
+    no_stdin: bool,
     /// Working directory on the server (absolute).
     #[arg(long, default_value = "/")]
     cwd: String,
@@ -41,6 +46,10 @@ pub(crate) struct RunArgs {
     /// The process id to use (default: a random one).
     #[arg(long)]
     id: Option<String>,
+    /// Stop the command after this long (`90s`, `500ms`, `2m`, `1h`, or seconds) and exit 124,
+    /// as timeout(1) does: SIGTERM to its process group, SIGKILL after 5 s more.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
@@ -53,6 +62,57 @@ enum PolicyArg {
     None,
 }
 
+/// Exit code of a command stopped by `--timeout` (as timeout(1)).
+pub(crate) const TIMED_OUT: u8 = 124;
+
+/// How long a command stopped by `--timeout` has between SIGTERM and SIGKILL.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
+
+/// Parses `250ms`, `30s`, `2m`, `1h`, or a bare (possibly fractional) number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split =
+        text.find(|character: char| !character.is_ascii_digit() && character != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("`{text}` is not a duration like 30s, 500ms, 2m or 1h");
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        "d" => number * 86400.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// `exec-client shell`: an interactive login shell on the executor, on a PTY.
+#[derive(Args, Debug)]
+pub(crate) struct ShellArgs {
+    /// Set a variable in the remote environment (repeatable).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+}
+
+/// Starts the executor user's login shell (`$SHELL -l`, else `/bin/sh -l`) in their home
+/// directory, on a PTY of the local window size, as `ssh HOST` does.
+pub(crate) async fn shell(server: &ServerArgs, args: ShellArgs) -> Result<u8, Failure> {
+    let script = r#"cd "$HOME" 2>/dev/null; exec "${SHELL:-/bin/sh}" -l"#;
+    let run_args = RunArgs {
+        tty: true,
+        no_stdin: false,
+        cwd: "/".to_owned(),
+        env: args.env,
+        env_policy: PolicyArg::Core,
+        session_file: None,
+        id: None,
+        timeout: None,
+        command: vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()],
+    };
+    run(server, run_args).await
+}
+
 pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
@@ -61,11 +121,12 @@ pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
 }
 
 pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failure> {
-    let url = server.url()?.to_owned();
+    let url = server.target()?;
     let client = server.connect(&url, None).await?;
 
     let signals = LocalSignals::install()?;
     let stdin_is_terminal = terminal::stdin_is_terminal();
+    let stdin_has_data = !args.no_stdin && terminal::stdin_can_carry_data();
     let inherit = match args.env_policy {
         PolicyArg::Core => EnvInherit::Core,
         PolicyArg::All => EnvInherit::All,
@@ -83,11 +144,15 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     if args.tty {
         let size = terminal::window_size().filter(|_| client.has_capability(capability::SIZE));
         spec = spec.tty(size);
-    } else if !stdin_is_terminal {
+    } else if stdin_has_data {
         spec = spec.pipe_stdin();
     }
-    // Without -t and with a terminal on stdin, the command gets no stdin (it reads EOF).
-    let forward_stdin = args.tty || !stdin_is_terminal;
+    // A stdin pipe only when local stdin can carry something (a pipe, a non-empty file, a
+    // terminal): a pipe the server cannot close (no `eof` extension) would make a command that
+    // reads its stdin wait forever. Without one, the command's stdin is empty.
+    // With -t the PTY is the command's stdin whatever we do; local stdin (its end included)
+    // goes to it unless -n.
+    let forward_stdin = if args.tty { !args.no_stdin } else { stdin_has_data };
 
     let id = args.id.unwrap_or_else(|| format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
     let mut handle =
@@ -114,7 +179,23 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     let stdin_task = forward_stdin.then(|| tokio::spawn(forward_input(client.clone(), id.clone())));
     let signal_task = tokio::spawn(forward_signals(client.clone(), id.clone(), args.tty, signals));
 
-    let outcome = follow(&mut handle, GapPolicy::Warn, checkpoint.as_mut()).await;
+    let mut timed_out = false;
+    let outcome = {
+        let followed = follow(&mut handle, GapPolicy::Warn, checkpoint.as_mut());
+        tokio::pin!(followed);
+        match args.timeout {
+            None => followed.await,
+            Some(limit) => tokio::select! {
+                outcome = &mut followed => outcome,
+                () = tokio::time::sleep(limit) => {
+                    timed_out = true;
+                    stop_for_timeout(&client, &id).await;
+                    // The output the command writes while it stops still comes out.
+                    followed.await
+                }
+            },
+        }
+    };
 
     signal_task.abort();
     if let Some(task) = stdin_task {
@@ -124,7 +205,20 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     if let Some(checkpoint) = &mut checkpoint {
         checkpoint.finish(handle.last_seq())?;
     }
+    if timed_out {
+        return outcome.map(|_| TIMED_OUT);
+    }
     outcome.map(exit_code)
+}
+
+/// SIGTERM to the process group, SIGKILL after the grace (a server without `graceMs`, like the
+/// Codex peer, can only kill at once).
+async fn stop_for_timeout(client: &ExecClient, id: &str) {
+    let grace = client.has_capability(capability::GRACE_MS).then_some(TIMEOUT_GRACE);
+    if let Err(error) = client.terminate(id, grace).await {
+        // It may have ended on its own at that very moment; the follow loop sees how it ended.
+        eprintln!("exec-client: cannot stop the command after its timeout: {error}");
+    }
 }
 
 /// Spawn failures read like a shell's: 127 when the command is not found, 126 when it cannot
@@ -240,12 +334,16 @@ pub(crate) async fn forward_input(client: ExecClient, id: String) {
         let _ = client.write(&id, Bytes::new(), WriteOptions { eof: true, write_id: None }).await;
     } else {
         // The Codex peer cannot close a child's stdin: say so rather than hang without a word.
-        eprintln!(
-            "exec-client: the server cannot close the command's stdin (no `eof` extension); \
-             it will not see the end of input"
-        );
+        eprintln!("exec-client: {NO_EOF_WARNING}");
     }
 }
+
+/// The one line printed when local stdin ends but the server has no `eof` extension (the April
+/// Codex server): the remote stdin stays open, so a command that reads to the end of its input
+/// keeps waiting until it is interrupted.
+pub(crate) const NO_EOF_WARNING: &str = "stdin ended, but the server cannot close the command's stdin \
+     (no `eof` extension): a command that reads to the end of its input will wait; use -n or \
+     </dev/null for a command that needs no input";
 
 /// The local signals `run` forwards. Installed before the process starts, so a Ctrl-C at any
 /// moment reaches the remote process instead of killing the client.
@@ -294,5 +392,28 @@ async fn forward_signals(client: ExecClient, id: String, tty: bool, signals: Loc
             // A server without named signals (the Codex peer) can only kill.
             let _ = client.terminate(&id, None).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(text: &str, expect: Option<Duration>) {
+        assert_eq!(parse_duration(text).ok(), expect, "{text}");
+    }
+
+    #[test]
+    fn durations() {
+        check("30", Some(Duration::from_secs(30)));
+        check("1.5", Some(Duration::from_millis(1500)));
+        check("250ms", Some(Duration::from_millis(250)));
+        check("2m", Some(Duration::from_secs(120)));
+        check("1h", Some(Duration::from_secs(3600)));
+        check("1d", Some(Duration::from_secs(86400)));
+        check("soon", None);
+        check("5x", None);
+        check("", None);
     }
 }

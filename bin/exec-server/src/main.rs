@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(settings.log_format);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -80,13 +83,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {address}"))?;
             let bound = listener.local_addr().context("cannot read the bound address")?;
+            let url = match settings.server.tls {
+                Some(_) => format!("wss://{bound}"),
+                None => format!("ws://{bound}"),
+            };
             // The one line on stdout: scripts and tests read the URL from here.
             let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "ws://{bound}")
-                .and_then(|()| stdout.flush())
-                .context("cannot write to stdout")?;
+            writeln!(stdout, "{url}").and_then(|()| stdout.flush()).context("cannot write to stdout")?;
             drop(stdout);
-            tracing::info!(url = %format!("ws://{bound}"), "listening");
+            tracing::info!(%url, "listening");
             exec_transport::server::run(listener, engine, settings.server, shutdown).await?;
         }
         Listen::Stdio => {

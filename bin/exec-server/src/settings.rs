@@ -30,7 +30,8 @@ pub(crate) struct Cli {
 #[derive(Debug, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Options {
-    /// Where to listen: `ws://IP:PORT` (port 0 picks a free one) or `stdio`.
+    /// Where to listen: `ws://IP:PORT` (port 0 picks a free one), `wss://IP:PORT` (with
+    /// --tls-cert/--tls-key) or `stdio`.
     #[arg(long, value_name = "URL")]
     listen: Option<String>,
 
@@ -41,6 +42,15 @@ struct Options {
     /// Allow listening on a non-loopback address without a token.
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     insecure_no_auth: Option<bool>,
+
+    /// Serve TLS (`wss://`) with this PEM certificate chain (the server's certificate first);
+    /// needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 
     /// A browser `Origin` allowed to connect (repeatable); other origins get 403.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
@@ -113,6 +123,8 @@ impl Options {
             listen: self.listen.or(file.listen),
             auth_token_file: self.auth_token_file.or(file.auth_token_file),
             insecure_no_auth: self.insecure_no_auth.or(file.insecure_no_auth),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
             allow_origins: if self.allow_origins.is_empty() {
                 file.allow_origins
             } else {
@@ -160,6 +172,8 @@ pub(crate) struct Settings {
     pub(crate) log_format: LogFormat,
     pub(crate) engine: exec_engine::Config,
     pub(crate) server: exec_transport::server::ServerConfig,
+    /// Risks worth a warning at start-up (a token over plain text on a non-loopback address).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Settings {
@@ -200,6 +214,33 @@ impl Settings {
             );
         }
 
+        // Logged by `main` once logging is set up.
+        let mut warnings = Vec::new();
+        let tls = match (options.tls_cert, options.tls_key) {
+            (Some(certificate), Some(key)) => {
+                if listen == Listen::Stdio {
+                    bail!("TLS is for a WebSocket listener; --listen stdio is already inside ssh or a pipe");
+                }
+                Some(exec_transport::server::TlsIdentity::from_pem_files(&certificate, &key)?)
+            }
+            (None, None) => None,
+            _ => bail!("TLS needs both a certificate and a key (--tls-cert and --tls-key)"),
+        };
+        if listen_text.starts_with("wss://") && tls.is_none() {
+            bail!("--listen {listen_text} needs --tls-cert and --tls-key");
+        }
+        if let Listen::WebSocket(address) = listen
+            && !address.ip().is_loopback()
+            && auth_token.is_some()
+            && tls.is_none()
+        {
+            warnings.push(format!(
+                "listening on {address} without TLS: the bearer token, the commands and their output \
+                 cross the network in clear text, readable and replayable by anyone on the path; \
+                 pass --tls-cert/--tls-key or put a TLS proxy in front"
+            ));
+        }
+
         let defaults = exec_engine::Config::default();
         let engine = exec_engine::Config {
             session_ttl: options.session_ttl.unwrap_or(defaults.session_ttl),
@@ -215,6 +256,7 @@ impl Settings {
 
         let mut server = exec_transport::server::ServerConfig::default();
         server.admission.auth_token = auth_token;
+        server.tls = tls;
         server.admission.allowed_origins = options.allow_origins;
         server.max_message_bytes = options.max_message_bytes.unwrap_or(server.max_message_bytes);
         server.ping_interval = options.ping_interval.unwrap_or(server.ping_interval);
@@ -238,7 +280,13 @@ impl Settings {
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
             .collect();
 
-        Ok(Settings { listen, log_format: options.log_format.unwrap_or(LogFormat::Text), engine, server })
+        Ok(Settings {
+            listen,
+            log_format: options.log_format.unwrap_or(LogFormat::Text),
+            engine,
+            server,
+            warnings,
+        })
     }
 }
 
@@ -246,8 +294,8 @@ fn parse_listen(text: &str) -> anyhow::Result<Listen> {
     if text == "stdio" || text == "stdio://" {
         return Ok(Listen::Stdio);
     }
-    let Some(address) = text.strip_prefix("ws://") else {
-        bail!("--listen must be `ws://IP:PORT` or `stdio`, got `{text}`");
+    let Some(address) = text.strip_prefix("ws://").or_else(|| text.strip_prefix("wss://")) else {
+        bail!("--listen must be `ws://IP:PORT`, `wss://IP:PORT` or `stdio`, got `{text}`");
     };
     let address = address.trim_end_matches('/');
     let address = address.replace("localhost:", "127.0.0.1:");

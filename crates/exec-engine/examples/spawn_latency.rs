@@ -1,8 +1,9 @@
 //! Measures the engine's local costs: `start` of `/bin/true` until its `Closed` event, back to
-//! back, with and without `kill_on_server_death` (which forces fork instead of posix_spawn), the
+//! back, with and without `kill_on_server_death`, on a PTY, and under a read-only sandbox; the
 //! same again with 1 GiB of touched memory in this process (SPEC §10 asks for fast spawns "also
-//! with a large server RSS": fork copies page tables, posix_spawn does not), and the throughput
-//! of one process streaming through a subscription.
+//! with a large server RSS": a fork copies page tables, the engine's `clone(CLONE_VM)` and
+//! posix_spawn do not), and the throughput of one process streaming through a subscription. The
+//! reference is `std::process::Command` (posix_spawn) + wait of `/bin/true` in the same run.
 //!
 //! Run with `cargo run --release -p exec-engine --example spawn_latency [ITERATIONS]`. It is a
 //! benchmark, not a test: it prints numbers and asserts nothing about them.
@@ -10,7 +11,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use exec_engine::{Config, Engine, Event, ProcessId, SpawnSpec, StdinMode, Stdio};
+use exec_engine::{ChildSandbox, Config, Engine, Event, ProcessId, PtySize, SpawnSpec, StdinMode, Stdio};
+
+/// One way of starting `/bin/true`.
+#[derive(Clone, Debug)]
+struct Variant {
+    name: &'static str,
+    kill_on_server_death: bool,
+    stdio: Stdio,
+    sandbox: Option<ChildSandbox>,
+}
 
 fn spec(argv: &[&str]) -> SpawnSpec {
     SpawnSpec {
@@ -19,18 +29,24 @@ fn spec(argv: &[&str]) -> SpawnSpec {
         env: BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]),
         arg0: None,
         stdio: Stdio::Pipes { stdin: StdinMode::Closed },
+        sandbox: None,
     }
 }
 
-async fn spawn_to_closed(kill_on_server_death: bool, iterations: usize) -> Vec<Duration> {
-    let engine =
-        Engine::new(Config { kill_on_server_death, exited_linger: Duration::ZERO, ..Config::default() });
+async fn spawn_to_closed(variant: &Variant, iterations: usize) -> Vec<Duration> {
+    let engine = Engine::new(Config {
+        kill_on_server_death: variant.kill_on_server_death,
+        exited_linger: Duration::ZERO,
+        ..Config::default()
+    });
     let session = engine.create_session().expect("session");
     let mut samples = Vec::with_capacity(iterations);
     for index in 0..iterations {
+        let mut spec = spec(&["/bin/true"]);
+        spec.stdio = variant.stdio;
+        spec.sandbox = variant.sandbox.clone();
         let started = Instant::now();
-        let mut events =
-            session.start(ProcessId::new(format!("p{index}")), spec(&["/bin/true"])).await.expect("start");
+        let mut events = session.start(ProcessId::new(format!("p{index}")), spec).await.expect("start");
         while let Some(event) = events.next().await {
             if matches!(event, Event::Closed { .. }) {
                 break;
@@ -41,6 +57,55 @@ async fn spawn_to_closed(kill_on_server_death: bool, iterations: usize) -> Vec<D
     engine.shutdown().await;
     samples.sort();
     samples
+}
+
+/// The first start of a session also makes the session's PID namespace and its init.
+async fn first_start_of_a_session(iterations: usize) -> Duration {
+    let engine = Engine::new(Config { exited_linger: Duration::ZERO, ..Config::default() });
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let session = engine.create_session().expect("session");
+        let started = Instant::now();
+        let mut events = session.start(ProcessId::new("first"), spec(&["/bin/true"])).await.expect("start");
+        while let Some(event) = events.next().await {
+            if matches!(event, Event::Closed { .. }) {
+                break;
+            }
+        }
+        samples.push(started.elapsed());
+    }
+    engine.shutdown().await;
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn variants() -> Vec<Variant> {
+    let pipes = Stdio::Pipes { stdin: StdinMode::Closed };
+    let mut variants = vec![
+        Variant {
+            name: "pipes, kill_on_server_death=false",
+            kill_on_server_death: false,
+            stdio: pipes,
+            sandbox: None,
+        },
+        Variant { name: "pipes", kill_on_server_death: true, stdio: pipes, sandbox: None },
+        Variant {
+            name: "pty",
+            kill_on_server_death: true,
+            stdio: Stdio::Pty { size: PtySize::default() },
+            sandbox: None,
+        },
+    ];
+    match exec_sandbox::SandboxPolicy::read_only().prepare() {
+        Ok(prepared) => variants.push(Variant {
+            name: "pipes, read-only sandbox",
+            kill_on_server_death: true,
+            stdio: pipes,
+            sandbox: Some(prepared.into()),
+        }),
+        Err(error) => println!("(no sandboxed case: {error})"),
+    }
+    variants
 }
 
 async fn stream(bytes: usize) -> f64 {
@@ -78,27 +143,43 @@ fn main() {
         })
         .collect();
     baseline.sort();
-    println!("std::process::Command /bin/true spawn+wait: median {:?}", baseline[baseline.len() / 2]);
+    println!(
+        "std::process::Command (posix_spawn) /bin/true spawn+wait: median {:?}",
+        baseline[baseline.len() / 2]
+    );
     runtime.block_on(async {
-        for kill_on_server_death in [false, true] {
-            let samples = spawn_to_closed(kill_on_server_death, iterations).await;
+        let baseline = baseline[baseline.len() / 2];
+        for variant in variants() {
+            let samples = spawn_to_closed(&variant, iterations).await;
             let percentile = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
             println!(
-                "start /bin/true -> closed (kill_on_server_death={kill_on_server_death}): median {:?}, p90 {:?}, min {:?}",
+                "start /bin/true -> closed ({}): median {:?} ({:.2}x), p90 {:?}, min {:?}",
+                variant.name,
                 percentile(0.5),
+                percentile(0.5).as_secs_f64() / baseline.as_secs_f64(),
                 percentile(0.9),
                 samples[0]
             );
         }
+        println!(
+            "first start of a new session (makes its namespace): median {:?}",
+            first_start_of_a_session(iterations.min(100)).await
+        );
         // A large RSS: 1 GiB, every page touched.
         let ballast = vec![1u8; 1 << 30];
-        for kill_on_server_death in [false, true] {
-            let samples = spawn_to_closed(kill_on_server_death, iterations.min(50)).await;
+        for variant in variants() {
+            let samples = spawn_to_closed(&variant, iterations.min(100)).await;
+            let median = samples[samples.len() / 2];
             println!(
-                "with 1 GiB RSS (kill_on_server_death={kill_on_server_death}): median {:?}",
-                samples[samples.len() / 2]
+                "with 1 GiB RSS ({}): median {median:?} ({:.2}x)",
+                variant.name,
+                median.as_secs_f64() / baseline.as_secs_f64()
             );
         }
+        println!(
+            "with 1 GiB RSS, first start of a new session: median {:?}",
+            first_start_of_a_session(iterations.min(100)).await
+        );
         assert_eq!(std::hint::black_box(&ballast)[12345], 1);
         drop(ballast);
         let gigabytes_per_second = stream(1 << 30).await;

@@ -55,6 +55,14 @@ pub enum StartError {
         /// The OS error; its text is part of this error's `Display`.
         source: std::io::Error,
     },
+    /// The child could not be confined by [`SpawnSpec::sandbox`](crate::SpawnSpec::sandbox)
+    /// (for example a carve-out changed since it was prepared, `ESTALE`, or the kernel refused a
+    /// step): it was never run. Errors of the preparation itself are the caller's, before `start`.
+    #[error("failed to apply the sandbox: {source}")]
+    Sandbox {
+        /// The OS error of the step that failed.
+        source: std::io::Error,
+    },
     /// This handle was superseded by a resume on another handle.
     #[error("session has been resumed by another connection")]
     SessionTakenOver,

@@ -37,6 +37,7 @@
 //!         env: BTreeMap::new(),
 //!         arg0: None,
 //!         stdio: Stdio::Pipes { stdin: StdinMode::Closed },
+//!         sandbox: None,
 //!     };
 //!     let mut events = session.start(ProcessId::new("greeting"), spec).await?;
 //!     let mut output = Vec::new();
@@ -64,20 +65,30 @@
 //! - Retained output per process stays within `Config::retention_bytes` (one larger chunk
 //!   excepted), plus at most one read chunk per stream waiting to be stored.
 //! - Children start from an empty environment and lead their own process group; signals and
-//!   kills go to the group. With `Config::kill_on_server_death` they die with the server.
+//!   kills go to the group. With `Config::kill_on_server_death` they die with the server; with
+//!   `Config::contain_sessions` (where the kernel allows a PID namespace) so does everything
+//!   they started, daemons included, and a session's whole tree dies at its expiry or shutdown.
+//! - Children are created with `clone(CLONE_VM | CLONE_VFORK)`: the cost of a spawn does not
+//!   grow with the embedding process's memory. A [`SpawnSpec::sandbox`] is applied in the child
+//!   last, just before `execve`, or the start fails with [`StartError::Sandbox`].
 //! - No lock is held across an `.await`; every channel is bounded.
 //!
 //! # Embedding notes
 //!
 //! - Call [`SessionHandle::start`] from a task on a long-lived runtime thread, never inside
-//!   `spawn_blocking`: Linux's parent-death signal follows the *thread* that forked.
+//!   `spawn_blocking`: Linux's parent-death signal follows the *thread* that created the child
+//!   (and a session namespace's init dies with the thread of the session's first start).
+//! - Linux 5.4 or later (pidfds). A session namespace needs `CAP_SYS_ADMIN`; without it sessions
+//!   run uncontained and a warning is logged once.
 //! - Writes to a closed stdin pipe report [`WriteStatus::StdinClosed`]; this relies on SIGPIPE
 //!   being ignored, which is the default for Rust programs.
 //! - Each running process holds about four file descriptors: raise `RLIMIT_NOFILE` to match
 //!   `Config::max_processes_total` ([`raise_open_file_limit`] lifts the soft limit to the hard
 //!   one).
-//! - Dropping the engine kills nothing: call [`Engine::shutdown`] (children still die with the
-//!   server process when `Config::kill_on_server_death` is on).
+//! - Call [`Engine::shutdown`] to end everything. Dropping the engine (and every handle) kills
+//!   the processes of contained sessions, since a session's namespace dies with it; uncontained
+//!   children are left running (they still die with the server process when
+//!   `Config::kill_on_server_death` is on).
 //! - A subscription that is held but not read holds its process back once
 //!   `Config::retention_bytes` are buffered: drop subscriptions you do not drain.
 //!
@@ -108,6 +119,6 @@ pub use session::SessionHandle;
 pub use session::observe::{ProcessEnd, ProcessWatch};
 pub use subscription::Subscription;
 pub use types::{
-    Event, ExitStatus, OutputChunk, ProcessInfo, PtySize, ReadOutcome, ReadRequest, Signal, SpawnSpec,
-    StdinMode, Stdio, StreamKind, SubscribeFrom, WriteOptions, WriteStatus,
+    ChildSandbox, Event, ExitStatus, OutputChunk, ProcessInfo, PtySize, ReadOutcome, ReadRequest, Signal,
+    SpawnSpec, StdinMode, Stdio, StreamKind, SubscribeFrom, WriteOptions, WriteStatus,
 };

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,16 +45,6 @@ impl ExitStatus {
     /// Whether the process exited with code 0.
     pub fn success(&self) -> bool {
         *self == ExitStatus::Code(0)
-    }
-
-    pub(crate) fn from_std(status: std::process::ExitStatus) -> ExitStatus {
-        use std::os::unix::process::ExitStatusExt;
-        match (status.code(), status.signal()) {
-            (Some(code), _) => ExitStatus::Code(code),
-            (None, Some(signal)) => ExitStatus::Signal(signal),
-            // Stopped/continued statuses are never reported by wait(); keep a visible fallback.
-            (None, None) => ExitStatus::Code(status.into_raw()),
-        }
     }
 }
 
@@ -113,7 +104,44 @@ pub struct SpawnSpec {
     pub arg0: Option<String>,
     /// Pipes or a PTY.
     pub stdio: Stdio,
+    /// Confine the child with this sandbox (`None`: unconfined). Applied in the child last,
+    /// just before `execve`; if it cannot be applied, `start` fails with
+    /// [`StartError::Sandbox`](crate::StartError::Sandbox) and nothing runs.
+    pub sandbox: Option<ChildSandbox>,
 }
+
+/// A prepared sandbox for [`SpawnSpec::sandbox`]: the caller resolves and prepares the policy
+/// (`exec_sandbox::SandboxPolicy::prepare`, which opens paths and may fail with its own typed
+/// error), the engine applies it in the child. One preparation may confine any number of
+/// children. Two `ChildSandbox`es are equal when they share one preparation.
+#[derive(Clone, Debug)]
+pub struct ChildSandbox(Arc<exec_sandbox::PreparedSandbox>);
+
+impl ChildSandbox {
+    /// Wraps a prepared sandbox.
+    pub fn new(prepared: Arc<exec_sandbox::PreparedSandbox>) -> ChildSandbox {
+        ChildSandbox(prepared)
+    }
+
+    /// The prepared sandbox.
+    pub fn prepared(&self) -> &exec_sandbox::PreparedSandbox {
+        &self.0
+    }
+}
+
+impl From<exec_sandbox::PreparedSandbox> for ChildSandbox {
+    fn from(prepared: exec_sandbox::PreparedSandbox) -> ChildSandbox {
+        ChildSandbox(Arc::new(prepared))
+    }
+}
+
+impl PartialEq for ChildSandbox {
+    fn eq(&self, other: &ChildSandbox) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ChildSandbox {}
 
 /// A named signal, sent to the whole process group.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -285,6 +313,12 @@ pub struct ProcessInfo {
     pub pid: Option<u32>,
     /// Whether it runs on a PTY.
     pub tty: bool,
+    /// Whether it was started under a sandbox ([`SpawnSpec::sandbox`]); a server reports it as
+    /// `sandboxType` and only then considers `sandboxDenied`.
+    pub sandboxed: bool,
+    /// When it was spawned, where known (a remote server without the `startedAtMs` field of
+    /// `process/list` does not say).
+    pub started: Option<std::time::SystemTime>,
     /// Not yet exited.
     pub running: bool,
     /// How it ended, once it has.

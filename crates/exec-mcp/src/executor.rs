@@ -91,10 +91,14 @@ impl ExecutorLauncher {
         ExecutorLauncher { client, environment: None }
     }
 
-    /// Connects to the exec-server at `url` (`ws://host:port`) and returns a launcher using that
-    /// connection.
-    pub async fn connect(url: &str, options: ConnectOptions) -> Result<ExecutorLauncher, ClientError> {
-        Ok(ExecutorLauncher::new(ExecClient::connect(url, options).await?))
+    /// Connects to the exec-server at an endpoint (a `ws://` or `wss://` URL, or a command such
+    /// as `ssh host exec-server --listen stdio` whose stdin/stdout carry the protocol) and
+    /// returns a launcher using that connection.
+    pub async fn connect(
+        endpoint: impl Into<exec_transport::Endpoint>,
+        options: ConnectOptions,
+    ) -> Result<ExecutorLauncher, ClientError> {
+        Ok(ExecutorLauncher::new(ExecClient::connect(endpoint, options).await?))
     }
 
     /// A launcher whose `source = "local"` variables are read from `environment` instead of this

@@ -65,6 +65,12 @@ pub fn cannot_encode(what: &str, error: &impl std::fmt::Display) -> String {
     format!("cannot encode the {what}: {error}")
 }
 
+/// -32603 (`data.kind: "sandboxPreparation"`): the child could not be confined as asked, so it
+/// was never run.
+pub fn sandbox_not_applied(error: &impl std::fmt::Display) -> String {
+    format!("failed to apply the sandbox: {error}")
+}
+
 /// -32601: a method the server does not know.
 ///
 /// The Codex peer says "exec-server stub does not implement `M` yet"; the code (-32601) is the

@@ -360,6 +360,10 @@ pub struct ProcessInfo {
     /// Extension (capability `exitSignal`): the signal that killed the process, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// Extension: when the process was spawned, in milliseconds since the Unix epoch (the
+    /// executor's clock), so a client can show its age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
 }
 
 /// Notification `process/output`: one chunk of output.

@@ -125,6 +125,10 @@ pub(crate) mod to_wire {
             exit_code: process.exit.map(exit_code),
             next_seq: process.next_seq.get(),
             signal: process.exit.and_then(exit_signal),
+            started_at_ms: process.started.map(|started| {
+                let since_epoch = started.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+            }),
         }
     }
 
@@ -167,6 +171,12 @@ pub(crate) mod to_wire {
                 data: Some(serde_json::json!({ "cwd": cwd.to_string_lossy() })),
                 ..ErrorObject::internal_error(source.to_string())
             },
+            // The child could not be confined (a carve-out changed since it was prepared, or
+            // the kernel refused a step); it never ran.
+            StartError::Sandbox { source } => ErrorObject {
+                data: Some(serde_json::json!({ "kind": "sandboxPreparation" })),
+                ..ErrorObject::internal_error(messages::sandbox_not_applied(&source))
+            },
         }
     }
 }
@@ -175,8 +185,8 @@ pub(crate) mod to_wire {
 pub(crate) mod from_wire {
     use bytes::Bytes;
     use exec_engine::{
-        BackendError, ExitStatus, OutputChunk, ProcessError, ProcessId, ReadOutcome, Seq, Signal, StartError,
-        StreamKind, WriteStatus,
+        BackendError, ExitStatus, OutputChunk, ProcessError, ProcessId, ProcessInfo, ReadOutcome, Seq,
+        Signal, StartError, StreamKind, WriteStatus,
     };
     use exec_protocol::messages;
     use exec_protocol::process as wire;
@@ -241,6 +251,24 @@ pub(crate) mod from_wire {
             closed: read.closed,
             failure: read.failure,
             dropped_before: read.dropped_before.map(Seq::new),
+        }
+    }
+
+    pub(crate) fn process_info(info: wire::ProcessInfo) -> ProcessInfo {
+        ProcessInfo {
+            id: process_id(info.process_id),
+            argv: info.argv,
+            pid: Some(info.pid),
+            tty: info.tty,
+            // Whether a remote process is confined is the server's business; `sandboxType` in
+            // the start result says so, `process/list` does not.
+            sandboxed: false,
+            started: info
+                .started_at_ms
+                .map(|millis| std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis)),
+            running: info.running,
+            exit: info.exit_code.map(|code| exit_status(code, info.signal)),
+            next_seq: Seq::new(info.next_seq),
         }
     }
 

@@ -7,12 +7,16 @@
 //! `shell-env-policy` (evaluating `envPolicy`), and nothing sits between it and the socket but
 //! `tokio-tungstenite`'s framing.
 //!
-//! - [`server`]: [`server::run`] serves WebSocket connections from a bound listener;
-//!   [`server::serve_stdio`] serves one newline-delimited connection. Both take a
-//!   [`server::ServerConfig`] and a cancellation token, and kill every process before returning.
-//! - [`client`]: [`ExecClient`] connects to a server (ours or the Codex peer), starts processes
-//!   and hands back a [`ProcessHandle`] per process whose events arrive in seq order; it survives
-//!   a dropped connection by resuming the session. It implements `exec_engine::ExecBackend`.
+//! - [`server`]: [`server::run`] serves WebSocket connections from a bound listener (TLS with a
+//!   [`server::TlsIdentity`] in the config); [`server::serve_stdio`] serves one newline-delimited
+//!   connection. Both take a [`server::ServerConfig`] and a cancellation token, and kill every
+//!   process before returning.
+//! - [`client`]: [`ExecClient`] connects to a server (ours or a Codex one) at an [`Endpoint`]
+//!   (`ws://` or `wss://`, a command such as `ssh host exec-server --listen stdio`, or any byte
+//!   stream), starts processes and hands back a [`ProcessHandle`] per process whose events arrive
+//!   in seq order; it survives a dropped connection by dialing again and resuming the session.
+//!   It reads and writes the executor's files (`fs/*`, chunked where offered) and implements
+//!   `exec_engine::ExecBackend`.
 //!
 //! # Examples
 //!
@@ -62,12 +66,12 @@
 //!
 //! # Non-goals
 //!
-//! TLS (terminate it in front of the server), HTTP beyond `GET /readyz`, and any notion of users.
-//! The client dials `ws://` only, and over WebSocket only (not stdio).
+//! HTTP beyond `GET /readyz`, client certificates, and any notion of users. Authentication over
+//! a command's stdio (ssh) is that command's business.
 
 pub mod client;
 pub(crate) mod convert;
 pub(crate) mod rpc;
 pub mod server;
 
-pub use client::{ClientError, ConnectOptions, ExecClient, ProcessHandle, ProcessSpec, Recovery};
+pub use client::{ClientError, ConnectOptions, Endpoint, ExecClient, ProcessHandle, ProcessSpec, Recovery};

@@ -43,6 +43,12 @@ async fn a_dead_run_can_be_listed_signalled_and_reattached_where_it_left_off() {
     let row = ps.stdout_text().lines().find(|line| line.starts_with("job ")).map(str::to_owned);
     let row = row.unwrap_or_else(|| panic!("no row for job in {}", ps.stdout_text()));
     assert!(row.contains("running") && row.contains("sh -c"), "{row}");
+    // An aligned table: the header's columns start where the row's do, and a running process
+    // has an age (from the executor's own `ps`).
+    let header = ps.stdout_text().lines().next().unwrap_or_default().to_owned();
+    assert_eq!(header.find("STATE"), row.find("running"), "{header}\n{row}");
+    let age = row.split_whitespace().nth(4).unwrap_or_default();
+    assert!(age.ends_with('s') && age != "-", "{row}");
 
     let kill = finish(client(&url, &["kill", "--session-file", &file_arg, "--signal", "usr1"])).await;
     assert_eq!(kill.code, Some(0), "{}", kill.stderr);
@@ -63,7 +69,14 @@ async fn a_dead_run_can_be_listed_signalled_and_reattached_where_it_left_off() {
     assert_eq!(from_one.stdout_text(), "second\n");
 
     let ps = finish(client(&url, &["ps", "--session-file", &file_arg])).await;
-    assert!(ps.stdout_text().contains("exited(3)"), "{}", ps.stdout_text());
+    let row =
+        ps.stdout_text().lines().find(|line| line.starts_with("job ")).map(str::to_owned).unwrap_or_default();
+    assert_eq!(
+        row.split_whitespace().skip(2).take(2).collect::<Vec<_>>(),
+        ["exited", "3"],
+        "{}",
+        ps.stdout_text()
+    );
     let not_running = finish(client(&url, &["kill", "--session-file", &file_arg, "job"])).await;
     assert_eq!(not_running.code, Some(1), "{}", not_running.stderr);
     std::fs::remove_file(&file).unwrap();
@@ -91,7 +104,18 @@ async fn kill_terminates_by_default_and_unknown_sessions_are_server_errors() {
     let status = tokio::time::timeout(DEADLINE, run.wait()).await.unwrap().unwrap();
     assert!(matches!(status.code(), Some(253 | 143)), "{status:?}");
     let ps = finish(client(&url, &["ps", "--session-file", &file_arg])).await;
-    assert!(ps.stdout_text().contains("killed(15)"), "SIGTERM first: {}", ps.stdout_text());
+    let row = ps
+        .stdout_text()
+        .lines()
+        .find(|line| line.starts_with("sleeper "))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert_eq!(
+        row.split_whitespace().skip(2).take(2).collect::<Vec<_>>(),
+        ["killed", "SIGTERM"],
+        "SIGTERM first: {}",
+        ps.stdout_text()
+    );
 
     let unknown = finish(client(&url, &["ps", "--session", "00000000-0000-4000-8000-000000000000"])).await;
     assert_eq!(unknown.code, Some(252), "{}", unknown.stderr);

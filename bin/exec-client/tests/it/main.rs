@@ -3,8 +3,11 @@
 //! pseudo-terminal for `-t`.
 
 mod commands;
+mod connect;
+mod cp;
 mod mcp;
 mod peer;
 mod run;
 mod support;
+mod tls;
 mod tty;

@@ -75,3 +75,84 @@ async fn library_orders_events_and_refuses_missing_extensions() {
     let unsupported = client.signal("p0", exec_engine::Signal::Interrupt).await;
     assert!(matches!(unsupported, Err(ClientError::Unsupported(_))), "{unsupported:?}");
 }
+
+/// The issue-14 case: against a server without `eof`, `</dev/null` used to ask for a stdin pipe
+/// the server could never close, so `read` waited forever after a warning. Now `/dev/null`
+/// means no pipe at all, and the command reads EOF at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_null_stdin_reads_eof_without_a_warning() {
+    let Some(server) = peer().await else { return };
+    let mut command = client(server.url(), &["run", "--", "sh", "-c", "read x || echo eof"]);
+    command.stdin(Stdio::null());
+    let null = finish(command).await;
+    assert_eq!((null.code, null.stdout_text().as_str(), null.stderr.as_str()), (Some(0), "eof\n", ""));
+    // `-n` does the same whatever stdin is, as ssh's does.
+    let mut command = client(server.url(), &["run", "-n", "--", "sh", "-c", "read x || echo eof"]);
+    command.stdin(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "eof\n");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+/// A stdin with data against a server that cannot close the remote stdin: one line on stderr
+/// says so when local stdin ends (the documented behaviour), instead of a silent hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_data_without_eof_support_is_announced() {
+    let Some(server) = peer().await else { return };
+    let mut command = client(server.url(), &["run", "--", "sh", "-c", "read x; echo got-$x"]);
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"line\n").await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "got-line\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no `eof` extension") && stderr.contains("-n"), "{stderr}");
+}
+
+/// `cp` against the April server: whole-file methods with plain paths, modes through
+/// `chmod`/`stat` processes, both ways byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cp_round_trips_a_small_tree() {
+    let Some(server) = peer().await else { return };
+    let root = crate::support::temp_path("peer-cp");
+    let tree = root.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("a.bin"), (0..=255u8).cycle().take(300_000).collect::<Vec<_>>()).unwrap();
+    std::fs::write(tree.join("sub/run.sh"), b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(tree.join("sub/run.sh"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let remote = format!(":{}", root.join("there").display());
+    let up = finish(client(server.url(), &["cp", &tree.display().to_string(), &remote])).await;
+    assert_eq!((up.code, up.stderr.as_str()), (Some(0), ""));
+    let back = root.join("back").display().to_string();
+    let down = finish(client(server.url(), &["cp", &remote, &back])).await;
+    assert_eq!((down.code, down.stderr.as_str()), (Some(0), ""));
+    for relative in ["a.bin", "sub/run.sh"] {
+        assert_eq!(
+            std::fs::read(root.join("back").join(relative)).unwrap(),
+            std::fs::read(tree.join(relative)).unwrap()
+        );
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(root.join("back/sub/run.sh")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o755);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// `run --timeout` against a server without `graceMs`: the command is killed at once, and the
+/// client exits 124 all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_without_grace_support_still_exits_124() {
+    let Some(server) = peer().await else { return };
+    let command = client(
+        server.url(),
+        &["run", "--timeout", "300ms", "--", "sh", "-c", "echo started; exec sleep 100"],
+    );
+    let done = finish(command).await;
+    assert_eq!((done.code, done.stdout_text().as_str(), done.stderr.as_str()), (Some(124), "started\n", ""));
+}

@@ -39,6 +39,30 @@ async fn stdin_is_forwarded_and_its_eof_closes_the_remote_stdin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_null_or_closed_stdin_means_no_stdin_pipe() {
+    let server = TestServer::start().await;
+    for (label, stdin) in [("null", Stdio::null()), ("closed", Stdio::null())] {
+        let mut command = client(&server.url(), &["run", "--", "sh", "-c", "read x || echo eof"]);
+        command.stdin(stdin);
+        if label == "closed" {
+            // SAFETY: `close` is async-signal-safe; the child closes its own fd 0 before exec.
+            unsafe {
+                command.pre_exec(|| {
+                    nix::libc::close(0);
+                    Ok(())
+                });
+            }
+        }
+        let done = finish(command).await;
+        assert_eq!(
+            (done.code, done.stdout_text().as_str(), done.stderr.as_str()),
+            (Some(0), "eof\n", ""),
+            "{label}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_are_passed_through_and_failures_are_distinct() {
     let server = TestServer::start().await;
     let url = server.url();
@@ -141,4 +165,40 @@ async fn a_server_killed_mid_stream_is_a_disconnect() {
     assert_eq!(status.code(), Some(253), "{stderr}");
     assert!(stderr.starts_with("exec-client: disconnected"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_stops_the_command_and_exits_124() {
+    let server = TestServer::start().await;
+    let command = client(
+        &server.url(),
+        &["run", "--timeout", "300ms", "--", "sh", "-c", "echo started; exec sleep 100"],
+    );
+    let done = finish(command).await;
+    assert_eq!((done.code, done.stdout_text().as_str(), done.stderr.as_str()), (Some(124), "started\n", ""));
+    // A command that ends in time keeps its own code.
+    let quick = finish(client(&server.url(), &["run", "--timeout", "1m", "--", "sh", "-c", "exit 4"])).await;
+    assert_eq!(quick.code, Some(4), "{}", quick.stderr);
+    let bad = finish(client(&server.url(), &["run", "--timeout", "soon", "--", "true"])).await;
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_help_examples() {
+    let bash = finish(client("ws://127.0.0.1:1", &["completions", "bash"])).await;
+    assert_eq!(bash.code, Some(0), "{}", bash.stderr);
+    let script = bash.stdout_text();
+    for word in ["exec-client", "run", "cp", "shell", "--connect", "--timeout"] {
+        assert!(script.contains(word), "{word} missing from the bash completions");
+    }
+    let zsh = finish(client("ws://127.0.0.1:1", &["completions", "zsh"])).await;
+    assert!(zsh.stdout_text().contains("#compdef exec-client"), "{}", zsh.stderr);
+    let help = finish(client("ws://127.0.0.1:1", &["--help"])).await;
+    assert!(
+        help.stdout_text().contains("Examples:") && help.stdout_text().contains("--connect 'ssh"),
+        "{}",
+        help.stdout_text()
+    );
+    let run_help = finish(client("ws://127.0.0.1:1", &["run", "--help"])).await;
+    assert!(run_help.stdout_text().contains("--timeout 30s"), "{}", run_help.stdout_text());
 }

@@ -1,7 +1,7 @@
 //! `exec-client` on a real pseudo-terminal, as a user at a terminal runs it: `-t` gives the
 //! remote command a PTY of the local size, puts the local terminal in raw mode (keys go through
 //! unprocessed), forwards window changes, and restores the terminal when it ends. Without `-t`,
-//! a terminal on stdin means the remote stdin is closed.
+//! a terminal on stdin is forwarded line by line.
 
 use std::io::{Read as _, Write as _};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -151,17 +151,42 @@ async fn ctrl_c_in_a_tty_reaches_the_remote_foreground_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_dash_t_a_terminal_stdin_is_not_forwarded() {
+async fn without_dash_t_a_terminal_stdin_is_forwarded_line_by_line() {
     let server = TestServer::start().await;
     let url = server.url();
     let (code, text) = tokio::task::spawn_blocking(move || {
         let mut terminal = Terminal::open(24, 80);
-        // `cat` would wait forever for a terminal; here its stdin is closed and it ends at once.
-        let child = terminal.spawn(&url, &["run", "--", "sh", "-c", "cat; echo cat-done"]);
+        // As with `ssh host cmd`: the local terminal stays cooked (it echoes and edits lines),
+        // each line goes to the remote stdin, and Ctrl-D at the start of a line is its end.
+        let child =
+            terminal.spawn(&url, &["run", "--", "sh", "-c", "read line; echo got-$line; cat; echo cat-done"]);
+        terminal.type_keys(b"abc\r");
+        terminal.expect("got-abc");
+        terminal.type_keys(b"\x04");
         terminal.expect("cat-done");
         (wait(child), terminal.text())
     })
     .await
     .unwrap();
     assert_eq!(code, Some(0), "{text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_is_an_interactive_login_shell_in_the_home_directory() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/".to_owned());
+    let (code, text) = tokio::task::spawn_blocking(move || {
+        let mut terminal = Terminal::open(24, 80);
+        let child = terminal.spawn(&url, &["shell"]);
+        terminal.type_keys(b"echo where=$(pwd) answer=$((6*7)); tty\r");
+        terminal.expect("answer=42");
+        terminal.expect("/dev/pts/");
+        terminal.type_keys(b"exit 3\r");
+        (wait(child), terminal.text())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(3), "{text:?}");
+    assert!(text.contains(&format!("where={home}")), "{text:?}");
 }

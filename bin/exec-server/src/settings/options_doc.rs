@@ -59,6 +59,7 @@ fn default_of(id: &str) -> String {
     match id {
         "config" => "none".to_owned(),
         "listen" => "`ws://127.0.0.1:0`".to_owned(),
+        "tls_cert" | "tls_key" => "none (plain `ws://`)".to_owned(),
         "auth_token_file" => "none (no token; loopback only)".to_owned(),
         "insecure_no_auth" => "`false`".to_owned(),
         "allow_origins" => "none (every browser `Origin` is refused)".to_owned(),

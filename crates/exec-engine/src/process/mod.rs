@@ -10,6 +10,8 @@
 //! This module knows nothing about sessions: the session layer passes a `retire` callback that
 //! removes the entry from its table after the linger.
 
+pub(crate) mod child;
+pub(crate) mod namespace;
 pub(crate) mod spawn;
 pub(crate) mod tasks;
 
@@ -57,6 +59,10 @@ pub(crate) struct Process {
     /// The OS pid, which is also the process-group id (the child leads its own group).
     pub(crate) pid: u32,
     pub(crate) tty: bool,
+    /// Whether the child was confined by a sandbox at spawn.
+    pub(crate) sandboxed: bool,
+    /// When the child was spawned (wall clock, for a client's "age" column).
+    pub(crate) started: std::time::SystemTime,
     state: Mutex<ProcessState>,
     /// Bumped by producers (reader tasks, the child watcher) after every change to the log, and
     /// on removal. `read` long polls and subscriptions wait on it. The `Process` owns the
@@ -167,6 +173,8 @@ impl Process {
             argv: self.argv.clone(),
             pid: Some(self.pid),
             tty: self.tty,
+            sandboxed: self.sandboxed,
+            started: Some(self.started),
             running: state.log.exit().is_none(),
             exit: state.log.exit(),
             next_seq: state.log.next_seq(),

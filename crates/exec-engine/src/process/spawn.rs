@@ -1,13 +1,18 @@
 //! Turning a [`SpawnSpec`] into a running child, a [`Process`] and its tasks.
 //!
-//! Every child leads its own process group (pipes: `process_group(0)`; PTY: `setsid` plus
-//! `TIOCSCTTY`, so the PTY is its controlling terminal and Ctrl-C and SIGWINCH reach it). With
-//! `Config::kill_on_server_death` the child also gets `PR_SET_PDEATHSIG(SIGKILL)`.
+//! The stdio (pipes, or a PTY pair) is made here; the child itself is created by
+//! [`child::clone_child`](super::child::clone_child) (`clone(CLONE_VM | CLONE_VFORK)`, no copy
+//! of the server's memory), which in the child, in this order: leads its own process group
+//! (pipes: `setpgid`) or session (PTY: `setsid`), places stdio on 0-2, makes the PTY its
+//! controlling terminal (`TIOCSCTTY`, so Ctrl-C and SIGWINCH reach it), sets
+//! `PR_SET_PDEATHSIG(SIGKILL)` with `Config::kill_on_server_death` (checking the server did not
+//! die first), changes to the cwd, applies the sandbox if the spec has one, and `execve`s.
 //!
 //! Spawning is synchronous and must happen on a thread that outlives the child: the kernel sends
-//! the death signal when the **thread** that forked exits, not the process. Tokio worker threads
-//! live as long as the runtime, but `spawn_blocking` threads are retired after a short idle
-//! time, so this is never called from one. It does not wait for the child or do any output I/O.
+//! the death signal when the **thread** that created the child exits, not the process. Tokio
+//! worker threads live as long as the runtime, but `spawn_blocking` threads are retired after a
+//! short idle time, so this is never called from one. It does not wait for the child or do any
+//! output I/O.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -17,10 +22,13 @@ use std::sync::{Arc, Mutex};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
+use nix::unistd::pipe2;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::child::{Child, ChildFailure, ChildPlan, Leader, Stage, clone_child};
+use super::namespace::SessionNamespace;
 use super::tasks::{ChildWatcher, StdinTarget, StdinWriter, StreamReader};
 use super::{Process, ProcessState, STDIN_QUEUE_CAPACITY};
 use crate::config::Config;
@@ -29,7 +37,6 @@ use crate::ids::ProcessId;
 use crate::retention::{CursorId, CursorOwner, Retention};
 use crate::types::{PtySize, SpawnSpec, StdinMode, Stdio, StreamKind};
 
-nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
 nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
 
 /// Called by the child watcher once the process has been closed for `Config::exited_linger`:
@@ -51,65 +58,68 @@ pub(crate) fn spawn(
     config: &Config,
     owner: CursorOwner,
     retire: Retire,
+    namespace: Option<&SessionNamespace>,
 ) -> Result<Spawned, StartError> {
     let program = spec.argv[0].clone();
     let spawn_error = |source: io::Error| StartError::Spawn { program: program.clone(), source };
 
-    let mut command = tokio::process::Command::new(&spec.argv[0]);
-    command.args(&spec.argv[1..]).env_clear().envs(&spec.env).current_dir(&spec.cwd);
-    if let Some(arg0) = &spec.arg0 {
-        command.arg0(arg0);
-    }
-    let die_with_server = config.kill_on_server_death;
-    let parent_pid = std::process::id();
-
+    // The child's ends of its stdio (dropped, so closed here, once the child has them) and ours.
+    let child_stdio: [OwnedFd; 3];
     let mut pty_master = None;
-    match spec.stdio {
+    let mut parent_stdout = None;
+    let mut parent_stderr = None;
+    let mut parent_stdin = None;
+    let leader = match spec.stdio {
         Stdio::Pipes { stdin } => {
-            command.stdin(match stdin {
-                StdinMode::Closed => std::process::Stdio::null(),
-                StdinMode::Pipe => std::process::Stdio::piped(),
-            });
-            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-            command.process_group(0);
-            if die_with_server {
-                // SAFETY: the hook only makes async-signal-safe syscalls (prctl, getppid) and
-                // allocates nothing, as required between fork and exec.
-                unsafe {
-                    command.pre_exec(move || die_with_parent(parent_pid));
+            let (stdout_read, stdout_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| spawn_error(e.into()))?;
+            let (stderr_read, stderr_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| spawn_error(e.into()))?;
+            let stdin_child = match stdin {
+                StdinMode::Closed => {
+                    OwnedFd::from(OpenOptions::new().read(true).open("/dev/null").map_err(spawn_error)?)
                 }
-            }
+                StdinMode::Pipe => {
+                    let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| spawn_error(e.into()))?;
+                    parent_stdin = Some(write);
+                    read
+                }
+            };
+            parent_stdout = Some(stdout_read);
+            parent_stderr = Some(stderr_read);
+            child_stdio = [stdin_child, stdout_write, stderr_write];
+            Leader::ProcessGroup
         }
         Stdio::Pty { size } => {
             let (master, slave) = open_pty(size).map_err(spawn_error)?;
-            command
-                .stdin(slave.try_clone().map_err(spawn_error)?)
-                .stdout(slave.try_clone().map_err(spawn_error)?)
-                .stderr(slave);
-            // SAFETY: as above; setsid and ioctl are async-signal-safe syscalls. std has already
-            // placed the PTY slave on fds 0-2 when the hook runs, and TIOCSCTTY on fd 0 takes an
-            // int argument (0: do not steal a terminal that is another session's).
-            unsafe {
-                command.pre_exec(move || {
-                    nix::unistd::setsid()?;
-                    tiocsctty(0, 0)?;
-                    if die_with_server {
-                        die_with_parent(parent_pid)?;
-                    }
-                    Ok(())
-                });
-            }
+            let slave = OwnedFd::from(slave);
+            child_stdio =
+                [slave.try_clone().map_err(spawn_error)?, slave.try_clone().map_err(spawn_error)?, slave];
             pty_master = Some(master);
+            Leader::SessionWithTerminal
         }
-    }
-
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(source) => return Err(diagnose_spawn_failure(&spec, program, source)),
     };
-    // The command holds our copies of the PTY slave: close them, or the master never sees EOF.
-    drop(command);
-    let pid = child.id().expect("a child that was not waited for has a pid");
+
+    // Inside the session's namespace the parent (outside it) reads as pid 0, before and after
+    // a reparenting; the namespace's init dies with the server and takes the child with it.
+    let death_signal_parent = config.kill_on_server_death.then(|| match namespace {
+        Some(_) => 0,
+        None => libc::pid_t::try_from(std::process::id()).expect("a pid fits in pid_t"),
+    });
+    let plan = ChildPlan::new(
+        &spec.argv,
+        spec.arg0.as_deref(),
+        &spec.env,
+        &spec.cwd,
+        [child_stdio[0].as_raw_fd(), child_stdio[1].as_raw_fd(), child_stdio[2].as_raw_fd()],
+        leader,
+        death_signal_parent,
+        spec.sandbox.as_ref().map(|sandbox| sandbox.prepared()),
+        namespace.map(SessionNamespace::namespaces),
+    )
+    .map_err(spawn_error)?;
+    let raw = clone_child(&plan).map_err(|failure| start_failure(&spec, &program, failure))?;
+    drop(plan);
+    // Our copies of the child's ends: close them, or the readers never see EOF.
+    drop(child_stdio);
 
     let register = |fd: OwnedFd| -> io::Result<AsyncFd<OwnedFd>> {
         set_nonblocking(&fd)?;
@@ -117,52 +127,42 @@ pub(crate) fn spawn(
         // open and refers to the same file until the `AsyncFd` is dropped.
         unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)
     };
-    let kill_after_failure = |child: &mut tokio::process::Child, source: io::Error| {
-        // The child is of no use without its pipes; it is reaped by tokio's orphan queue.
-        if let Err(error) = child.start_kill() {
-            tracing::warn!(%error, "could not kill a child whose setup failed");
+    let registered = (|| -> io::Result<_> {
+        let mut readers = Vec::new();
+        let mut stdin_target = None;
+        let mut shared_master = None;
+        if let Some(master) = pty_master {
+            let master = Arc::new(register(master)?);
+            readers.push((StreamKind::Pty, Arc::clone(&master)));
+            stdin_target = Some(StdinTarget::Pty(Arc::clone(&master)));
+            shared_master = Some(master);
         }
-        spawn_error(source)
-    };
-
-    let mut readers = Vec::new();
-    let mut stdin_target = None;
-    let mut shared_master = None;
-    if let Some(master) = pty_master {
-        let master = match register(master) {
-            Ok(master) => Arc::new(master),
-            Err(source) => return Err(kill_after_failure(&mut child, source)),
-        };
-        readers.push((StreamKind::Pty, Arc::clone(&master)));
-        stdin_target = Some(StdinTarget::Pty(Arc::clone(&master)));
-        shared_master = Some(master);
-    } else {
-        let pipes = (|| -> io::Result<_> {
-            let stdout = child.stdout.take().map(|pipe| pipe.into_owned_fd()).transpose()?;
-            let stderr = child.stderr.take().map(|pipe| pipe.into_owned_fd()).transpose()?;
-            let stdin = child.stdin.take().map(|pipe| pipe.into_owned_fd()).transpose()?;
-            Ok((stdout, stderr, stdin))
-        })();
-        let (stdout, stderr, stdin) = match pipes {
-            Ok(pipes) => pipes,
-            Err(source) => return Err(kill_after_failure(&mut child, source)),
-        };
-        for (kind, fd) in [(StreamKind::Stdout, stdout), (StreamKind::Stderr, stderr)] {
+        for (kind, fd) in [(StreamKind::Stdout, parent_stdout), (StreamKind::Stderr, parent_stderr)] {
             if let Some(fd) = fd {
-                match register(fd) {
-                    Ok(fd) => readers.push((kind, Arc::new(fd))),
-                    Err(source) => return Err(kill_after_failure(&mut child, source)),
-                }
+                readers.push((kind, Arc::new(register(fd)?)));
             }
         }
-        if let Some(fd) = stdin {
-            match register(fd) {
-                Ok(fd) => stdin_target = Some(StdinTarget::Pipe(fd)),
-                Err(source) => return Err(kill_after_failure(&mut child, source)),
-            }
+        if let Some(fd) = parent_stdin {
+            stdin_target = Some(StdinTarget::Pipe(register(fd)?));
         }
-    }
-    Ok(finish(id, spec, config, owner, retire, child, pid, readers, stdin_target, shared_master))
+        Ok((readers, stdin_target, shared_master))
+    })();
+    let (readers, stdin_target, shared_master) = match registered {
+        Ok(parts) => parts,
+        Err(source) => {
+            // The child is of no use without its stdio.
+            raw.kill_and_reap();
+            return Err(spawn_error(source));
+        }
+    };
+    let child = match raw.into_child() {
+        Ok(child) => child,
+        Err((source, raw)) => {
+            raw.kill_and_reap();
+            return Err(spawn_error(source));
+        }
+    };
+    Ok(finish(id, spec, config, owner, retire, child, readers, stdin_target, shared_master))
 }
 
 /// Builds the [`Process`] and starts its tasks.
@@ -173,8 +173,7 @@ fn finish(
     config: &Config,
     owner: CursorOwner,
     retire: Retire,
-    child: tokio::process::Child,
-    pid: u32,
+    child: Child,
     readers: Vec<(StreamKind, Arc<AsyncFd<OwnedFd>>)>,
     stdin_target: Option<StdinTarget>,
     pty_master: Option<Arc<AsyncFd<OwnedFd>>>,
@@ -191,8 +190,10 @@ fn finish(
     let process = Arc::new(Process {
         id,
         argv: spec.argv,
-        pid,
+        pid: child.pid,
         tty: matches!(spec.stdio, Stdio::Pty { .. }),
+        sandboxed: spec.sandbox.is_some(),
+        started: std::time::SystemTime::now(),
         state: Mutex::new(ProcessState {
             log,
             open_streams: u8::try_from(readers.len()).expect("at most two streams"),
@@ -220,29 +221,14 @@ fn finish(
     Spawned { process, cursor }
 }
 
-/// Turns a failed spawn into a typed error; a missing or unusable cwd is told apart from a
-/// missing program (both are ENOENT from the OS). Runs only on failure, so it costs nothing on
-/// the fast path.
-fn diagnose_spawn_failure(spec: &SpawnSpec, program: String, source: io::Error) -> StartError {
-    match std::fs::metadata(&spec.cwd) {
-        Err(cwd_error) => StartError::Cwd { cwd: spec.cwd.clone(), source: cwd_error },
-        Ok(metadata) if !metadata.is_dir() => {
-            StartError::Cwd { cwd: spec.cwd.clone(), source: io::Error::from_raw_os_error(libc::ENOTDIR) }
-        }
-        Ok(_) => StartError::Spawn { program, source },
+/// Turns a failed child into a typed error: the step that failed says whether it was the cwd,
+/// the sandbox or the program (a missing cwd and a missing program are both ENOENT from the OS).
+fn start_failure(spec: &SpawnSpec, program: &str, failure: ChildFailure) -> StartError {
+    match failure.stage {
+        Some(Stage::Cwd) => StartError::Cwd { cwd: spec.cwd.clone(), source: failure.error },
+        Some(Stage::Sandbox) => StartError::Sandbox { source: failure.error },
+        _ => StartError::Spawn { program: program.to_owned(), source: failure.error },
     }
-}
-
-/// Runs in the child between fork and exec: die with SIGKILL when the forking thread dies, and
-/// close the race where the parent died before the `prctl`.
-fn die_with_parent(parent_pid: u32) -> io::Result<()> {
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-    let parent_now = nix::unistd::getppid().as_raw();
-    if u32::try_from(parent_now).ok() != Some(parent_pid) {
-        // Reparented already: the server is gone, so do not run the program at all.
-        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-    }
-    Ok(())
 }
 
 /// Opens a PTY pair: the master (close-on-exec, so other children never inherit it) and the

@@ -3,7 +3,7 @@
 //! - [`StreamReader`]: drains one stdout/stderr pipe or the PTY master into the retention log,
 //!   waiting (instead of evicting) while a subscriber lags.
 //! - [`StdinWriter`]: writes queued stdin chunks in order; closes stdin on `eof`.
-//! - [`ChildWatcher`]: waits for the exit (event-driven, `Child::wait`), then for the close, then
+//! - [`ChildWatcher`]: waits for the exit (event-driven: the child's pidfd becomes readable), then for the close, then
 //!   for the linger, then retires the entry.
 //! - [`Escalation`]: SIGKILL after a terminate's grace period, unless the process closed.
 //!
@@ -20,9 +20,10 @@ use nix::libc;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 
+use super::child::Child;
 use super::{Process, WriteRequest};
 use crate::retention::Push;
-use crate::types::{ExitStatus, StreamKind, WriteStatus};
+use crate::types::{StreamKind, WriteStatus};
 
 use super::spawn::Retire;
 
@@ -264,7 +265,8 @@ async fn write_all(fd: &AsyncFd<OwnedFd>, mut data: &[u8]) -> io::Result<()> {
 /// Reaps the child, records its exit, and retires the entry after the linger.
 pub(crate) struct ChildWatcher {
     process: Arc<Process>,
-    child: tokio::process::Child,
+    /// Reaped exactly once, by `run`.
+    child: Child,
     linger: Duration,
     /// Removes the entry from the session table; called at most once.
     retire: Retire,
@@ -280,21 +282,16 @@ impl std::fmt::Debug for ChildWatcher {
 }
 
 impl ChildWatcher {
-    pub(crate) fn new(
-        process: Arc<Process>,
-        child: tokio::process::Child,
-        linger: Duration,
-        retire: Retire,
-    ) -> Self {
+    pub(crate) fn new(process: Arc<Process>, child: Child, linger: Duration, retire: Retire) -> Self {
         ChildWatcher { process, child, linger, retire }
     }
 
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(self) {
         match self.child.wait().await {
             Ok(status) => {
                 {
                     let mut state = self.process.lock();
-                    state.log.push_exit(ExitStatus::from_std(status));
+                    state.log.push_exit(status);
                     if state.open_streams == 0 {
                         state.log.push_closed();
                     }

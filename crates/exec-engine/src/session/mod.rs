@@ -22,6 +22,7 @@ use crate::engine::EngineInner;
 use crate::error::{ProcessError, StartError};
 use crate::ids::{ProcessId, SessionId};
 use crate::process::Process;
+use crate::process::namespace::Containment;
 use crate::process::spawn::{Retire, spawn};
 use crate::process::tasks::Escalation;
 use crate::subscription::Subscription;
@@ -48,6 +49,9 @@ pub(crate) struct Session {
     /// `state` lock; a resume waits for it to reach zero so that the resumed attachment sees
     /// every process its predecessor was starting (none is left in `Starting`).
     pub(crate) starting: watch::Sender<usize>,
+    /// The session's PID namespace (made on the first `start`), killed at teardown so that
+    /// every descendant dies, including those that left the process group.
+    containment: Mutex<Containment>,
 }
 
 #[derive(Debug)]
@@ -72,6 +76,7 @@ impl Session {
                 torn_down: false,
             }),
             starting: watch::Sender::new(0),
+            containment: Mutex::new(Containment::default()),
         }
     }
 
@@ -85,6 +90,10 @@ impl Session {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SessionState> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn containment(&self) -> MutexGuard<'_, Containment> {
+        self.containment.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Marks the session torn down, empties its table and kills every process group. Returns the
@@ -107,6 +116,9 @@ impl Session {
             process.signal_group(nix::sys::signal::Signal::SIGKILL);
             process.mark_removed();
         }
+        // What left the process groups (setsid daemons, orphaned grandchildren) dies with the
+        // namespace's init.
+        self.containment().kill();
         tracing::debug!(session = %self.id, processes = processes.len(), "session torn down");
         processes
     }
@@ -230,7 +242,7 @@ impl SessionHandle {
         let mut pending = self.reserve(&id)?;
         self.engine.remember_runtime();
 
-        let retire: Retire = {
+        let retire = || -> Retire {
             let session = Arc::downgrade(&self.session);
             let engine = Arc::downgrade(&self.engine);
             let id = id.clone();
@@ -242,7 +254,30 @@ impl SessionHandle {
                 }
             })
         };
-        let spawned = spawn(id.clone(), spec, config, self.generation, retire)?;
+        let namespace =
+            if config.contain_sessions { self.session.containment().get_or_create() } else { None };
+        // A namespace whose init was killed from outside takes no new process (ENOMEM from the
+        // clone), and its init may not have finished exiting when `get_or_create` looked: keep
+        // the spec to retry once in a fresh namespace.
+        let retry_spec = namespace.is_some().then(|| spec.clone());
+        let mut spawned = spawn(id.clone(), spec, config, self.generation, retire(), namespace.as_deref());
+        if let (Err(StartError::Spawn { source, .. }), Some(spec)) = (&spawned, retry_spec)
+            && source.raw_os_error() == Some(nix::libc::ENOMEM)
+            && !self.session.lock().torn_down
+        {
+            let namespace = {
+                let mut containment = self.session.containment();
+                containment.reset();
+                containment.get_or_create()
+            };
+            spawned = spawn(id.clone(), spec, config, self.generation, retire(), namespace.as_deref());
+        }
+        let spawned = match spawned {
+            Ok(spawned) => spawned,
+            // A teardown killed the namespace while this start was spawning into it.
+            Err(_) if self.session.lock().torn_down => return Err(StartError::SessionTakenOver),
+            Err(error) => return Err(error),
+        };
         let cursor = spawned.cursor;
         pending.process = Some(spawned.process);
         if let Some(hook) = &config.after_spawn {

@@ -9,8 +9,8 @@ use exec_engine::{
 };
 
 use crate::support::{
-    Backend, collect, collect_until, each_backend, engine, eventually, pid, pid_exists, session, sh, spec,
-    within,
+    Backend, collect, collect_until, each_backend, engine, eventually, pid, pid_exists, server_pid, session,
+    sh, spec, within,
 };
 
 /// A shell that prints `ready` and then idles in `wait`, which a trapped signal interrupts at
@@ -168,6 +168,7 @@ async fn terminate_without_grace_kills_the_group_including_grandchildren() {
         let seen = collect_until(&mut events, |c| c.text().contains('\n')).await;
         let grandchild: u32 =
             seen.text().trim().strip_prefix("grandchild=").expect("pid line").parse().expect("a pid");
+        let grandchild = server_pid(session.list()[0].pid.unwrap(), grandchild);
         assert!(pid_exists(grandchild));
         assert!(session.terminate(&id, None).await.unwrap(), "was running");
         let collected = collect(&mut events).await;

@@ -6,8 +6,10 @@
 
 mod support;
 
+mod containment;
 mod control;
 mod flow;
 mod output;
+mod sandbox;
 mod sessions;
 mod start;

@@ -10,7 +10,8 @@ use exec_engine::{
 };
 
 use crate::support::{
-    Backend, DEADLINE, collect, collect_until, each_backend, eventually, pid, pid_exists, sh, spec, within,
+    Backend, DEADLINE, collect, collect_until, each_backend, eventually, pid, pid_exists, server_pid, sh,
+    spec, within,
 };
 
 fn engine_with_ttl(ttl: Duration) -> Engine {
@@ -67,6 +68,7 @@ async fn ttl_expiry_kills_the_process_group() {
         let seen = collect_until(&mut events, |c| c.text().contains('\n')).await;
         let grandchild: u32 = seen.text().trim().strip_prefix("grandchild=").unwrap().parse().unwrap();
         let leader = handle.list()[0].pid.unwrap();
+        let grandchild = server_pid(leader, grandchild);
         drop(events);
         drop(handle);
         eventually("expiry kills the leader and the grandchild", || {
@@ -222,7 +224,13 @@ async fn a_start_that_straddles_a_resume_is_seen_and_not_blocked() {
             release.recv().unwrap();
         })
     };
-    let engine = Engine::new(Config { retention_bytes: 1024, after_spawn: Some(hook), ..Config::default() });
+    // `$$` is read from outside the session: keep the child in the server's PID namespace.
+    let engine = Engine::new(Config {
+        retention_bytes: 1024,
+        after_spawn: Some(hook),
+        contain_sessions: false,
+        ..Config::default()
+    });
     let old = std::sync::Arc::new(engine.create_session().unwrap());
     let session_id = old.session_id();
     let superseded = old.superseded_token();

@@ -49,8 +49,19 @@ async fn spawn_failures_carry_the_os_error() {
         assert!(matches!(error, StartError::Cwd { .. }), "{error:?}");
         assert!(error.to_string().contains("/no/such/dir: No such file or directory"), "{error}");
 
+        // A bare name is looked up in the child's PATH, as execvp does.
+        let error =
+            session.start(pid("a"), spec(&["no-such-program-here"], backend.stdio())).await.unwrap_err();
+        assert!(
+            matches!(&error, StartError::Spawn { program, .. } if program == "no-such-program-here"),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("No such file or directory"), "{error}");
+        let mut events = session.start(pid("found"), spec(&["true"], backend.stdio())).await.unwrap();
+        assert_eq!(collect(&mut events).await.exit, Some(ExitStatus::Code(0)));
+
         // A failed start leaves nothing behind: the id is free.
-        assert!(session.list().is_empty());
+        assert!(session.list().iter().all(|info| info.id.as_str() == "found"));
         let mut events = session.start(pid("a"), spec(&["/bin/true"], backend.stdio())).await.unwrap();
         assert_eq!(collect(&mut events).await.exit, Some(ExitStatus::Code(0)));
     })

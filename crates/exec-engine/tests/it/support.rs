@@ -54,6 +54,7 @@ pub fn spec(argv: &[&str], stdio: Stdio) -> SpawnSpec {
         env: env(),
         arg0: None,
         stdio,
+        sandbox: None,
     }
 }
 
@@ -195,4 +196,29 @@ pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         Ok(value) => value,
         Err(_) => panic!("timed out: {what}"),
     }
+}
+
+/// The server's pid of a process that a command of a session reported as `inner` (`$!`, `$$`):
+/// commands run in their session's PID namespace, where pids differ. `member` is a process of
+/// the same session, by its server pid (for example the leader from `list`).
+pub fn server_pid(member: u32, inner: u32) -> u32 {
+    let namespace = std::fs::read_link(format!("/proc/{member}/ns/pid")).expect("the member's namespace");
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(candidate) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{candidate}/ns/pid")).ok().as_ref() != Some(&namespace) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{candidate}/status")).unwrap_or_default();
+        let innermost = status
+            .lines()
+            .find_map(|line| line.strip_prefix("NSpid:"))
+            .and_then(|pids| pids.split_whitespace().last())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if innermost == Some(inner) {
+            return candidate;
+        }
+    }
+    panic!("no process {inner} in the namespace of {member}");
 }

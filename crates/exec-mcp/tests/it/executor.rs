@@ -47,7 +47,9 @@ impl InProcessExecutor {
         let url = format!("ws://{}", listener.local_addr().expect("a bound address"));
         let shutdown = CancellationToken::new();
         let config = ServerConfig { base_environment, ..ServerConfig::default() };
-        let engine = Engine::new(Config::default());
+        // The stubborn server's tests read pids a command prints (`$$`, `$!`) and look them up
+        // in this process's /proc: keep children in this PID namespace, not a session's own.
+        let engine = Engine::new(Config { contain_sessions: false, ..Config::default() });
         drop(tokio::spawn(exec_transport::server::run(listener, engine, config, shutdown.clone())));
         InProcessExecutor { url, shutdown }
     }
@@ -125,6 +127,23 @@ async fn both_launchers_list_and_call_tools_alike() {
     assert_eq!(process.argv, [workspace_binary("mcp-test-server").to_str().unwrap()]);
     assert!(!process.running, "{process:?}");
     assert_eq!(process.exit, Some(ExitStatus::Code(0)));
+}
+
+/// The launcher over a stdio executor (`exec-server --listen stdio` as a child, as `ssh host
+/// exec-server --listen stdio` would be): the same transcript as a local launch.
+#[tokio::test]
+async fn a_stdio_executor_behind_a_command_serves_the_same_transcript() {
+    let command = format!("{} --listen stdio", workspace_binary("exec-server").display());
+    let launcher = within(
+        "connect",
+        ExecutorLauncher::connect(exec_transport::Endpoint::Command(command), ConnectOptions::default()),
+    )
+    .await
+    .expect("connect over stdio");
+    let remote = transcript(&launcher).await;
+    let local = transcript(&LocalLauncher::new()).await;
+    assert_eq!(local, remote);
+    assert_eq!(remote.len(), 7, "{remote:#?}");
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! One WebSocket connection of an [`ExecClient`](super::ExecClient): dialing, the handshake,
+//! One connection of an [`ExecClient`](super::ExecClient) (a WebSocket, or a newline-delimited
+//! byte stream such as a command's stdin/stdout; `dial` opens either): the handshake,
 //! request/response matching, and handing notifications to the router.
 //!
 //! A connection is dead once its `lost` token is cancelled; it never comes back. Recovery (in
@@ -14,19 +15,31 @@ use bytes::Bytes;
 use exec_protocol::initialize::{InitializeParams, InitializeResponse};
 use exec_protocol::jsonrpc::{self, ErrorObject, Message, RequestId};
 use exec_protocol::{SessionId, method};
-use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::ConnectOptions;
+use super::dial::{self, ClientSink, ClientSource, Endpoint};
 use super::routes::{Routes, Slot};
-use crate::rpc::{self, FrameSink as _, FrameSource, Incoming, WebSocketSink, WebSocketSource};
+use crate::rpc::{self, Incoming};
+
+/// What `initialize` answered: our fields, and the `environmentInfo` object of a current
+/// (0.171) Codex server, kept as JSON (only its `capabilities` flags are read).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Handshake {
+    #[serde(flatten)]
+    pub(crate) response: InitializeResponse,
+    #[serde(skip)]
+    pub(crate) environment_info: Option<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvironmentInfoOnly {
+    environment_info: Option<serde_json::Value>,
+}
 
 /// Why a dial failed.
 #[derive(Debug)]
@@ -35,6 +48,8 @@ pub(crate) enum DialError {
     InvalidUrl(String),
     /// TCP, the WebSocket upgrade or the handshake failed; worth retrying during recovery.
     Unreachable(String),
+    /// The TLS handshake failed (an unknown issuer, a name mismatch, a plain-text server).
+    Tls(String),
     /// The server answered the upgrade with 401 or 403.
     Refused { status: u16 },
     /// `initialize` was answered with an error (an unknown or expired session on resume).
@@ -50,18 +65,24 @@ pub(crate) enum CallError {
     Lost(String),
 }
 
+/// How long a failed write to a byte stream waits for the reader's account of the stream's end.
+const STREAM_END_WAIT: Duration = Duration::from_secs(3);
+
 type Reply = Result<Box<RawValue>, ErrorObject>;
 
 /// A live (or dead) connection to one server.
 pub(crate) struct Connection {
     /// The socket's writing half. Callers write their own frames (no hop through a writer
     /// task: on a multi-threaded runtime each hop is a cross-thread wake-up on the hot path).
-    sink: tokio::sync::Mutex<WebSocketSink<TcpStream>>,
+    sink: tokio::sync::Mutex<ClientSink>,
     pending: Mutex<HashMap<i64, oneshot::Sender<Reply>>>,
     next_id: AtomicI64,
     /// Cancelled when the connection is gone, for whatever reason.
     lost: CancellationToken,
     reason: OnceLock<String>,
+    /// A byte stream (a command's pipes), not a WebSocket: a failed write waits a moment for the
+    /// reader to say why the stream ended.
+    stream_transport: bool,
     /// The server closed it because another connection resumed the session: a deliberate
     /// takeover, which recovery must not undo.
     pub(crate) taken_over: AtomicBool,
@@ -150,6 +171,12 @@ impl Connection {
             sink.flush().await
         };
         if let Err(error) = written.await {
+            drop(sink);
+            if self.stream_transport {
+                // A broken pipe to a command says less than the command's own end (its exit
+                // status and last stderr lines), which the reader reports once stdout closes.
+                let _ = tokio::time::timeout(STREAM_END_WAIT, self.lost.cancelled()).await;
+            }
             self.shut(format!("sending to the server failed: {error}"));
             return Err(CallError::Lost(self.reason()));
         }
@@ -187,66 +214,29 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-/// Dials `url`, performs the WebSocket upgrade and the `initialize`/`initialized` handshake
-/// (resuming `resume` when given), and starts the connection's reader and writer tasks.
+/// Dials `endpoint`, performs the `initialize`/`initialized` handshake (resuming `resume` when
+/// given), and starts the connection's reader (and, on a WebSocket, pinger) tasks.
 pub(crate) async fn dial(
-    url: &str,
+    endpoint: &Endpoint,
     options: &ConnectOptions,
     resume: Option<&SessionId>,
     routes: Arc<Routes>,
-) -> Result<(Arc<Connection>, InitializeResponse), DialError> {
-    let mut request =
-        url.into_client_request().map_err(|error| DialError::InvalidUrl(format!("{url}: {error}")))?;
-    if let Some(token) = &options.auth_token {
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| DialError::InvalidUrl("the auth token is not a valid header value".to_owned()))?;
-        request.headers_mut().insert(header::AUTHORIZATION, value);
-    }
-    let uri = request.uri();
-    let host = uri.host().ok_or_else(|| DialError::InvalidUrl(format!("{url}: no host")))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    if uri.scheme_str() != Some("ws") {
-        return Err(DialError::InvalidUrl(format!(
-            "{url}: only ws:// URLs are supported (put TLS in front)"
-        )));
-    }
-    let port = uri.port_u16().unwrap_or(80);
-
-    let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect((host.as_str(), port)))
-        .await
-        .map_err(|_| DialError::Unreachable(format!("timed out after {:?}", options.connect_timeout)))?
-        .map_err(|error| DialError::Unreachable(error.to_string()))?;
-    // Small frames (keystrokes, acks) must not wait for Nagle.
-    let _ = stream.set_nodelay(true);
-    let mut config = WebSocketConfig::default();
-    config.max_message_size = Some(options.max_message_bytes);
-    config.max_frame_size = Some(options.max_message_bytes);
-    let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
-    let (socket, _) = tokio::time::timeout(options.connect_timeout, upgrade)
-        .await
-        .map_err(|_| {
-            DialError::Unreachable(format!("websocket upgrade timed out after {:?}", options.connect_timeout))
-        })?
-        .map_err(|error| match error {
-            tokio_tungstenite::tungstenite::Error::Http(response)
-                if matches!(response.status().as_u16(), 401 | 403) =>
-            {
-                DialError::Refused { status: response.status().as_u16() }
-            }
-            other => DialError::Unreachable(other.to_string()),
-        })?;
-
-    let (sink, stream) = socket.split();
+) -> Result<(Arc<Connection>, Handshake), DialError> {
+    let (sink, source) = dial::open(endpoint, options).await?;
+    // A byte stream has no pings, so silence there says nothing about the peer (ssh has its
+    // own keep-alives); only a WebSocket's silence means a dead connection.
+    let keepalive = source.has_keepalive();
     let connection = Arc::new(Connection {
-        sink: tokio::sync::Mutex::new(WebSocketSink { sink }),
+        sink: tokio::sync::Mutex::new(sink),
         pending: Mutex::new(HashMap::new()),
         next_id: AtomicI64::new(1),
         lost: CancellationToken::new(),
         reason: OnceLock::new(),
         taken_over: AtomicBool::new(false),
+        stream_transport: !keepalive,
     });
 
-    if let Some(period) = options.ping_interval {
+    if let Some(period) = options.ping_interval.filter(|_| keepalive) {
         let pinger = Arc::clone(&connection);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -270,8 +260,7 @@ pub(crate) async fn dial(
         });
     }
     let reader_connection = Arc::clone(&connection);
-    let source = WebSocketSource { stream, max_message_bytes: options.max_message_bytes, close_frame: None };
-    let peer_timeout = options.peer_timeout;
+    let peer_timeout = options.peer_timeout.filter(|_| keepalive);
     tokio::spawn(async move {
         let reason = read_loop(&reader_connection, source, &routes, peer_timeout).await;
         reader_connection.shut(reason);
@@ -286,8 +275,11 @@ pub(crate) async fn dial(
             Err(CallError::Rpc(error)) => return Err(DialError::Rejected(error)),
             Err(CallError::Lost(reason)) => return Err(DialError::Unreachable(reason)),
         };
-        let response: InitializeResponse = serde_json::from_str(raw.get())
+        let mut response: Handshake = serde_json::from_str(raw.get())
             .map_err(|error| DialError::Unreachable(format!("bad initialize result: {error}")))?;
+        response.environment_info = serde_json::from_str::<EnvironmentInfoOnly>(raw.get())
+            .ok()
+            .and_then(|only| only.environment_info);
         connection
             .notify(method::INITIALIZED, &serde_json::Value::Null)
             .await
@@ -308,15 +300,12 @@ pub(crate) async fn dial(
 }
 
 /// Reads frames until the connection ends; returns why it ended.
-async fn read_loop<S>(
+async fn read_loop(
     connection: &Connection,
-    mut source: WebSocketSource<S>,
+    mut source: ClientSource,
     routes: &Routes,
     peer_timeout: Option<Duration>,
-) -> String
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
+) -> String {
     loop {
         let next = async {
             match peer_timeout {
@@ -331,7 +320,10 @@ where
         match incoming {
             Err(limit) => return format!("the server sent nothing for {limit:?} (dead connection)"),
             Ok(None) => {
-                return match source.close_frame.take() {
+                if let Some(epitaph) = source.epitaph().await {
+                    return epitaph;
+                }
+                return match source.take_close_frame() {
                     Some((code, _)) if code == rpc::CLOSE_TAKEN_OVER => {
                         connection.taken_over.store(true, Ordering::SeqCst);
                         "the session was resumed by another connection".to_owned()

@@ -25,7 +25,10 @@
 //! - Extensions are used only when `initialize` listed them in `capabilities`; against a server
 //!   without them (the Codex peer), the calls that need them return [`ClientError::Unsupported`].
 
+mod bridge;
 mod connection;
+mod dial;
+mod fs;
 mod process;
 mod routes;
 
@@ -46,7 +49,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+pub use self::bridge::bridge;
 use self::connection::{CallError, Connection, DialError};
+pub use self::dial::{ByteStream, Endpoint, StreamDialer};
+pub use self::fs::{FileHandle, FsEntry, FsMetadata, OpenMode};
 pub use self::process::{ProcessHandle, ProcessSpec};
 use self::routes::{Routes, Slot, SlotState};
 use crate::convert::{from_wire, to_wire};
@@ -59,9 +65,13 @@ pub struct ConnectOptions {
     pub client_name: String,
     /// Sent as `Authorization: Bearer <token>` on the upgrade.
     pub auth_token: Option<String>,
+    /// PEM certificates trusted for `wss://` besides the system's roots (a private CA, or a
+    /// self-signed server certificate).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Limit for the TCP connect, the WebSocket upgrade and the handshake, each.
     pub connect_timeout: Duration,
-    /// Interval of WebSocket pings to the server (`None`: no pings).
+    /// Interval of WebSocket pings to the server (`None`: no pings). A byte-stream transport
+    /// has no pings and ignores this and `peer_timeout`.
     pub ping_interval: Option<Duration>,
     /// With nothing (not even a pong) from the server for this long, the connection is dead.
     pub peer_timeout: Option<Duration>,
@@ -81,6 +91,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             client_name: format!("exec-client/{}", env!("CARGO_PKG_VERSION")),
             auth_token: None,
+            ca_file: None,
             connect_timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(10)),
             peer_timeout: Some(Duration::from_secs(30)),
@@ -170,6 +181,48 @@ enum Retry {
     Never,
 }
 
+/// The client's column of the method table (the server's is `server::methods`): whether recovery
+/// may send a call of each method again when its connection dropped before the answer came.
+/// [`ExecClient::request`] is how the client sends a typed request, so the policy is decided
+/// here and nowhere else.
+trait Resend: method::Request {
+    fn retry(client: &ExecClient, params: &Self::Params) -> Retry;
+}
+
+macro_rules! resend {
+    ($($marker:ident => $retry:expr;)*) => {
+        $(
+            impl Resend for method::$marker {
+                fn retry(_client: &ExecClient, _params: &Self::Params) -> Retry {
+                    $retry
+                }
+            }
+        )*
+    };
+}
+
+resend! {
+    // A lost start is never resent blindly: `start` first asks whether it arrived.
+    ProcessStart => Retry::Never;
+    ProcessRead => Retry::Safe;
+    ProcessTerminate => Retry::Safe;
+    // A signal must not be delivered twice.
+    ProcessSignal => Retry::Never;
+    ProcessResize => Retry::Safe;
+    ProcessList => Retry::Safe;
+}
+
+impl Resend for method::ProcessWrite {
+    /// Safe only when the write carries a `writeId` that the server deduplicates.
+    fn retry(client: &ExecClient, params: &Self::Params) -> Retry {
+        if params.write_id.is_some() && client.has_capability(capability::WRITE_ID) {
+            Retry::Safe
+        } else {
+            Retry::Never
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Link {
     Up(Arc<Connection>),
@@ -186,6 +239,8 @@ pub struct ExecClient {
 
 #[derive(Debug)]
 struct Inner {
+    endpoint: Endpoint,
+    /// `endpoint` as text, for messages and [`ExecClient::url`].
     url: String,
     options: ConnectOptions,
     routes: Arc<Routes>,
@@ -195,6 +250,8 @@ struct Inner {
     capabilities: Vec<String>,
     /// How long the server keeps a detached session, when it said (`sessionTtlMs`).
     session_ttl: Option<Duration>,
+    /// `environmentInfo` from a current (0.171) Codex server's `initialize` result.
+    environment_info: Option<serde_json::Value>,
     /// Serializes recovery starts, so one drop starts one recovery.
     recovering: Mutex<()>,
 }
@@ -208,29 +265,36 @@ impl Drop for Inner {
 }
 
 impl ExecClient {
-    /// Connects to `url` (`ws://host:port`) and performs the handshake with a new session.
-    pub async fn connect(url: &str, options: ConnectOptions) -> Result<ExecClient, ClientError> {
-        Self::connect_inner(url, options, None).await
+    /// Connects to an endpoint (a `ws://host:port` or `wss://host:port` URL, a command, any
+    /// byte stream) and performs the handshake with a new session.
+    pub async fn connect(
+        endpoint: impl Into<Endpoint>,
+        options: ConnectOptions,
+    ) -> Result<ExecClient, ClientError> {
+        Self::connect_inner(endpoint.into(), options, None).await
     }
 
     /// Connects and resumes an existing session (its processes, and their retained output).
     pub async fn resume(
-        url: &str,
+        endpoint: impl Into<Endpoint>,
         session_id: &str,
         options: ConnectOptions,
     ) -> Result<ExecClient, ClientError> {
-        Self::connect_inner(url, options, Some(SessionId::new(session_id))).await
+        Self::connect_inner(endpoint.into(), options, Some(SessionId::new(session_id))).await
     }
 
     async fn connect_inner(
-        url: &str,
+        endpoint: Endpoint,
         options: ConnectOptions,
         resume: Option<SessionId>,
     ) -> Result<ExecClient, ClientError> {
         let routes = Arc::new(Routes::default());
-        let (connection, response) = connection::dial(url, &options, resume.as_ref(), Arc::clone(&routes))
-            .await
-            .map_err(|error| dial_error(url, error))?;
+        let url = endpoint.to_string();
+        let (connection, response) =
+            connection::dial(&endpoint, &options, resume.as_ref(), Arc::clone(&routes))
+                .await
+                .map_err(|error| dial_error(&url, error))?;
+        let connection::Handshake { response, environment_info } = response;
         let InitializeResponse { session_id, server_info, capabilities, session_ttl_ms } = response;
         let session_ttl = session_ttl_ms.map(Duration::from_millis);
         if let (Some(recovery), Some(ttl)) = (&options.recovery, session_ttl)
@@ -240,7 +304,8 @@ impl ExecClient {
         }
         let (link, _) = watch::channel(Link::Up(Arc::clone(&connection)));
         let inner = Arc::new(Inner {
-            url: url.to_owned(),
+            endpoint,
+            url,
             options,
             routes,
             link,
@@ -248,6 +313,7 @@ impl ExecClient {
             server_info,
             capabilities,
             session_ttl,
+            environment_info,
             recovering: Mutex::new(()),
         });
         watch_connection(&inner, connection);
@@ -259,9 +325,14 @@ impl ExecClient {
         self.inner.session_id.as_str()
     }
 
-    /// The URL this client dials.
+    /// The endpoint this client dials, as text (a URL, or a command in backquotes).
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The endpoint this client dials (again, on recovery).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
     }
 
     /// The server's name and version, when it reported them.
@@ -309,10 +380,7 @@ impl ExecClient {
         self.inner.routes.register(&slot);
         let params = spec.into_wire(&id);
         let result = loop {
-            match self
-                .call::<_, wire::ProcessStartResponse>(method::PROCESS_START, &params, Retry::Never)
-                .await
-            {
+            match self.request::<method::ProcessStart>(&params).await {
                 Err(ClientError::Disconnected(reason)) if self.inner.options.recovery.is_some() => {
                     // Did the start reach the server before the connection dropped? Ask (this
                     // waits for the reconnect); if so, it is ours: catch up instead of starting
@@ -360,8 +428,7 @@ impl ExecClient {
                     max_bytes: None,
                     wait_ms: None,
                 };
-                let read: wire::ProcessReadResponse =
-                    self.call(method::PROCESS_READ, &probe, Retry::Safe).await?;
+                let read: wire::ProcessReadResponse = self.request::<method::ProcessRead>(&probe).await?;
                 let mut state = SlotState::new(read.next_seq.saturating_sub(1), false, max);
                 if read.closed {
                     state.end();
@@ -391,7 +458,7 @@ impl ExecClient {
             max_bytes: request.max_bytes.map(|bytes| bytes as u64),
             wait_ms: request.wait.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         };
-        self.call(method::PROCESS_READ, &params, Retry::Safe).await
+        self.request::<method::ProcessRead>(&params).await
     }
 
     /// Writes to a process's stdin. With the `writeId` extension every write carries an id and
@@ -411,18 +478,13 @@ impl ExecClient {
             None if self.has_capability(capability::WRITE_ID) => Some(uuid::Uuid::new_v4().to_string()),
             None => None,
         };
-        let retry = if write_id.is_some() && self.has_capability(capability::WRITE_ID) {
-            Retry::Safe
-        } else {
-            Retry::Never
-        };
         let params = wire::ProcessWriteParams {
             process_id: exec_protocol::ProcessId::new(id),
             chunk: exec_protocol::ByteChunk::from(data.as_ref()),
             eof: options.eof,
             write_id,
         };
-        let response: wire::ProcessWriteResponse = self.call(method::PROCESS_WRITE, &params, retry).await?;
+        let response = self.request::<method::ProcessWrite>(&params).await?;
         Ok(from_wire::write_status(response.status))
     }
 
@@ -437,7 +499,7 @@ impl ExecClient {
             grace_ms: grace.map(|grace| u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)),
         };
         let response: wire::ProcessTerminateResponse =
-            self.call(method::PROCESS_TERMINATE, &params, Retry::Safe).await?;
+            self.request::<method::ProcessTerminate>(&params).await?;
         Ok(response.running)
     }
 
@@ -449,7 +511,7 @@ impl ExecClient {
             process_id: exec_protocol::ProcessId::new(id),
             signal: to_wire::signal(signal),
         };
-        let _: wire::ProcessSignalResponse = self.call(method::PROCESS_SIGNAL, &params, Retry::Never).await?;
+        self.request::<method::ProcessSignal>(&params).await?;
         Ok(())
     }
 
@@ -461,7 +523,7 @@ impl ExecClient {
             rows: size.rows,
             cols: size.cols,
         };
-        let _: wire::ProcessResizeResponse = self.call(method::PROCESS_RESIZE, &params, Retry::Safe).await?;
+        self.request::<method::ProcessResize>(&params).await?;
         Ok(())
     }
 
@@ -469,20 +531,8 @@ impl ExecClient {
     pub async fn list(&self) -> Result<Vec<ProcessInfo>, ClientError> {
         self.require(capability::PROCESS_LIST)?;
         let response: wire::ProcessListResponse =
-            self.call(method::PROCESS_LIST, &wire::ProcessListParams {}, Retry::Safe).await?;
-        Ok(response
-            .processes
-            .into_iter()
-            .map(|info| ProcessInfo {
-                id: exec_engine::ProcessId::new(info.process_id.into_string()),
-                argv: info.argv,
-                pid: Some(info.pid),
-                tty: info.tty,
-                running: info.running,
-                exit: info.exit_code.map(|code| from_wire::exit_status(code, info.signal)),
-                next_seq: Seq::new(info.next_seq),
-            })
-            .collect())
+            self.request::<method::ProcessList>(&wire::ProcessListParams {}).await?;
+        Ok(response.processes.into_iter().map(from_wire::process_info).collect())
     }
 
     /// The live connection, waiting while recovery runs.
@@ -500,8 +550,15 @@ impl ExecClient {
         }
     }
 
+    /// Sends a typed request under its method's [`Resend`] policy and decodes its result.
+    async fn request<M: Resend>(&self, params: &M::Params) -> Result<M::Response, ClientError> {
+        self.call(M::NAME, params, M::retry(self, params)).await
+    }
+
     /// Sends a request and decodes its result; across a dropped connection, `Retry::Safe` calls
-    /// are sent again once recovery has reconnected.
+    /// are sent again once recovery has reconnected. Typed requests go through
+    /// [`request`](Self::request); this is for methods whose params are built as JSON (the fs
+    /// helpers, which add the current client's optional members).
     async fn call<P: Serialize, R: DeserializeOwned>(
         &self,
         method_name: &str,
@@ -533,7 +590,7 @@ const MAX_SAFE_SEQ: u64 = (1 << 53) - 1;
 
 fn dial_error(url: &str, error: DialError) -> ClientError {
     match error {
-        DialError::InvalidUrl(reason) | DialError::Unreachable(reason) => {
+        DialError::InvalidUrl(reason) | DialError::Unreachable(reason) | DialError::Tls(reason) => {
             ClientError::Connect { url: url.to_owned(), reason }
         }
         DialError::Refused { status } => ClientError::AuthRefused { url: url.to_owned(), status },
@@ -599,8 +656,12 @@ async fn recover(inner: Arc<Inner>, reason: String, mut recovery: Recovery) {
             go_down(&inner, message);
             return;
         }
-        let attempt =
-            connection::dial(&inner.url, &inner.options, Some(&inner.session_id), Arc::clone(&inner.routes));
+        let attempt = connection::dial(
+            &inner.endpoint,
+            &inner.options,
+            Some(&inner.session_id),
+            Arc::clone(&inner.routes),
+        );
         match tokio::time::timeout_at(deadline, attempt).await {
             Ok(Ok((connection, _))) => {
                 tracing::info!("reconnected; session resumed");
@@ -625,7 +686,9 @@ async fn recover(inner: Arc<Inner>, reason: String, mut recovery: Recovery) {
                 go_down(&inner, format!("{reason}; the server refused the reconnection (HTTP {status})"));
                 return;
             }
-            Ok(Err(DialError::InvalidUrl(error) | DialError::Unreachable(error))) => last_error = error,
+            Ok(Err(DialError::InvalidUrl(error) | DialError::Unreachable(error) | DialError::Tls(error))) => {
+                last_error = error;
+            }
             Err(_) => last_error = "timed out".to_owned(),
         }
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -642,6 +705,14 @@ impl ExecBackend for ExecClient {
         spec: SpawnSpec,
     ) -> Result<BoxEventStream, BackendError> {
         let program = spec.argv.first().cloned().unwrap_or_default();
+        if spec.sandbox.is_some() {
+            // Fail closed: a locally prepared sandbox cannot travel, and dropping it would run unconfined.
+            let source = std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a prepared sandbox cannot be sent to a remote executor",
+            );
+            return Err(exec_engine::StartError::Sandbox { source }.into());
+        }
         let mut spec = ProcessSpec::from(spec);
         if !self.has_capability(capability::SIZE) {
             // A server without the extension starts every PTY at its own default size.

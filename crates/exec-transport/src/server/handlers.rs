@@ -242,7 +242,7 @@ pub(crate) async fn start(
     } else {
         Stdio::Pipes { stdin: StdinMode::Closed }
     };
-    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio };
+    let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio, sandbox: None };
     let process_id = from_wire::process_id(params.process_id);
     let spawn_began = std::time::Instant::now();
     let started = session.start(process_id.clone(), spec).await;

@@ -18,6 +18,7 @@ mod lifecycle;
 mod log_text;
 mod methods;
 mod metrics;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use tracing::Instrument;
 
 pub use audit::AuditLog;
 pub use handshake::Admission;
+pub use tls::{TlsError, TlsIdentity};
 
 use crate::rpc::{LineSink, LineSource, WebSocketSink, WebSocketSource};
 
@@ -53,8 +55,11 @@ pub struct ServerConfig {
     /// A WebSocket peer that sends nothing at all (not even a pong) for this long is treated as
     /// dead: its connection ends and its session detaches.
     pub peer_timeout: Duration,
-    /// How long a new TCP connection may take to send its HTTP request head.
+    /// How long a new TCP connection may take to send its HTTP request head (and, with TLS,
+    /// to finish the TLS handshake, each).
     pub handshake_timeout: Duration,
+    /// With an identity, every connection is TLS (`wss://`); without, plain `ws://`.
+    pub tls: Option<TlsIdentity>,
     /// The environment `envPolicy` starts from: the server's own, captured once at start-up by
     /// the binary (tests pass a fixed map). Without `envPolicy`, a child gets exactly `env`.
     pub base_environment: BTreeMap<String, String>,
@@ -77,6 +82,7 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(10),
             peer_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            tls: None,
             base_environment: BTreeMap::new(),
             drain_timeout: Duration::ZERO,
             audit: AuditLog::default(),
@@ -186,6 +192,27 @@ async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellatio
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY");
     }
+    let Some(identity) = shared.config.tls.clone() else {
+        return serve_socket(stream, shared, shutdown).await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(identity.config);
+    let limit = shared.config.handshake_timeout;
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        accepted = tokio::time::timeout(limit, acceptor.accept(stream)) => accepted,
+    };
+    match accepted {
+        Ok(Ok(stream)) => serve_socket(stream, shared, shutdown).await,
+        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+        Err(_) => tracing::debug!("no TLS handshake within {limit:?}"),
+    }
+}
+
+/// Serves one connection over a TCP or TLS stream: the HTTP handshake, then the protocol.
+async fn serve_socket<S>(stream: S, shared: Arc<Shared>, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let config = &shared.config;
     let websocket_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_bytes))

@@ -42,6 +42,7 @@ fn spec(argv: &[&str], stdio: Stdio) -> SpawnSpec {
         env: BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]),
         arg0: None,
         stdio,
+        sandbox: None,
     }
 }
 

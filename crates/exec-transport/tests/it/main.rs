@@ -4,7 +4,9 @@
 //!   an `ExecClient` connected to a real server over loopback: local and remote must agree.
 //! - `client`: what only a remote backend has: disconnects, recovery through a proxy that cuts
 //!   the TCP connection, ordering and flow control on the client side.
+//! - `transports`: `wss://` with a certificate made at test time, and a caller's own byte stream.
 
 mod backend;
 mod client;
 mod support;
+mod transports;

@@ -1,0 +1,76 @@
+//! A relay between a newline-delimited byte stream (stdin/stdout) and a WebSocket server: the far
+//! end of [`Endpoint::Command`](super::Endpoint::Command) for a long-lived server.
+//!
+//! `ssh HOST exec-server --listen stdio` starts a server per connection, so its sessions end with
+//! the ssh connection and cannot be resumed. `ssh HOST exec-client --url ws://127.0.0.1:PORT
+//! bridge` instead relays to a server that outlives the ssh connection: when ssh drops, the
+//! client runs the command again and resumes the session through a new relay.
+//!
+//! The relay moves whole messages and parses nothing; it ends when either side ends.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::dial::{self, Endpoint};
+use super::{ClientError, ConnectOptions, dial_error};
+use crate::rpc::{FrameSink as _, FrameSource as _, Incoming, LineSink, LineSource};
+
+/// Relays messages between `reader`/`writer` (one JSON-RPC message per line) and the WebSocket
+/// server at `url` until either side ends. The end of `reader` closes the WebSocket (the server
+/// then detaches the session and keeps it for its TTL).
+pub async fn bridge<R, W>(
+    url: &str,
+    options: &ConnectOptions,
+    reader: R,
+    writer: W,
+) -> Result<(), ClientError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let endpoint = Endpoint::Url(url.to_owned());
+    let (mut sink, mut source) =
+        dial::open(&endpoint, options).await.map_err(|error| dial_error(url, error))?;
+    let mut lines = LineSource::new(reader, options.max_message_bytes);
+    let mut out = LineSink::new(writer);
+    let lost = |error: crate::rpc::TransportError| ClientError::Disconnected(error.to_string());
+    loop {
+        tokio::select! {
+            line = lines.next_frame() => match line {
+                Some(Incoming::Message(bytes)) => {
+                    let Ok(text) = String::from_utf8(bytes.to_vec()) else {
+                        tracing::warn!("dropping a line that is not UTF-8");
+                        continue;
+                    };
+                    sink.feed(text).await.map_err(lost)?;
+                    sink.flush().await.map_err(lost)?;
+                }
+                Some(Incoming::Oversized { limit }) => {
+                    return Err(ClientError::Protocol(format!("a message above {limit} bytes on stdin")));
+                }
+                Some(Incoming::Alive) => {}
+                None => {
+                    // The client went away: say goodbye so the session detaches now.
+                    let _ = sink.close(1000, String::new()).await;
+                    return Ok(());
+                }
+            },
+            frame = source.next_frame() => match frame {
+                Some(Incoming::Message(bytes)) => {
+                    out.feed(String::from_utf8_lossy(&bytes).into_owned()).await.map_err(lost)?;
+                    out.flush().await.map_err(lost)?;
+                }
+                Some(Incoming::Oversized { limit }) => {
+                    return Err(ClientError::Protocol(format!("the server sent a message above {limit} bytes")));
+                }
+                Some(Incoming::Alive) => {}
+                None => {
+                    let reason = match source.take_close_frame() {
+                        Some((code, reason)) => format!("the server closed the connection ({code}: {reason})"),
+                        None => "the server closed the connection".to_owned(),
+                    };
+                    return Err(ClientError::Disconnected(reason));
+                }
+            },
+        }
+    }
+}
