@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use test_support::{DEFAULT_DEADLINE, RawClient, Signal, Target, TempDir, start_params};
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 fn records(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
@@ -46,7 +48,14 @@ async fn every_start_and_exit_is_audited_without_secret_values() {
 
     let mut params = start_params("talk", &["sh", "-c", "echo out; echo err >&2; exit 3"]);
     params["env"]["API_SECRET_TOKEN"] = json!("hunter2-value");
-    client.request_ok("process/start", params).await;
+    // As the current Codex client sends it: the start line carries the traceparent.
+    client
+        .send_json(json!({
+            "id": 99, "method": "process/start", "params": params,
+            "trace": { "traceparent": TRACEPARENT },
+        }))
+        .await;
+    client.response(99).await.expect("process/start");
     client.collect_until_closed("talk").await;
     client.request_ok("process/start", start_params("victim", &["sleep", "300"])).await;
     client.request_ok("process/terminate", json!({ "processId": "victim" })).await;
@@ -58,6 +67,7 @@ async fn every_start_and_exit_is_audited_without_secret_values() {
     assert_eq!(start["cwd"], "/");
     assert_eq!(start["tty"], false);
     assert_eq!(start["sandbox"], "none");
+    assert_eq!(start["traceparent"], TRACEPARENT);
     assert_eq!(start["envPolicy"], false);
     assert_eq!(start["envNames"], json!(["API_SECRET_TOKEN", "PATH"]));
     assert!(start["pid"].as_u64().is_some_and(|pid| pid > 0), "{start}");
@@ -71,6 +81,8 @@ async fn every_start_and_exit_is_audited_without_secret_values() {
     assert!(exit["durationMs"].is_u64(), "{exit}");
 
     let killed = record_of(&audit, "process.exit", "victim").await;
+    let untraced = record_of(&audit, "process.start", "victim").await;
+    assert_eq!(untraced["traceparent"], Value::Null, "{untraced}");
     assert_eq!((killed["exitCode"].clone(), killed["signal"].clone()), (Value::Null, json!(9)));
 
     // A process that ends while nobody is attached (its session expires) is audited too.

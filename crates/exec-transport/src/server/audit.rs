@@ -5,7 +5,8 @@
 //! Start line fields: `time`, `event: "process.start"`, `session`, `client`, `processId`, `pid`,
 //! `argv`, `cwd`, `tty`, `envNames` (the child environment's variable **names**, never values),
 //! `envPolicy` (whether the environment came from a policy over the server's own), `sandbox`
-//! (`"none"`, or the sandbox type applied). End line: `time`, `event: "process.exit"`, `session`,
+//! (`"none"`, or the sandbox type applied), and `traceparent` when the `process/start` request
+//! carried one (Codex's `trace`), so the line joins the agent turn that asked for it. End line: `time`, `event: "process.exit"`, `session`,
 //! `client`, `processId`, `pid`, `exitCode` (or `null`), `signal` (or `null`), `durationMs`,
 //! `stdoutBytes`, `stderrBytes`, `ptyBytes`.
 //!
@@ -25,6 +26,12 @@ use serde_json::{Value, json};
 use tracing::Instrument as _;
 
 use super::connection::Context;
+
+tokio::task_local! {
+    /// The W3C traceparent of the request this task is answering, when its client sent one. Set
+    /// by the connection around each request task.
+    pub(crate) static TRACEPARENT: Option<Arc<str>>;
+}
 
 /// Where audit lines go. Cheap to clone; every clone writes to the same place.
 #[derive(Clone, Default)]
@@ -84,6 +91,7 @@ pub(crate) struct Prepared {
     env_names: Vec<String>,
     env_policy: bool,
     sandbox: &'static str,
+    traceparent: Option<Arc<str>>,
 }
 
 /// Call before spawning: copies what the start line will say (argv, cwd, tty, the child
@@ -104,6 +112,7 @@ pub(crate) fn prepare<'a>(
         env_names: env_names.cloned().collect(),
         env_policy,
         sandbox: sandbox.unwrap_or("none"),
+        traceparent: TRACEPARENT.try_with(Clone::clone).ok().flatten(),
     })
 }
 
@@ -146,6 +155,7 @@ pub(crate) fn started(
         "envNames": prepared.env_names,
         "envPolicy": prepared.env_policy,
         "sandbox": prepared.sandbox,
+        "traceparent": prepared.traceparent.as_deref(),
     }));
     let started_at = Instant::now();
     let process_id = process_id.as_str().to_owned();

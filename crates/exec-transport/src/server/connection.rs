@@ -278,8 +278,9 @@ impl<Source: FrameSource> Connection<Source> {
             Some(traceparent) => tracing::info_span!("request", method = method.name, %traceparent),
             None => tracing::Span::none(),
         };
+        let traceparent = request.traceparent.as_deref().map(Arc::<str>::from);
         self.requests.spawn(tracing::Instrument::instrument(
-            async move {
+            super::audit::TRACEPARENT.scope(traceparent, async move {
                 tracing::debug!(method = method.name, "request");
                 let closed = context.closed.clone();
                 let outbound = context.clone();
@@ -288,7 +289,7 @@ impl<Source: FrameSource> Connection<Source> {
                     _ = closed.cancelled() => {}
                     _ = async { outbound.send(answer.await).await } => {}
                 }
-            },
+            }),
             span,
         ));
     }
