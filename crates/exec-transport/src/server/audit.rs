@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use exec_engine::{ExitStatus, ProcessId, SessionHandle};
+use exec_engine::{ExitStatus, ProcessId, SessionHandle, SpawnSpec, Stdio};
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
@@ -94,24 +94,17 @@ pub(crate) struct Prepared {
     traceparent: Option<Arc<str>>,
 }
 
-/// Call before spawning: copies what the start line will say (argv, cwd, tty, the child
-/// environment's names). `sandbox` is the sandbox type about to be applied, `None` for none.
-pub(crate) fn prepare<'a>(
-    context: &Context,
-    argv: &[String],
-    cwd: &std::path::Path,
-    tty: bool,
-    env_names: impl Iterator<Item = &'a String>,
-    env_policy: bool,
-    sandbox: Option<&'static str>,
-) -> Option<Prepared> {
+/// Call before spawning, with the spec about to be spawned: copies what the start line will say
+/// (argv, cwd, tty, the child environment's names, whether a sandbox is applied, reported with
+/// the wire's `sandboxType` names).
+pub(crate) fn prepare(context: &Context, spec: &SpawnSpec, env_policy: bool) -> Option<Prepared> {
     context.shared.config.audit.is_enabled().then(|| Prepared {
-        argv: argv.to_vec(),
-        cwd: cwd.display().to_string(),
-        tty,
-        env_names: env_names.cloned().collect(),
+        argv: spec.argv.clone(),
+        cwd: spec.cwd.display().to_string(),
+        tty: matches!(spec.stdio, Stdio::Pty { .. }),
+        env_names: spec.env.keys().cloned().collect(),
         env_policy,
-        sandbox: sandbox.unwrap_or("none"),
+        sandbox: if spec.sandbox.is_some() { "linuxSeccomp" } else { "none" },
         traceparent: TRACEPARENT.try_with(Clone::clone).ok().flatten(),
     })
 }

@@ -233,7 +233,6 @@ pub(crate) async fn start(
         .map_err(|_| ErrorObject::invalid_params(messages::cwd_not_absolute(&params.cwd)))?;
     let env_policy = params.env_policy.is_some();
     let env = child_environment(&context.shared, params.env, params.env_policy).await?;
-    let audit = audit::prepare(context, &params.argv, &cwd, params.tty, env.keys(), env_policy, None);
     let stdio = if params.tty {
         let size = params.size.map_or(DEFAULT_PTY_SIZE, |size| PtySize { rows: size.rows, cols: size.cols });
         Stdio::Pty { size }
@@ -243,6 +242,7 @@ pub(crate) async fn start(
         Stdio::Pipes { stdin: StdinMode::Closed }
     };
     let spec = SpawnSpec { argv: params.argv, cwd, env, arg0: params.arg0, stdio, sandbox: None };
+    let audit = audit::prepare(context, &spec, env_policy);
     let process_id = from_wire::process_id(params.process_id);
     let spawn_began = std::time::Instant::now();
     let started = session.start(process_id.clone(), spec).await;
