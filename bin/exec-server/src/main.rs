@@ -6,6 +6,8 @@
 //! logging to stderr, signals, and the exit code. It never writes anything but the URL to stdout,
 //! because with `--listen stdio` stdout is the protocol stream.
 
+#[cfg(feature = "otlp")]
+mod otlp;
 mod settings;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
     // Dropping a runtime waits for every blocking-pool thread, and a file operation stuck in the
     // kernel (a hung mount) may never return: give them a moment, then exit without them.
     runtime.shutdown_timeout(BLOCKING_DRAIN);
+    #[cfg(feature = "otlp")]
+    otlp::flush(BLOCKING_DRAIN);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -56,16 +60,22 @@ fn main() -> ExitCode {
 const BLOCKING_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour codes only for a person at a terminal: in a file or a pipe they are noise.
     let ansi = std::io::stderr().is_terminal();
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let lines = match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines.json().boxed(),
+    };
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    #[cfg(feature = "otlp")]
+    let subscriber = subscriber.with(otlp::layer());
+    subscriber.init();
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
