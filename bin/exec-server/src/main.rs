@@ -6,6 +6,8 @@
 //! logging to stderr, signals, and the exit code. It never writes anything but the URL to stdout,
 //! because with `--listen stdio` stdout is the protocol stream.
 
+#[cfg(feature = "otlp")]
+mod otlp;
 mod settings;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
     // Dropping a runtime waits for every blocking-pool thread, and a file operation stuck in the
     // kernel (a hung mount) may never return: give them a moment, then exit without them.
     runtime.shutdown_timeout(BLOCKING_DRAIN);
+    #[cfg(feature = "otlp")]
+    otlp::flush(BLOCKING_DRAIN);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -56,27 +60,33 @@ fn main() -> ExitCode {
 const BLOCKING_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour codes only for a person at a terminal: in a file or a pipe they are noise.
     let ansi = std::io::stderr().is_terminal();
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let lines = match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines.json().boxed(),
+    };
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    #[cfg(feature = "otlp")]
+    let subscriber = subscriber.with(otlp::layer());
+    subscriber.init();
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
     // Each process holds a few descriptors; 1024 (a common default) would cap us near 250.
     match exec_engine::raise_open_file_limit() {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
     let engine = exec_engine::Engine::new(settings.engine.clone());
+    tokio::spawn(cancel_on_signal(shutdown.clone(), engine.clone()));
     match settings.listen {
         Listen::WebSocket(address) => {
             let listener = tokio::net::TcpListener::bind(address)
@@ -110,8 +120,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Cancels `shutdown` on the first SIGTERM or SIGINT.
-async fn cancel_on_signal(shutdown: CancellationToken) {
+/// Cancels `shutdown` on the first SIGTERM or SIGINT (the server drains, then stops). A second
+/// signal cuts the drain short: every process is killed now, so the drain has nothing left to
+/// wait for and the stop continues at once (connections still get their 1001 close).
+async fn cancel_on_signal(shutdown: CancellationToken, engine: exec_engine::Engine) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut terminate), Ok(mut interrupt)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -124,4 +136,10 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
     shutdown.cancel();
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    tracing::warn!("second signal: killing every process instead of waiting for the drain");
+    engine.shutdown().await;
 }

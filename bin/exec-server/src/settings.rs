@@ -100,7 +100,20 @@ struct Options {
     /// Log format on stderr (filter with `RUST_LOG`).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+
+    /// On SIGTERM, how long running commands of attached sessions may finish before they are killed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "duration_key")]
+    drain_timeout: Option<Duration>,
+
+    /// Append the audit log (a JSON line per process start and end) to this file instead of stderr.
+    #[arg(long, value_name = "PATH")]
+    audit_log: Option<PathBuf>,
 }
+
+/// The drain on SIGTERM when neither a flag nor the file sets one: short enough for a default
+/// stop timeout (systemd 90 s, Kubernetes 30 s), long enough for a quick command to finish.
+pub(crate) const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Options {
     /// `self` (the flags) where set, `file` elsewhere. A repeatable flag given at least once
@@ -127,6 +140,8 @@ impl Options {
             ping_interval: self.ping_interval.or(file.ping_interval),
             peer_timeout: self.peer_timeout.or(file.peer_timeout),
             log_format: self.log_format.or(file.log_format),
+            drain_timeout: self.drain_timeout.or(file.drain_timeout),
+            audit_log: self.audit_log.or(file.audit_log),
         }
     }
 }
@@ -246,6 +261,20 @@ impl Settings {
         server.max_message_bytes = options.max_message_bytes.unwrap_or(server.max_message_bytes);
         server.ping_interval = options.ping_interval.unwrap_or(server.ping_interval);
         server.peer_timeout = options.peer_timeout.unwrap_or(server.peer_timeout);
+        server.drain_timeout = options.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        server.audit = match &options.audit_log {
+            Some(path) => {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .mode(0o600)
+                    .open(path)
+                    .with_context(|| format!("cannot open audit log {}", path.display()))?;
+                exec_transport::server::AuditLog::to_writer(file)
+            }
+            None => exec_transport::server::AuditLog::to_writer(std::io::stderr()),
+        };
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
@@ -289,6 +318,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         other => Err(format!("unknown duration unit `{other}` in `{text}` (use ms, s, m or h)")),
     }
 }
+
+#[cfg(test)]
+mod options_doc;
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::error::SessionError;
 use crate::ids::SessionId;
 use crate::process::Process;
-use crate::session::book::Book;
-use crate::session::{Session, SessionHandle};
+use crate::session::book::{Attachment, Book};
+use crate::session::{Session, SessionHandle, Slot};
 
 /// Runs processes for sessions. See the crate docs for an example.
 #[derive(Clone, Debug)]
@@ -116,6 +116,63 @@ impl Engine {
         self.inner.sessions().len()
     }
 
+    /// Counts of sessions and processes right now, for metrics. Takes each session's lock and
+    /// each process's lock briefly, one at a time; costs O(processes).
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = EngineStats::default();
+        for session in self.inner.sessions().values() {
+            let state = session.lock();
+            match state.book.attachment() {
+                Attachment::Attached { .. } => stats.attached_sessions += 1,
+                Attachment::Detached { .. } => stats.detached_sessions += 1,
+            }
+            for slot in state.processes.values() {
+                match slot {
+                    Slot::Ready(process) if process.exit().is_none() => stats.running_processes += 1,
+                    Slot::Ready(_) => stats.exited_processes += 1,
+                    Slot::Starting => stats.running_processes += 1,
+                }
+            }
+        }
+        stats
+    }
+
+    /// Waits up to `timeout` for the processes running now in attached sessions to finish: to
+    /// exit, close their output, and hand their last event to every subscriber (so a connection
+    /// closed next has already queued it). The drain before a graceful stop. Processes started
+    /// later and those of detached sessions are not waited for. Returns how many of the awaited
+    /// processes were still running at the end.
+    pub async fn drain_attached(&self, timeout: std::time::Duration) -> usize {
+        let running: Vec<Arc<Process>> = self
+            .inner
+            .sessions()
+            .values()
+            .flat_map(|session| {
+                let state = session.lock();
+                if !matches!(state.book.attachment(), Attachment::Attached { .. }) {
+                    return Vec::new();
+                }
+                state
+                    .processes
+                    .values()
+                    .filter_map(|slot| match slot {
+                        Slot::Ready(process) if process.exit().is_none() => Some(Arc::clone(process)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let wait_all = async {
+            for process in &running {
+                process.wait_delivered().await;
+            }
+        };
+        match tokio::time::timeout(timeout, wait_all).await {
+            Ok(()) => 0,
+            Err(_) => running.iter().filter(|process| process.exit().is_none()).count(),
+        }
+    }
+
     /// SIGKILLs every process group of every session, removes all sessions, and waits up to
     /// `Config::shutdown_wait` for the killed children to be reaped. Handles still held keep
     /// working on an empty session table.
@@ -132,6 +189,19 @@ impl Engine {
             tracing::warn!("shutdown: some killed processes were not reaped in time");
         }
     }
+}
+
+/// What [`Engine::stats`] counts.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct EngineStats {
+    /// Sessions with a connection (a handle) attached.
+    pub attached_sessions: usize,
+    /// Sessions waiting for a resume until their TTL runs out.
+    pub detached_sessions: usize,
+    /// Processes not yet exited (including those being spawned).
+    pub running_processes: usize,
+    /// Exited processes still in a table (readable until `exited_linger` passes).
+    pub exited_processes: usize,
 }
 
 impl EngineInner {

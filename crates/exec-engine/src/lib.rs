@@ -111,11 +111,12 @@ mod types;
 
 pub use backend::{BackendError, BoxEventStream, EventStream, ExecBackend};
 pub use config::{AfterSpawn, Config};
-pub use engine::Engine;
+pub use engine::{Engine, EngineStats};
 pub use error::{ProcessError, SessionError, StartError};
 pub use ids::{ProcessId, Seq, SessionId};
 pub use limits::raise_open_file_limit;
 pub use session::SessionHandle;
+pub use session::observe::{ProcessEnd, ProcessWatch};
 pub use subscription::Subscription;
 pub use types::{
     ChildSandbox, Event, ExitStatus, OutputChunk, ProcessInfo, PtySize, ReadOutcome, ReadRequest, Signal,

@@ -71,6 +71,8 @@ pub(crate) struct Retention {
     closed: Option<u64>,
     cursors: HashMap<CursorId, Cursor>,
     next_cursor: u64,
+    /// Output bytes stored so far, by stream (stdout, stderr, PTY), evicted or not.
+    output_bytes: [u64; 3],
     /// Set when a push was refused; cleared (and reported) by the next cursor movement, which
     /// tells the caller to wake the producer.
     producer_blocked: bool,
@@ -88,6 +90,7 @@ impl Retention {
             closed: None,
             cursors: HashMap::new(),
             next_cursor: 0,
+            output_bytes: [0; 3],
             producer_blocked: false,
         }
     }
@@ -132,6 +135,12 @@ impl Retention {
         }
         let seq = Seq::new(self.assign_seq());
         self.retained_bytes += data.len();
+        let stream_index = match stream {
+            StreamKind::Stdout => 0,
+            StreamKind::Stderr => 1,
+            StreamKind::Pty => 2,
+        };
+        self.output_bytes[stream_index] += data.len() as u64;
         self.chunks.push_back(OutputChunk { seq, stream, data });
         Push::Stored(seq)
     }
@@ -231,6 +240,16 @@ impl Retention {
         let before = self.cursors.len();
         self.cursors.retain(|_, cursor| cursor.owner != owner);
         before != self.cursors.len() && std::mem::take(&mut self.producer_blocked)
+    }
+
+    /// Output bytes stored so far: stdout, stderr, PTY.
+    pub(crate) fn output_bytes(&self) -> [u64; 3] {
+        self.output_bytes
+    }
+
+    /// How many subscriber cursors are open.
+    pub(crate) fn cursor_count(&self) -> usize {
+        self.cursors.len()
     }
 
     #[cfg(test)]

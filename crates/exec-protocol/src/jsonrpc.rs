@@ -160,6 +160,10 @@ pub struct Request {
     pub method: String,
     /// The undecoded params; `None` when absent or `null`.
     pub params: Option<Box<RawValue>>,
+    /// The W3C `traceparent` of the request's `trace` member (sent by the current Codex client),
+    /// when present and well-formed; `None` otherwise (a malformed one is ignored, as W3C
+    /// Trace Context prescribes).
+    pub traceparent: Option<String>,
 }
 
 impl Request {
@@ -262,6 +266,43 @@ struct Envelope {
     result: Option<Box<RawValue>>,
     #[serde(default)]
     error: Option<ErrorObject>,
+    /// Codex's `trace: {traceparent?, tracestate?}`; any other shape is ignored, not an error.
+    #[serde(default, deserialize_with = "lenient_trace")]
+    trace: Option<String>,
+}
+
+/// The `traceparent` of a `trace` member, if it is a well-formed W3C one.
+fn lenient_trace<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(value
+        .get("traceparent")
+        .and_then(Value::as_str)
+        .filter(|text| is_traceparent(text))
+        .map(str::to_owned))
+}
+
+/// `VERSION-TRACEID-PARENTID-FLAGS`: 2, 32, 16 and 2 lowercase hex digits, version not `ff`,
+/// neither id all zeros (W3C Trace Context, level 1). Later versions may append fields.
+pub fn is_traceparent(text: &str) -> bool {
+    let hex = |part: &str, length: usize| {
+        part.len() == length
+            && part.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+    };
+    let mut parts = text.split('-');
+    let (Some(version), Some(trace_id), Some(parent_id), Some(flags)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let extra_allowed = version != "00" || parts.next().is_none();
+    hex(version, 2)
+        && version != "ff"
+        && hex(trace_id, 32)
+        && trace_id.bytes().any(|byte| byte != b'0')
+        && hex(parent_id, 16)
+        && parent_id.bytes().any(|byte| byte != b'0')
+        && hex(flags, 2)
+        && extra_allowed
 }
 
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
@@ -290,7 +331,12 @@ pub fn parse_message(frame: &[u8]) -> Result<Message, InvalidMessage> {
     if let Some(method) = envelope.method {
         return match id {
             None => Ok(Message::Notification(Notification { method, params: envelope.params })),
-            Some(Ok(id)) => Ok(Message::Request(Request { id, method, params: envelope.params })),
+            Some(Ok(id)) => Ok(Message::Request(Request {
+                id,
+                method,
+                params: envelope.params,
+                traceparent: envelope.trace,
+            })),
             Some(Err(reason)) => Err(InvalidMessage::new(reason)),
         };
     }

@@ -2,20 +2,31 @@
 //! with `--listen ws://127.0.0.1:0` and talks to it over a real WebSocket.
 //!
 //! Modules:
+//! - `audit`: the audit log (`--audit-log`): every start and exit, no secret values.
 //! - `codex171`: the 0.171 Codex surface (issue 11): `environmentInfo`, the sandbox intent on
 //!   `fs/*` (escape attempts fail closed) and `process/start`, spawn error kinds, new fs methods.
 //! - `conformance`: the shared, non-extension subset of the protocol, run against our server and,
 //!   when `EXEC_PEER_CODEX` names a `codex` binary, against the Codex peer too.
+//! - `deploy`: the recipes in `deploy/` (systemd unit, Containerfile, Kubernetes manifest), checked
+//!   as far as this machine allows, each saying what it could not check.
 //! - `docs`: every error code and text `docs/protocol.md` states, replayed against the server.
+//! - `lifecycle`: `/livez`, `/readyz`, and the drain on SIGTERM (`--drain-timeout`).
+//! - `metrics`: `/metrics` behind the token, and its families moving as processes run.
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
 //!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
+//! - `trace`: a request's W3C `traceparent` on its log span.
 //! - `server`: our server's own behaviour beyond that subset (concurrency, takeover, HTTP, limits,
 //!   extensions, shutdown, stdio mode).
 //!
 //! Helpers live in the `test-support` crate; nothing here sleeps for a fixed time.
 
+mod audit;
 mod codex171;
 mod conformance;
+mod deploy;
 mod docs;
 mod hostile;
+mod lifecycle;
+mod metrics;
 mod server;
+mod trace;

@@ -454,7 +454,12 @@ fn live_members(group: u32) -> Vec<u32> {
 
 #[tokio::test]
 async fn sigterm_leaves_no_orphans() {
-    let mut server = ours().spawn().await;
+    // No drain: this is the kill path (the drain is `lifecycle`'s subject).
+    let mut server = ours()
+        .spawn_with(|command| {
+            command.args(["--drain-timeout", "0s"]);
+        })
+        .await;
     let mut client = connected(&server).await;
     client.request_ok("process/start", start_params("tree", &["sh", "-c", "sleep 300 & sleep 300"])).await;
     let entry = listed(&mut client, "tree").await;

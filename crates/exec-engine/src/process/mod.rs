@@ -136,6 +136,10 @@ impl Process {
         if wake {
             self.announce_space();
         }
+        if matches!(step, Step::Finished) {
+            // `wait_delivered` waits for the last cursor to go.
+            self.announce_change();
+        }
         (step, removed)
     }
 
@@ -145,6 +149,7 @@ impl Process {
         if wake {
             self.announce_space();
         }
+        self.announce_change();
     }
 
     /// Removes every cursor of one attachment (it detached or was taken over), releasing their
@@ -263,6 +268,23 @@ impl Process {
             }
             if changes.changed().await.is_err() {
                 // Unreachable while `self` holds the sender; wait for nothing rather than spin.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Waits until the process is closed and every subscriber has taken its last event (its
+    /// notifications are on their way), or it is removed. Used by the drain before a stop.
+    pub(crate) async fn wait_delivered(&self) {
+        let mut changes = self.log_changed.subscribe();
+        loop {
+            {
+                let state = self.lock();
+                if (state.log.is_closed() && state.log.cursor_count() == 0) || state.removed {
+                    return;
+                }
+            }
+            if changes.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
         }

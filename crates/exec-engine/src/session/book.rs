@@ -48,7 +48,7 @@ impl Book {
         1
     }
 
-    #[cfg(test)]
+    /// Attached (by which generation) or detached (until when).
     pub(crate) fn attachment(&self) -> Attachment {
         self.attachment
     }

@@ -7,6 +7,7 @@
 //! processes (killing, removing, releasing flow control) and schedules expiry timers.
 
 pub(crate) mod book;
+pub(crate) mod observe;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

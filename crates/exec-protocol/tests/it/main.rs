@@ -10,3 +10,4 @@ mod envelope;
 mod fast;
 mod golden;
 mod registry;
+mod trace;

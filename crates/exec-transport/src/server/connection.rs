@@ -69,6 +69,8 @@ pub(crate) struct Context {
     pub(crate) files: Arc<super::files::FileHandles>,
     /// `fs/watchMissing` watches; their reader task stops with `closed`.
     pub(crate) watches: Arc<super::watch::Watches>,
+    /// The `clientName` of `initialize` (empty before it), for the audit log.
+    pub(crate) client_name: Arc<str>,
 }
 
 impl Context {
@@ -107,12 +109,17 @@ async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subsc
         let denied = match event {
             Event::Exited { status, .. } if subscription.sandboxed() => {
                 let tail = subscription.output_tail(exec_sandbox::DENIAL_TAIL_BYTES);
-                handlers::sandbox_denied(true, Some(status), std::iter::once(tail.as_slice()))
+                let denied = handlers::sandbox_denied(true, Some(status), std::iter::once(tail.as_slice()));
+                if denied {
+                    context.shared.metrics.sandbox_denied();
+                }
+                denied
             }
             _ => false,
         };
         let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event, denied) else {
             if let Event::Gap { dropped_before } = event {
+                context.shared.metrics.gap();
                 tracing::warn!(process = %Clipped(process_id.as_str()), dropped_before = dropped_before.get(), "notification gap");
             }
             continue;
@@ -144,6 +151,7 @@ pub(crate) async fn serve<Source, Sink>(
             closed: CancellationToken::new(),
             files: Arc::default(),
             watches: Arc::default(),
+            client_name: Arc::from(""),
         },
         phase: Phase::New,
         source,
@@ -200,6 +208,7 @@ impl<Source: FrameSource> Connection<Source> {
                 }
                 _ = superseded => {
                     tracing::info!("session resumed by another connection; closing this one");
+                    self.context.shared.metrics.taken_over();
                     self.drain_after_takeover().await;
                     return Some((CLOSE_TAKEN_OVER, messages::SESSION_RESUMED_ELSEWHERE.to_owned()));
                 }
@@ -288,15 +297,26 @@ impl<Source: FrameSource> Connection<Source> {
         };
         // Everything else runs concurrently with the read loop and with other requests.
         let context = self.context.clone();
-        self.requests.spawn(async move {
-            let closed = context.closed.clone();
-            let outbound = context.clone();
-            let answer = method.run(methods::Call { context, session, request });
-            tokio::select! {
-                _ = closed.cancelled() => {}
-                _ = async { outbound.send(answer.await).await } => {}
-            }
-        });
+        // A request carrying a W3C traceparent (Codex's `trace`) runs in a span naming it, so its
+        // log lines join the orchestrator's trace; others get none (a span costs on every call).
+        let span = match &request.traceparent {
+            Some(traceparent) => tracing::info_span!("request", method = method.name, %traceparent),
+            None => tracing::Span::none(),
+        };
+        let traceparent = request.traceparent.as_deref().map(Arc::<str>::from);
+        self.requests.spawn(tracing::Instrument::instrument(
+            super::audit::TRACEPARENT.scope(traceparent, async move {
+                tracing::debug!(method = method.name, "request");
+                let closed = context.closed.clone();
+                let outbound = context.clone();
+                let answer = method.run(methods::Call { context, session, request });
+                tokio::select! {
+                    _ = closed.cancelled() => {}
+                    _ = async { outbound.send(answer.await).await } => {}
+                }
+            }),
+            span,
+        ));
     }
 
     async fn handle_notification(&mut self, method_name: &str) {
@@ -325,7 +345,12 @@ impl<Source: FrameSource> Connection<Source> {
         let params: exec_protocol::initialize::InitializeParams = request.decode_params()?;
         let engine = &self.context.shared.engine;
         let session = match &params.resume_session_id {
-            None => engine.create_session().map_err(to_wire::session_error)?,
+            None => engine.create_session().map_err(|error| {
+                if matches!(error, exec_engine::SessionError::TooManySessions { .. }) {
+                    self.context.shared.metrics.session_limit_hit();
+                }
+                to_wire::session_error(error)
+            })?,
             Some(raw) => {
                 let unknown = || ErrorObject::invalid_request(messages::unknown_session(raw.as_str()));
                 let id = exec_engine::SessionId::parse(raw.as_str()).ok_or_else(unknown)?;
@@ -341,6 +366,11 @@ impl<Source: FrameSource> Connection<Source> {
             resumed = params.resume_session_id.is_some(),
             "initialized"
         );
+        tracing::Span::current().record("session", tracing::field::display(session.session_id()));
+        if params.resume_session_id.is_some() {
+            self.context.shared.metrics.resumed();
+        }
+        self.context.client_name = Arc::from(params.client_name.as_str());
         let response = handlers::initialize_response(&self.context.shared, &session);
         let session = Arc::new(session);
         self.start_pumps_for_existing(&session);

@@ -26,10 +26,9 @@ use exec_protocol::{capability, messages, method};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::Shared;
 use super::connection::Context;
 use super::fs::{self, FsError};
-use super::{confine, files};
+use super::{Shared, audit, confine, files};
 use crate::convert::{from_wire, to_wire};
 
 /// The window size of a PTY whose `process/start` gave none: the classic terminal.
@@ -500,6 +499,7 @@ pub(crate) async fn start(
     }
     let cwd = fs::absolute_path(&params.cwd)
         .map_err(|_| ErrorObject::invalid_params(messages::cwd_not_absolute(&params.cwd)))?;
+    let env_policy = params.env_policy.is_some();
     let env = child_environment(&context.shared, params.env, params.env_policy).await?;
     let stdio = if params.tty {
         let size = params.size.map_or(DEFAULT_PTY_SIZE, |size| PtySize { rows: size.rows, cols: size.cols });
@@ -524,8 +524,13 @@ pub(crate) async fn start(
         stdio,
         sandbox: sandbox.map(exec_engine::ChildSandbox::new),
     };
+    let audit = audit::prepare(context, &spec, env_policy);
     let process_id = from_wire::process_id(params.process_id);
-    let subscription = session.start(process_id.clone(), spec).await.map_err(to_wire::start_error)?;
+    let spawn_began = std::time::Instant::now();
+    let started = session.start(process_id.clone(), spec).await;
+    context.shared.metrics.process_start(&started, spawn_began.elapsed());
+    let subscription = started.map_err(to_wire::start_error)?;
+    audit::started(context, session, &process_id, audit);
     context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
     Ok(wire::ProcessStartResponse {
         process_id: to_wire::process_id(&process_id),
@@ -580,7 +585,7 @@ fn env_policy_limit_error(error: shell_env_policy::LimitError) -> ErrorObject {
 }
 
 pub(crate) async fn read(
-    _context: &Context,
+    context: &Context,
     session: &Arc<SessionHandle>,
     params: wire::ProcessReadParams,
 ) -> Result<(exec_engine::ReadOutcome, bool), ErrorObject> {
@@ -598,6 +603,9 @@ pub(crate) async fn read(
             }
             _ => false,
         };
+    if outcome.dropped_before.is_some() {
+        context.shared.metrics.gap();
+    }
     Ok((outcome, denied))
 }
 

@@ -1,7 +1,9 @@
 //! The HTTP side of an accepted TCP connection: health checks, admission and the WebSocket upgrade.
 //!
 //! We read the request head ourselves instead of letting the WebSocket crate do it, because one
-//! port serves three kinds of request: `GET /readyz` (a plain HTTP health check), refusals with a
+//! port serves three kinds of request: `GET /livez` and `GET /readyz` (plain HTTP health checks;
+//! while the server drains readiness answers 503 and upgrades are refused) and `GET /metrics`
+//! (behind the token when one is set), refusals with a
 //! precise status (403 for a browser `Origin`, 401 for a missing or wrong bearer token), and the
 //! protocol upgrade on any path. After a successful upgrade the socket (plus any bytes read past the
 //! head) is handed to `tokio-tungstenite`.
@@ -61,7 +63,7 @@ pub(crate) enum HandshakeError {
 /// Reads the request head, answers health checks and refusals, and performs the upgrade.
 pub(crate) async fn accept<S>(
     mut stream: S,
-    admission: &Admission,
+    shared: &super::Shared,
     websocket_config: WebSocketConfig,
     timeout: Duration,
 ) -> Result<Handshake<S>, HandshakeError>
@@ -73,12 +75,17 @@ where
         .map_err(|_| HandshakeError::TimedOut(timeout))??;
 
     let decision = match parse_request(&head) {
-        Ok(request) => decide(&request, admission),
+        Ok(request) => decide(&request, &shared.config.admission, shared.health.is_draining()),
         Err(status) => Decision::Refuse(status, "malformed request"),
     };
     match decision {
         Decision::Ready => {
             respond(&mut stream, 200, "OK", "ok\n").await?;
+            Ok(Handshake::Answered { status: 200 })
+        }
+        Decision::Metrics => {
+            let text = shared.metrics.render(&shared.engine.stats());
+            respond(&mut stream, 200, "OK", &text).await?;
             Ok(Handshake::Answered { status: 200 })
         }
         Decision::Refuse(status, reason) => {
@@ -168,14 +175,24 @@ fn parse_request(head: &[u8]) -> Result<Request, u16> {
 #[derive(Debug, PartialEq, Eq)]
 enum Decision {
     Ready,
+    /// `GET /metrics`, admitted.
+    Metrics,
     Refuse(u16, &'static str),
-    Upgrade { accept_key: String },
+    Upgrade {
+        accept_key: String,
+    },
 }
 
-fn decide(request: &Request, admission: &Admission) -> Decision {
+fn decide(request: &Request, admission: &Admission, draining: bool) -> Decision {
     if !request.upgrade_websocket {
         return match (request.method.as_str(), request.path.as_str()) {
+            ("GET" | "HEAD", "/livez") => Decision::Ready,
+            ("GET" | "HEAD", "/readyz") if draining => Decision::Refuse(503, "draining"),
             ("GET" | "HEAD", "/readyz") => Decision::Ready,
+            ("GET", "/metrics") if !authorized(request, admission) => {
+                Decision::Refuse(401, "missing or invalid bearer token")
+            }
+            ("GET", "/metrics") => Decision::Metrics,
             ("GET", _) => Decision::Refuse(426, "this endpoint speaks JSON-RPC over WebSocket"),
             _ => Decision::Refuse(404, "not found"),
         };
@@ -188,19 +205,26 @@ fn decide(request: &Request, admission: &Admission) -> Decision {
     {
         return Decision::Refuse(403, "browser origin not allowed");
     }
-    if let Some(token) = &admission.auth_token {
-        let presented = request.authorization.as_deref().and_then(|value| {
-            let (scheme, credentials) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
-        });
-        if !presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), token.as_bytes())) {
-            return Decision::Refuse(401, "missing or invalid bearer token");
-        }
+    if !authorized(request, admission) {
+        return Decision::Refuse(401, "missing or invalid bearer token");
+    }
+    if draining {
+        return Decision::Refuse(503, "server is shutting down");
     }
     match &request.websocket_key {
         Some(key) => Decision::Upgrade { accept_key: derive_accept_key(key.as_bytes()) },
         None => Decision::Refuse(400, "missing Sec-WebSocket-Key"),
     }
+}
+
+/// Whether the request carries the configured bearer token (always true without one).
+fn authorized(request: &Request, admission: &Admission) -> bool {
+    let Some(token) = &admission.auth_token else { return true };
+    let presented = request.authorization.as_deref().and_then(|value| {
+        let (scheme, credentials) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+    });
+    presented.is_some_and(|presented| constant_time_eq(presented.as_bytes(), token.as_bytes()))
 }
 
 /// Compares two secrets without an early exit, so the time taken does not reveal how many leading
@@ -245,6 +269,7 @@ fn reason_phrase(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "Error",
     }
 }
@@ -258,9 +283,14 @@ mod tests {
 
     #[track_caller]
     fn check(head: &str, admission: &Admission, expect: Decision) {
+        check_draining(head, admission, false, expect);
+    }
+
+    #[track_caller]
+    fn check_draining(head: &str, admission: &Admission, draining: bool, expect: Decision) {
         let head = format!("{head}\r\n");
         let decision = match parse_request(head.as_bytes()) {
-            Ok(request) => decide(&request, admission),
+            Ok(request) => decide(&request, admission, draining),
             Err(status) => Decision::Refuse(status, "malformed request"),
         };
         assert_eq!(decision, expect, "for head {head:?}");
@@ -314,6 +344,34 @@ mod tests {
             &UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
             &open,
             Decision::Refuse(400, "missing Sec-WebSocket-Key"),
+        );
+    }
+
+    #[test]
+    fn metrics_behind_the_token() {
+        check("GET /metrics HTTP/1.1\r\nHost: x\r\n", &Admission::default(), Decision::Metrics);
+        check(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n",
+            &with_token(),
+            Decision::Refuse(401, "missing or invalid bearer token"),
+        );
+        check("GET /metrics HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n", &with_token(), Decision::Metrics);
+    }
+
+    #[test]
+    fn health_while_draining() {
+        let open = Admission::default();
+        check("GET /livez HTTP/1.1\r\nHost: x\r\n", &open, Decision::Ready);
+        check("HEAD /livez HTTP/1.1\r\nHost: x\r\n", &with_token(), Decision::Ready);
+        check_draining("GET /livez HTTP/1.1\r\nHost: x\r\n", &open, true, Decision::Ready);
+        check_draining("GET /readyz HTTP/1.1\r\nHost: x\r\n", &open, true, Decision::Refuse(503, "draining"));
+        check_draining(UPGRADE, &open, true, Decision::Refuse(503, "server is shutting down"));
+        // Admission is still checked first: a draining server tells nothing to a bad origin.
+        check_draining(
+            &format!("{UPGRADE}Origin: https://evil.example\r\n"),
+            &open,
+            true,
+            Decision::Refuse(403, "browser origin not allowed"),
         );
     }
 

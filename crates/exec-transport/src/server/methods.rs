@@ -100,6 +100,7 @@ macro_rules! on {
                         handlers::encode_result(&response)
                     }
                     .await;
+                    call.context.shared.metrics.request(<$marker>::NAME, &result);
                     response_frame(&id, result)
                 })
             },
@@ -117,6 +118,7 @@ macro_rules! on {
                         $handler(&call.context, &call.session, params).await
                     }
                     .await;
+                    call.context.shared.metrics.request(<$marker>::NAME, &result);
                     match result {
                         Ok(value) => $encoder(&id, value),
                         Err(error) => response_frame(&id, Err(error)),

@@ -10,6 +10,7 @@
 //! mapping in `handlers`; the `fs/*` methods in `fs` (open handles in `files`); sandbox intents in
 //! `confine`; `environmentInfo` in `environment`; `fs/watchMissing` in `watch`; the HTTP upgrade in `handshake`.
 
+mod audit;
 mod confine;
 mod connection;
 mod environment;
@@ -17,8 +18,10 @@ mod files;
 mod fs;
 mod handlers;
 mod handshake;
+mod lifecycle;
 mod log_text;
 mod methods;
+mod metrics;
 mod tls;
 mod watch;
 
@@ -35,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub use audit::AuditLog;
 pub use handshake::Admission;
 pub use tls::{TlsError, TlsIdentity};
 
@@ -64,6 +68,11 @@ pub struct ServerConfig {
     /// The environment `envPolicy` starts from: the server's own, captured once at start-up by
     /// the binary (tests pass a fixed map). Without `envPolicy`, a child gets exactly `env`.
     pub base_environment: BTreeMap<String, String>,
+    /// On shutdown, how long [`run`] waits for the processes running in attached sessions
+    /// before it closes connections and kills them (zero: kill at once). See `lifecycle`.
+    pub drain_timeout: Duration,
+    /// Where the audit log (one JSON line per process start and end) goes; off by default.
+    pub audit: AuditLog,
     /// Reported as `serverInfo` in the `initialize` result.
     pub server_name: String,
     /// Reported as `serverInfo` in the `initialize` result.
@@ -80,6 +89,8 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             tls: None,
             base_environment: BTreeMap::new(),
+            drain_timeout: Duration::ZERO,
+            audit: AuditLog::default(),
             server_name: "exec-server".to_owned(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -91,6 +102,13 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) config: ServerConfig,
+    /// Readiness; set to draining when shutdown begins.
+    pub(crate) health: lifecycle::Health,
+    /// Counters served on `/metrics`.
+    pub(crate) metrics: metrics::Metrics,
+    /// The per-process end watchers (`audit`); waited for, bounded, after the final kill so the
+    /// end lines of killed processes are written before the server returns.
+    pub(crate) watchers: TaskTracker,
     /// `environmentInfo`, computed once at start-up from `config` and the process.
     pub(crate) environment: exec_protocol::environment::EnvironmentInfo,
 }
@@ -98,12 +116,20 @@ pub(crate) struct Shared {
 impl Shared {
     fn new(engine: Engine, config: ServerConfig) -> Shared {
         let environment = environment::info(&config);
-        Shared { engine, config, environment }
+        Shared {
+            engine,
+            config,
+            health: lifecycle::Health::default(),
+            metrics: metrics::Metrics::default(),
+            watchers: TaskTracker::new(),
+            environment,
+        }
     }
 }
 
 /// Serves WebSocket connections accepted from `listener` until `shutdown` is cancelled, then
-/// closes every connection (bounded wait) and kills every session's processes.
+/// drains (up to `ServerConfig::drain_timeout`), closes every connection (bounded wait) and kills
+/// every session's processes. The sequence is described in `lifecycle`.
 pub async fn run(
     listener: TcpListener,
     engine: Engine,
@@ -112,31 +138,40 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let shared = Arc::new(Shared::new(engine, config));
     let connections = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let shared = Arc::clone(&shared);
-                let shutdown = shutdown.clone();
-                let span = tracing::info_span!("connection", %peer);
-                connections.spawn(serve_tcp(stream, shared, shutdown).instrument(span));
-            }
-            Err(error) => {
-                // Usually EMFILE/ENFILE: back off briefly instead of spinning on the error.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    // Cancelled after the drain: every connection closes with 1001.
+    let close_connections = CancellationToken::new();
+    let accepting = async {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let shared = Arc::clone(&shared);
+                    let span = tracing::info_span!("connection", %peer, session = tracing::field::Empty);
+                    connections.spawn(serve_tcp(stream, shared, close_connections.clone()).instrument(span));
+                }
+                Err(error) => {
+                    // Usually EMFILE/ENFILE: back off briefly instead of spinning on the error.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
         }
+    };
+    // Accepting goes on while draining, so health checks are answered (503 for readiness).
+    tokio::select! {
+        () = accepting => {}
+        () = async {
+            shutdown.cancelled().await;
+            lifecycle::drain(&shared).await;
+        } => {}
     }
     drop(listener);
+    close_connections.cancel();
     connections.close();
     if tokio::time::timeout(CONNECTION_DRAIN, connections.wait()).await.is_err() {
         tracing::warn!("some connections did not close within {CONNECTION_DRAIN:?}");
     }
     shared.engine.shutdown().await;
+    lifecycle::wait_for_watchers(&shared).await;
     Ok(())
 }
 
@@ -158,6 +193,7 @@ pub async fn serve_stdio<R, W>(
     let sink = LineSink::new(writer);
     connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
     shared.engine.shutdown().await;
+    lifecycle::wait_for_watchers(&shared).await;
 }
 
 async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -192,10 +228,11 @@ where
         .max_frame_size(Some(config.max_message_bytes));
     let handshake = tokio::select! {
         _ = shutdown.cancelled() => return,
-        handshake = handshake::accept(stream, &config.admission, websocket_config, config.handshake_timeout) => handshake,
+        handshake = handshake::accept(stream, &shared, websocket_config, config.handshake_timeout) => handshake,
     };
     match handshake {
         Ok(handshake::Handshake::Upgraded(websocket)) => {
+            let _open = shared.metrics.connection_opened();
             let (sink, stream) = (*websocket).split();
             let source =
                 WebSocketSource { stream, max_message_bytes: config.max_message_bytes, close_frame: None };

@@ -1,0 +1,110 @@
+//! W3C trace context (issue 15, item 3): a request's `trace.traceparent`, as the current Codex
+//! client sends it, is carried on the span of that request, so the server's JSON log lines for
+//! it can be joined to the orchestrator's trace; with the `otlp` feature, the request is also
+//! exported as an OTLP span, a child of the caller's.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use test_support::{DEFAULT_DEADLINE, RawClient, Target};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[tokio::test]
+async fn traceparent_is_on_the_request_span() {
+    let server = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
+        .spawn_with(|command| {
+            command.args(["--log-format", "json"]).env("RUST_LOG", "exec_transport=debug");
+        })
+        .await;
+    let mut client = RawClient::connect(server.url()).await;
+    client.initialize("trace").await;
+    client
+        .send_json(json!({
+            "id": 77, "method": "process/list", "params": {},
+            "trace": { "traceparent": TRACEPARENT, "tracestate": "vendor=x" },
+        }))
+        .await;
+    client.response(77).await.expect("process/list answers");
+
+    let until = Instant::now() + DEFAULT_DEADLINE;
+    loop {
+        let output = server.captured_output();
+        let traced =
+            output.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).find(|line| {
+                line["spans"]
+                    .as_array()
+                    .is_some_and(|spans| spans.iter().any(|span| span["traceparent"] == TRACEPARENT))
+            });
+        if let Some(line) = traced {
+            let request = line["spans"]
+                .as_array()
+                .and_then(|spans| spans.iter().find(|span| span["name"] == "request"));
+            assert_eq!(request.map(|span| span["method"].clone()), Some(json!("process/list")), "{line}");
+            // The connection span names the session on the same line.
+            let connection = line["spans"][0].clone();
+            assert!(connection["session"].is_string(), "{line}");
+            return;
+        }
+        assert!(Instant::now() < until, "no log line carried the traceparent:\n{output}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// With the `otlp` feature, a traced request is exported as an OTLP/HTTP JSON span, a child of
+/// the caller's span, to `$OTEL_EXPORTER_OTLP_ENDPOINT` (here a collector the test plays).
+#[cfg(feature = "otlp")]
+#[tokio::test]
+async fn traced_requests_are_exported_over_otlp() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the collector");
+    let endpoint = format!("http://{}", collector.local_addr().expect("collector address"));
+    let server = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
+        .spawn_with(|command| {
+            command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
+        })
+        .await;
+    let mut client = RawClient::connect(server.url()).await;
+    client.initialize("otlp").await;
+    client
+        .send_json(json!({
+            "id": 5, "method": "process/list", "params": {}, "trace": { "traceparent": TRACEPARENT },
+        }))
+        .await;
+    client.response(5).await.expect("process/list answers");
+
+    let receive = async {
+        let (mut stream, _) = collector.accept().await.expect("the exporter connects");
+        let mut received = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        let (head_end, length) = loop {
+            let read = stream.read(&mut buffer).await.expect("read the export");
+            assert!(read > 0, "the exporter closed early: {}", String::from_utf8_lossy(&received));
+            received.extend_from_slice(&buffer[..read]);
+            if let Some(at) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&received[..at]).to_ascii_lowercase();
+                assert!(head.starts_with("post /v1/traces "), "{head}");
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse::<usize>().ok())
+                    .expect("a Content-Length");
+                break (at + 4, length);
+            }
+        };
+        while received.len() < head_end + length {
+            let read = stream.read(&mut buffer).await.expect("read the body");
+            assert!(read > 0, "the body ended early");
+            received.extend_from_slice(&buffer[..read]);
+        }
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await.expect("answer");
+        serde_json::from_slice::<Value>(&received[head_end..head_end + length]).expect("a JSON body")
+    };
+    let body = tokio::time::timeout(DEFAULT_DEADLINE, receive).await.expect("no export arrived");
+    let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().expect("spans").clone();
+    let span = spans.iter().find(|span| span["name"] == "process/list").unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736", "{span}");
+    assert_eq!(span["parentSpanId"], "00f067aa0ba902b7", "{span}");
+    assert!(span["spanId"].as_str().is_some_and(|id| id.len() == 16 && id != "0000000000000000"), "{span}");
+}
