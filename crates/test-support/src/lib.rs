@@ -56,7 +56,7 @@ use base64::Engine as _;
 pub use binary::workspace_binary;
 pub use client::{Chunk, ErrorObject, Notification, ProcessRun, RawClient, ReadResult, start_params};
 pub use nix::sys::signal::Signal;
-pub use server::{PEER_ENV, ServerProcess, Target, TempDir};
+pub use server::{PEER_ENV, ServerProcess, Target, TempDir, authority, http_status, raw_http, status_of};
 
 /// How long a helper waits for a server event before it gives up and panics.
 ///

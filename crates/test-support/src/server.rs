@@ -294,3 +294,40 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// `host:port` of a `ws://host:port` URL.
+pub fn authority(url: &str) -> String {
+    url.strip_prefix("ws://").expect("a ws:// URL").split('/').next().unwrap_or_default().to_owned()
+}
+
+/// Sends `request` as raw bytes on a fresh TCP connection to `server` and returns the response
+/// head (status line and headers), read up to the blank line or the end of the stream.
+pub async fn raw_http(server: &ServerProcess, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(authority(server.url())).await.expect("TCP connect");
+        stream.write_all(request.as_bytes()).await.expect("write the request");
+        let mut head = Vec::new();
+        let mut buffer = [0_u8; 1024];
+        while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+            let read = stream.read(&mut buffer).await.expect("read the response");
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(&buffer[..read]);
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    };
+    tokio::time::timeout(crate::DEFAULT_DEADLINE, exchange).await.expect("the HTTP exchange timed out")
+}
+
+/// The status code of a raw HTTP response head.
+#[track_caller]
+pub fn status_of(head: &str) -> u16 {
+    head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("{head:?}"))
+}
+
+/// The status code answered to a raw HTTP `request` on a fresh connection.
+pub async fn http_status(server: &ServerProcess, request: &str) -> u16 {
+    status_of(&raw_http(server, request).await)
+}

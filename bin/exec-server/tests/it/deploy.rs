@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Map, Value, json};
-use test_support::{DEFAULT_DEADLINE, ServerProcess, TempDir};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use test_support::{ServerProcess, TempDir, http_status};
 
 fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -501,25 +499,4 @@ async fn check_token_is_enforced(server: &ServerProcess, token: &str) {
     assert_eq!(http_status(server, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await, 200);
     assert_eq!(http_status(server, &upgrade("")).await, 401);
     assert_eq!(http_status(server, &upgrade(&format!("Authorization: Bearer {token}\r\n"))).await, 101);
-}
-
-/// The status code of the answer to a raw HTTP request on a fresh connection.
-async fn http_status(server: &ServerProcess, request: &str) -> u16 {
-    let authority = server.url().strip_prefix("ws://").expect("a ws:// URL").to_owned();
-    let exchange = async {
-        let mut stream = TcpStream::connect(&authority).await.expect("TCP connect");
-        stream.write_all(request.as_bytes()).await.expect("write the request");
-        let mut head = Vec::new();
-        let mut buffer = [0_u8; 512];
-        while !head.windows(2).any(|window| window == b"\r\n") {
-            let read = stream.read(&mut buffer).await.expect("read the response");
-            if read == 0 {
-                break;
-            }
-            head.extend_from_slice(&buffer[..read]);
-        }
-        String::from_utf8_lossy(&head).into_owned()
-    };
-    let head = tokio::time::timeout(DEFAULT_DEADLINE, exchange).await.expect("the HTTP exchange timed out");
-    head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("{head:?}"))
 }

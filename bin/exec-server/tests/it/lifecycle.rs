@@ -10,7 +10,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use test_support::{DEFAULT_DEADLINE, RawClient, ServerProcess, Signal, Target, start_params};
+use test_support::{
+    DEFAULT_DEADLINE, RawClient, ServerProcess, Signal, Target, authority, http_status, start_params,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,32 +20,8 @@ fn ours() -> Target {
     Target::ours(env!("CARGO_BIN_EXE_exec-server"))
 }
 
-fn authority(server: &ServerProcess) -> String {
-    server.url().strip_prefix("ws://").expect("a ws:// URL").to_owned()
-}
-
 const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
-/// The status code answered to `request` on a fresh connection.
-async fn status(server: &ServerProcess, request: &str) -> u16 {
-    let exchange = async {
-        let mut stream = TcpStream::connect(authority(server)).await.expect("TCP connect");
-        stream.write_all(request.as_bytes()).await.expect("write the request");
-        let mut head = Vec::new();
-        let mut buffer = [0_u8; 512];
-        while !head.windows(2).any(|window| window == b"\r\n") {
-            let read = stream.read(&mut buffer).await.expect("read the response");
-            if read == 0 {
-                break;
-            }
-            head.extend_from_slice(&buffer[..read]);
-        }
-        String::from_utf8_lossy(&head).into_owned()
-    };
-    let head = tokio::time::timeout(DEFAULT_DEADLINE, exchange).await.expect("the HTTP exchange timed out");
-    head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("{head:?}"))
-}
 
 fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -53,7 +31,7 @@ fn get(path: &str) -> String {
 async fn wait_for_readiness(server: &ServerProcess, expected: u16) {
     let until = Instant::now() + DEFAULT_DEADLINE;
     loop {
-        let answered = status(server, &get("/readyz")).await;
+        let answered = http_status(server, &get("/readyz")).await;
         if answered == expected {
             return;
         }
@@ -65,14 +43,14 @@ async fn wait_for_readiness(server: &ServerProcess, expected: u16) {
 #[tokio::test]
 async fn livez_and_readyz_answer_200() {
     let server = ours().spawn().await;
-    assert_eq!(status(&server, &get("/livez")).await, 200);
-    assert_eq!(status(&server, &get("/readyz")).await, 200);
+    assert_eq!(http_status(&server, &get("/livez")).await, 200);
+    assert_eq!(http_status(&server, &get("/readyz")).await, 200);
 }
 
 /// A connection upgraded to WebSocket (the 101 head read) that will never send a frame.
 async fn upgraded_idle_connection(server: &ServerProcess) -> TcpStream {
     let upgrade = async {
-        let mut stream = TcpStream::connect(authority(server)).await.expect("TCP connect");
+        let mut stream = TcpStream::connect(authority(server.url())).await.expect("TCP connect");
         stream.write_all(UPGRADE.as_bytes()).await.expect("write the upgrade");
         let mut head = Vec::new();
         let mut byte = [0_u8; 1];
@@ -119,8 +97,8 @@ async fn sigterm_drains_running_commands_then_closes_with_1001() {
 
     server.terminate_with(Signal::SIGTERM).expect("SIGTERM the server");
     wait_for_readiness(&server, 503).await;
-    assert_eq!(status(&server, &get("/livez")).await, 200, "alive while draining");
-    assert_eq!(status(&server, UPGRADE).await, 503, "no new connection while draining");
+    assert_eq!(http_status(&server, &get("/livez")).await, 200, "alive while draining");
+    assert_eq!(http_status(&server, UPGRADE).await, 503, "no new connection while draining");
 
     // The attached client still drives its command and sees how it ends.
     client.write("job", b"cleanly\n").await.expect("write while draining");

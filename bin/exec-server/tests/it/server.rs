@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use test_support::{
-    DEFAULT_DEADLINE, RawClient, ServerProcess, Signal, Target, TempDir, decode_base64, encode_base64,
-    start_params,
+    DEFAULT_DEADLINE, RawClient, ServerProcess, Signal, Target, TempDir, authority, decode_base64,
+    encode_base64, raw_http, start_params, status_of,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -43,40 +43,6 @@ async fn connected(server: &ServerProcess) -> RawClient {
     let mut client = RawClient::connect(server.url()).await;
     client.initialize("server-tests").await;
     client
-}
-
-/// `host:port` of a `ws://host:port` URL.
-fn authority(url: &str) -> String {
-    url.strip_prefix("ws://").expect("a ws:// URL").split('/').next().unwrap_or_default().to_owned()
-}
-
-/// Sends `request` as raw bytes on a fresh TCP connection and returns the response head (status
-/// line and headers), read up to the blank line or the end of the stream.
-async fn raw_http(server: &ServerProcess, request: &str) -> String {
-    let exchange = async {
-        let mut stream = TcpStream::connect(authority(server.url())).await.expect("TCP connect");
-        stream.write_all(request.as_bytes()).await.expect("write the request");
-        let mut head = Vec::new();
-        let mut buffer = [0_u8; 1024];
-        while !head.windows(4).any(|window| window == b"\r\n\r\n") {
-            let read = stream.read(&mut buffer).await.expect("read the response");
-            if read == 0 {
-                break;
-            }
-            head.extend_from_slice(&buffer[..read]);
-        }
-        String::from_utf8_lossy(&head).into_owned()
-    };
-    tokio::time::timeout(DEFAULT_DEADLINE, exchange).await.expect("the HTTP exchange timed out")
-}
-
-/// The status code of a raw HTTP response head.
-#[track_caller]
-fn status_of(head: &str) -> u16 {
-    head.split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"))
 }
 
 /// A WebSocket upgrade request for `/` with `extra` header lines (each ending in `\r\n`).
