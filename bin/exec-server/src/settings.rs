@@ -72,6 +72,42 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     peer_timeout: Option<Duration>,
 
+    /// Requests of one connection in flight; past it the socket is not read until one answers.
+    #[arg(long, value_name = "N")]
+    max_requests_in_flight: Option<usize>,
+
+    /// Bytes of request frames of one connection in flight.
+    #[arg(long, value_name = "BYTES")]
+    max_request_bytes_in_flight: Option<usize>,
+
+    /// Bytes of frames queued for one connection's socket.
+    #[arg(long, value_name = "BYTES")]
+    max_outbound_bytes_queued: Option<usize>,
+
+    /// Closed processes a session keeps readable; past it the one that closed first goes.
+    #[arg(long, value_name = "N")]
+    max_lingering_per_session: Option<usize>,
+
+    /// How long a new connection may take to complete `initialize`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    initialize_timeout: Option<Duration>,
+
+    /// Connections that have not completed `initialize` yet; one more gets HTTP 503.
+    #[arg(long, value_name = "N")]
+    max_uninitialized_connections: Option<usize>,
+
+    /// `fs/*` requests of one connection running at once.
+    #[arg(long, value_name = "N")]
+    max_fs_requests_in_flight: Option<usize>,
+
+    /// Bytes of stdin writes queued per process.
+    #[arg(long, value_name = "BYTES")]
+    max_stdin_queued_bytes: Option<usize>,
+
+    /// How long a `process/write` waits for the child to read before it fails.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    stdin_write_timeout: Option<Duration>,
+
     /// Log format on stderr (filter with `RUST_LOG`).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
@@ -101,6 +137,15 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     ping_interval: Option<String>,
     peer_timeout: Option<String>,
+    max_requests_in_flight: Option<usize>,
+    max_request_bytes_in_flight: Option<usize>,
+    max_outbound_bytes_queued: Option<usize>,
+    max_stdin_queued_bytes: Option<usize>,
+    max_fs_requests_in_flight: Option<usize>,
+    stdin_write_timeout: Option<String>,
+    max_lingering_per_session: Option<usize>,
+    initialize_timeout: Option<String>,
+    max_uninitialized_connections: Option<usize>,
     log_format: Option<LogFormat>,
 }
 
@@ -186,6 +231,12 @@ impl Settings {
         if let Some(limit) = cli.max_processes.or(file.max_processes) {
             engine.max_processes_total = limit;
         }
+        if let Some(limit) = cli.max_lingering_per_session.or(file.max_lingering_per_session) {
+            engine.max_lingering_per_session = limit;
+        }
+        if let Some(bytes) = cli.max_stdin_queued_bytes.or(file.max_stdin_queued_bytes) {
+            engine.max_stdin_queued_bytes = bytes;
+        }
 
         let mut server = exec_transport::server::ServerConfig::default();
         server.admission.auth_token = auth_token;
@@ -202,6 +253,31 @@ impl Settings {
         }
         if let Some(timeout) = duration(cli.peer_timeout, "peer_timeout", &file.peer_timeout)? {
             server.peer_timeout = timeout;
+        }
+        if let Some(limit) = cli.max_requests_in_flight.or(file.max_requests_in_flight) {
+            server.max_requests_in_flight = limit;
+        }
+        if let Some(bytes) = cli.max_request_bytes_in_flight.or(file.max_request_bytes_in_flight) {
+            server.max_request_bytes_in_flight = bytes;
+        }
+        if let Some(bytes) = cli.max_outbound_bytes_queued.or(file.max_outbound_bytes_queued) {
+            server.max_outbound_bytes_queued = bytes;
+        }
+        if let Some(timeout) =
+            duration(cli.initialize_timeout, "initialize_timeout", &file.initialize_timeout)?
+        {
+            server.initialize_timeout = timeout;
+        }
+        if let Some(limit) = cli.max_uninitialized_connections.or(file.max_uninitialized_connections) {
+            server.max_uninitialized_connections = limit;
+        }
+        if let Some(limit) = cli.max_fs_requests_in_flight.or(file.max_fs_requests_in_flight) {
+            server.max_fs_requests_in_flight = limit;
+        }
+        if let Some(timeout) =
+            duration(cli.stdin_write_timeout, "stdin_write_timeout", &file.stdin_write_timeout)?
+        {
+            server.stdin_write_timeout = timeout;
         }
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()

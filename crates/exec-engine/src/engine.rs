@@ -27,7 +27,8 @@ pub(crate) struct EngineInner {
     config: Config,
     /// Every live session, attached or detached. Removed on expiry and shutdown.
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
-    /// Process table entries across all sessions (starting, running, lingering).
+    /// Process table entries across all sessions that are starting or running; an entry stops
+    /// counting when its process closes (lingering entries do not count, issue 12).
     total_processes: AtomicUsize,
     /// A runtime seen while the engine was used, so that a `SessionHandle` dropped outside any
     /// runtime context can still schedule its expiry timer.
@@ -56,6 +57,22 @@ impl Engine {
     pub fn create_session(&self) -> Result<SessionHandle, SessionError> {
         self.inner.remember_runtime();
         let mut sessions = self.inner.sessions();
+        if sessions.len() >= self.inner.config.max_sessions {
+            // A detached session with no process holds no slot (issue 12: a client creating and
+            // dropping sessions in a loop locked everyone out for the TTL). Such sessions are
+            // forgotten to make room; resuming one later answers "unknown session".
+            let empty: Vec<SessionId> = sessions
+                .iter()
+                .filter(|(_, session)| session.lock().is_empty_and_detached())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &empty {
+                sessions.remove(id);
+            }
+            if !empty.is_empty() {
+                tracing::debug!(count = empty.len(), "forgot empty detached sessions to make room");
+            }
+        }
         if sessions.len() >= self.inner.config.max_sessions {
             return Err(SessionError::TooManySessions { limit: self.inner.config.max_sessions });
         }

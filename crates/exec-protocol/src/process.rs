@@ -196,7 +196,8 @@ pub struct ProcessWriteParams {
     #[serde(default, skip_serializing_if = "is_false")]
     pub eof: bool,
     /// Extension: idempotency key; a retried write with a seen id is acknowledged and not repeated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most `ids::MAX_ID_BYTES`.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::ids::write_id")]
     pub write_id: Option<String>,
 }
 

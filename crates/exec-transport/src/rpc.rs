@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -39,8 +39,9 @@ pub(crate) enum Incoming {
 /// One thing to send to the peer, in queue order.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    /// A complete JSON-RPC message.
-    Frame(String),
+    /// A complete JSON-RPC message, with its share of the connection's outbound byte budget
+    /// (given back once the frame has been handed to the socket).
+    Frame(String, Option<OwnedSemaphorePermit>),
     /// Close the connection with this code and reason, after everything queued before it.
     Close { code: u16, reason: String },
 }
@@ -99,7 +100,10 @@ pub(crate) async fn write_loop<S: FrameSink>(
         };
         loop {
             match item {
-                Outgoing::Frame(frame) => sink.feed(frame).await?,
+                Outgoing::Frame(frame, budget) => {
+                    sink.feed(frame).await?;
+                    drop(budget);
+                }
                 Outgoing::Close { code, reason } => {
                     sink.flush().await?;
                     return sink.close(code, reason).await;

@@ -6,6 +6,7 @@
 //!   when `EXEC_PEER_CODEX` names a `codex` binary, against the Codex peer too.
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
 //!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
+//! - `limits`: bounded memory and fair admission under one hostile client (issue 12).
 //! - `server`: our server's own behaviour beyond that subset (concurrency, takeover, HTTP, limits,
 //!   extensions, shutdown, stdio mode).
 //!
@@ -13,4 +14,5 @@
 
 mod conformance;
 mod hostile;
+mod limits;
 mod server;

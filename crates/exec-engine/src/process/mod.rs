@@ -21,7 +21,7 @@ use bytes::Bytes;
 use nix::sys::signal::{Signal as NixSignal, killpg};
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::ProcessId;
@@ -47,6 +47,33 @@ pub(crate) struct WriteRequest {
     /// Answered by the writer task once the bytes are in the pipe (or failed). Dropped unanswered
     /// when the writer stops, which the caller reads as `StdinClosed`.
     pub(crate) reply: oneshot::Sender<WriteStatus>,
+    /// This write's share of the process's stdin byte budget, given back when the request is
+    /// dropped (written, skipped because its caller stopped waiting, or discarded with the queue).
+    pub(crate) _budget: OwnedSemaphorePermit,
+}
+
+/// The sending side of a process's stdin queue and its byte budget.
+///
+/// The queue holds at most [`STDIN_QUEUE_CAPACITY`] writes, and together at most
+/// `Config::max_stdin_queued_bytes` bytes (a single larger write takes the whole budget), so a
+/// child that never reads its stdin pins a bounded amount of memory however many writes arrive.
+/// A write past the budget waits for it; the caller bounds that wait (the server answers with
+/// an error after `ServerConfig::stdin_write_timeout`) and a write whose caller stopped waiting
+/// before the writer reached it is skipped, never written late.
+#[derive(Debug)]
+pub(crate) struct StdinQueue {
+    sender: mpsc::Sender<WriteRequest>,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+}
+
+impl StdinQueue {
+    pub(crate) fn new(sender: mpsc::Sender<WriteRequest>, budget_bytes: usize) -> StdinQueue {
+        // A semaphore holds at most `Semaphore::MAX_PERMITS`, and one write takes at most
+        // `u32::MAX` permits at once.
+        let budget_bytes = budget_bytes.clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS));
+        StdinQueue { sender, budget: Arc::new(Semaphore::new(budget_bytes)), budget_bytes }
+    }
 }
 
 /// A child process and everything the engine keeps about it.
@@ -71,7 +98,7 @@ pub(crate) struct Process {
     pub(crate) removed: CancellationToken,
     /// The sending side of the stdin queue; `None` when stdin is `/dev/null`. The writer task
     /// owns the receiver; it ends (closing the queue) when stdin is closed or the process removed.
-    stdin: Option<mpsc::Sender<WriteRequest>>,
+    stdin: Option<StdinQueue>,
     /// The PTY master, shared with the reader and writer tasks; used here for resize.
     pty_master: Option<Arc<AsyncFd<OwnedFd>>>,
 }
@@ -212,7 +239,9 @@ impl Process {
         self.announce_change();
     }
 
-    /// Queues a write and waits until it reached the pipe.
+    /// Queues a write and waits until it reached the pipe. Waits first for room in the stdin
+    /// byte budget (see [`StdinQueue`]); dropping the future before the writer took the request
+    /// cancels the write.
     pub(crate) async fn write(&self, data: Bytes, options: WriteOptions) -> WriteStatus {
         let Some(queue) = &self.stdin else { return WriteStatus::StdinClosed };
         {
@@ -233,9 +262,14 @@ impl Process {
                 }
             }
         }
+        let wanted = u32::try_from(data.len().min(queue.budget_bytes)).unwrap_or(u32::MAX);
+        let Ok(budget) = Arc::clone(&queue.budget).acquire_many_owned(wanted).await else {
+            // The semaphore is never closed; treat it like a closed stdin rather than panic.
+            return WriteStatus::StdinClosed;
+        };
         let (reply, answer) = oneshot::channel();
-        let request = WriteRequest { data, eof: options.eof, reply };
-        if queue.send(request).await.is_err() {
+        let request = WriteRequest { data, eof: options.eof, reply, _budget: budget };
+        if queue.sender.send(request).await.is_err() {
             return WriteStatus::StdinClosed;
         }
         answer.await.unwrap_or(WriteStatus::StdinClosed)

@@ -203,6 +203,11 @@ impl StdinWriter {
                     None => break,
                 },
             };
+            if request.reply.is_closed() {
+                // Its caller stopped waiting (a timed-out or cancelled request): it was told the
+                // write failed, so writing it now would deliver bytes the client will resend.
+                continue;
+            }
             let Some(target) = &self.target else { break };
             let fd = match target {
                 StdinTarget::Pipe(fd) => fd,

@@ -53,6 +53,11 @@ impl Book {
         self.attachment
     }
 
+    /// Whether some handle is attached.
+    pub(crate) fn is_attached(&self) -> bool {
+        matches!(self.attachment, Attachment::Attached { .. })
+    }
+
     /// Whether `generation` is the current attachment.
     pub(crate) fn is_attached_as(&self, generation: u64) -> bool {
         self.attachment == Attachment::Attached { generation }

@@ -102,6 +102,23 @@ where
     }
 }
 
+/// How long a refused connection may take to send its request head before it gets its answer
+/// (reading it first lets the peer see the answer instead of a reset).
+const REFUSAL_READ: Duration = Duration::from_secs(1);
+
+/// Answers 503 to a connection accepted while `limit` connections are still waiting to
+/// initialize, then closes it. Bounded in time: nothing here waits on the peer for long.
+pub(crate) async fn refuse_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: usize) {
+    tracing::warn!(limit, "refusing a connection: too many connections waiting to initialize");
+    // The head is read only so the peer sees the answer; what it says does not matter.
+    let _ = tokio::time::timeout(REFUSAL_READ, read_head(&mut stream)).await;
+    let body = format!("{}\n", exec_protocol::messages::too_many_uninitialized_connections(limit));
+    let answer = tokio::time::timeout(REFUSAL_READ, respond(&mut stream, 503, reason_phrase(503), &body));
+    if let Ok(Err(error)) = answer.await {
+        tracing::debug!(%error, "could not answer a refused connection");
+    }
+}
+
 /// Reads until the blank line that ends the head; returns the head and any bytes after it.
 async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(Vec<u8>, Vec<u8>), HandshakeError> {
     let mut buffer = Vec::with_capacity(1024);
@@ -245,6 +262,7 @@ fn reason_phrase(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "Error",
     }
 }

@@ -24,6 +24,7 @@ use exec_engine::Engine;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -51,6 +52,30 @@ pub struct ServerConfig {
     pub peer_timeout: Duration,
     /// How long a new TCP connection may take to send its HTTP request head.
     pub handshake_timeout: Duration,
+    /// How long a new connection may take, from accept, to complete `initialize` (default 30 s);
+    /// past it the connection is closed (code 1008).
+    pub initialize_timeout: Duration,
+    /// Connections accepted that have not completed `initialize` yet (default 256); one more is
+    /// answered HTTP 503 and closed. `GET /readyz` counts only while it is being answered.
+    pub max_uninitialized_connections: usize,
+    /// Requests of one connection read and not yet answered (default 64). When they are all in
+    /// flight the server stops reading that connection's socket until one is answered.
+    pub max_requests_in_flight: usize,
+    /// Bytes of request frames of one connection in flight (default 32 MiB; one larger frame
+    /// takes the whole budget). Past it the socket is not read.
+    pub max_request_bytes_in_flight: usize,
+    /// Bytes of frames (responses and notifications) of one connection queued for its socket
+    /// (default 16 MiB). A client that stops reading fills it; then requests wait to answer and
+    /// processes wait to be drained.
+    pub max_outbound_bytes_queued: usize,
+    /// `fs/*` requests of one connection running at once (default 4); more wait their turn.
+    /// Their answers are the large ones, so this bounds what is built while a client is not
+    /// reading (4 × the `fs/readFile` limit, base64).
+    pub max_fs_requests_in_flight: usize,
+    /// How long a `process/write` may wait for the child to take its bytes (default 30 s): past
+    /// it the request fails with an error naming the limit (and a write not yet started is
+    /// dropped, never written late).
+    pub stdin_write_timeout: Duration,
     /// The environment `envPolicy` starts from: the server's own, captured once at start-up by
     /// the binary (tests pass a fixed map). Without `envPolicy`, a child gets exactly `env`.
     pub base_environment: BTreeMap<String, String>,
@@ -68,6 +93,13 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(10),
             peer_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            initialize_timeout: Duration::from_secs(30),
+            max_uninitialized_connections: 256,
+            max_requests_in_flight: 64,
+            max_request_bytes_in_flight: 32 * 1024 * 1024,
+            max_outbound_bytes_queued: 16 * 1024 * 1024,
+            max_fs_requests_in_flight: 4,
+            stdin_write_timeout: Duration::from_secs(30),
             base_environment: BTreeMap::new(),
             server_name: "exec-server".to_owned(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -90,6 +122,8 @@ pub async fn run(
     config: ServerConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let uninitialized =
+        Arc::new(Semaphore::new(config.max_uninitialized_connections.clamp(1, Semaphore::MAX_PERMITS)));
     let shared = Arc::new(Shared { engine, config });
     let connections = TaskTracker::new();
     loop {
@@ -99,10 +133,16 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, peer)) => {
+                let span = tracing::info_span!("connection", %peer);
+                let Ok(place) = Arc::clone(&uninitialized).try_acquire_owned() else {
+                    let limit = shared.config.max_uninitialized_connections;
+                    connections.spawn(handshake::refuse_busy(stream, limit).instrument(span));
+                    continue;
+                };
+                let deadline = tokio::time::Instant::now() + shared.config.initialize_timeout;
                 let shared = Arc::clone(&shared);
                 let shutdown = shutdown.clone();
-                let span = tracing::info_span!("connection", %peer);
-                connections.spawn(serve_tcp(stream, shared, shutdown).instrument(span));
+                connections.spawn(serve_tcp(stream, shared, (place, deadline), shutdown).instrument(span));
             }
             Err(error) => {
                 // Usually EMFILE/ENFILE: back off briefly instead of spinning on the error.
@@ -136,11 +176,16 @@ pub async fn serve_stdio<R, W>(
     let shared = Arc::new(Shared { engine, config });
     let source = LineSource::new(reader, max);
     let sink = LineSink::new(writer);
-    connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
+    connection::serve(source, sink, Arc::clone(&shared), None, None, shutdown).await;
     shared.engine.shutdown().await;
 }
 
-async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+async fn serve_tcp(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    uninitialized: (OwnedSemaphorePermit, tokio::time::Instant),
+    shutdown: CancellationToken,
+) {
     // Small notifications must not wait for a delayed ACK (Nagle): the peer's 44 ms stall.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY");
@@ -160,7 +205,7 @@ async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellatio
                 WebSocketSource { stream, max_message_bytes: config.max_message_bytes, close_frame: None };
             let sink = WebSocketSink { sink };
             let ping = Some((config.ping_interval, config.peer_timeout));
-            connection::serve(source, sink, Arc::clone(&shared), ping, shutdown).await;
+            connection::serve(source, sink, Arc::clone(&shared), ping, Some(uninitialized), shutdown).await;
         }
         Ok(handshake::Handshake::Answered { status }) => {
             tracing::debug!(status, "answered a plain HTTP request");
