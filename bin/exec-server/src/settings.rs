@@ -48,6 +48,10 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "BYTES")]
     retention_bytes: Option<usize>,
 
+    /// Output bytes retained across all processes; closed processes' output goes first.
+    #[arg(long, value_name = "BYTES")]
+    max_retained_bytes: Option<usize>,
+
     /// Sessions alive at once.
     #[arg(long, value_name = "N")]
     max_sessions: Option<usize>,
@@ -131,6 +135,7 @@ struct FileConfig {
     session_ttl: Option<String>,
     exited_linger: Option<String>,
     retention_bytes: Option<usize>,
+    max_retained_bytes: Option<usize>,
     max_sessions: Option<usize>,
     max_processes_per_session: Option<usize>,
     max_processes: Option<usize>,
@@ -221,6 +226,9 @@ impl Settings {
         }
         if let Some(bytes) = cli.retention_bytes.or(file.retention_bytes) {
             engine.retention_bytes = bytes;
+        }
+        if let Some(bytes) = cli.max_retained_bytes.or(file.max_retained_bytes) {
+            engine.max_retained_bytes_total = bytes;
         }
         if let Some(limit) = cli.max_sessions.or(file.max_sessions) {
             engine.max_sessions = limit;

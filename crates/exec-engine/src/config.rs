@@ -16,6 +16,11 @@ pub struct Config {
     /// are evicted past this bound; with a lagging subscriber the reader stops draining the
     /// child instead. A single chunk larger than the bound is still kept whole.
     pub retention_bytes: usize,
+    /// Output bytes retained across all processes of all sessions (default 512 MiB). Past it
+    /// the output of closed processes is evicted first, then consumed output of running ones;
+    /// evictions are reported as `dropped_before`. Output a subscriber has not consumed is never
+    /// evicted for it: such a producer waits instead (flow control).
+    pub max_retained_bytes_total: usize,
     /// How long a closed process (exited, every stream at EOF) stays readable before it is
     /// removed and its id may be reused (default 30 s).
     pub exited_linger: Duration,
@@ -81,6 +86,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             retention_bytes: 1024 * 1024,
+            max_retained_bytes_total: 512 * 1024 * 1024,
             exited_linger: Duration::from_secs(30),
             session_ttl: Duration::from_secs(30),
             max_sessions: 1024,

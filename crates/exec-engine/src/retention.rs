@@ -12,8 +12,18 @@
 //! - Eviction is oldest first and only of output chunks; the exit and close are kept as fields.
 //! - A chunk that some subscriber cursor has not passed is never evicted: [`Retention::push_output`]
 //!   refuses the new chunk instead ([`Push::Full`]) and the producer waits (flow control).
+//! - With a shared [`RetentionBudget`] attached (the engine attaches one to every process), the
+//!   bytes of every log count against one global limit too. A push that would pass it first
+//!   evicts this log's own consumed chunks, like a push past its own limit, and wakes the
+//!   engine's reclaimer, which evicts the output of closed processes first (see
+//!   `Engine`'s reclaimer). Unconsumed output of a subscribed log is never evicted for it: if
+//!   the log holds such a chunk the push is refused and the producer waits; if it holds none,
+//!   the chunk is stored above the global limit (by at most one chunk per process), so a
+//!   producer never waits for space only other processes can free.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -56,10 +66,51 @@ pub(crate) enum Step {
     Finished,
 }
 
+/// Retained output bytes across every log it is attached to, against one limit.
+///
+/// Plain atomics and a [`tokio::sync::Notify`] (which wakes without blocking): the logs update
+/// it under their own locks, and the engine's reclaimer waits on `over` to evict.
+#[derive(Debug)]
+pub(crate) struct RetentionBudget {
+    limit: usize,
+    used: AtomicUsize,
+    /// Notified when a push found the budget exceeded.
+    pub(crate) over: tokio::sync::Notify,
+}
+
+impl RetentionBudget {
+    pub(crate) fn new(limit: usize) -> RetentionBudget {
+        RetentionBudget { limit, used: AtomicUsize::new(0), over: tokio::sync::Notify::new() }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn add(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn sub(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Whether `more` bytes would pass the limit.
+    fn would_exceed(&self, more: usize) -> bool {
+        self.used().saturating_add(more) > self.limit
+    }
+}
+
 /// One process's retained events. See the module docs for the rules.
 #[derive(Debug)]
 pub(crate) struct Retention {
     limit: usize,
+    /// The global budget these bytes also count against, once attached.
+    budget: Option<Arc<RetentionBudget>>,
     /// Retained output chunks, seq ascending (not contiguous: exit/close take seqs too).
     chunks: VecDeque<OutputChunk>,
     retained_bytes: usize,
@@ -80,6 +131,7 @@ impl Retention {
     pub(crate) fn new(limit: usize) -> Retention {
         Retention {
             limit,
+            budget: None,
             chunks: VecDeque::new(),
             retained_bytes: 0,
             next_seq: 1,
@@ -109,6 +161,49 @@ impl Retention {
         self.retained_bytes
     }
 
+    /// Counts this log's bytes (those held now and every later change) against `budget`.
+    pub(crate) fn attach_budget(&mut self, budget: Arc<RetentionBudget>) {
+        if let Some(old) = self.budget.take() {
+            old.sub(self.retained_bytes);
+        }
+        budget.add(self.retained_bytes);
+        self.budget = Some(budget);
+    }
+
+    fn over_global(&self, more: usize) -> bool {
+        self.budget.as_ref().is_some_and(|budget| budget.would_exceed(more))
+    }
+
+    fn evict_front(&mut self) {
+        let evicted = self.chunks.pop_front().expect("front exists");
+        self.retained_bytes -= evicted.data.len();
+        self.last_evicted = evicted.seq.get();
+        if let Some(budget) = &self.budget {
+            budget.sub(evicted.data.len());
+        }
+    }
+
+    /// The seq every cursor has passed (`u64::MAX` without cursors): chunks up to it may go.
+    fn consumed_floor(&self) -> u64 {
+        self.cursors.values().map(|cursor| cursor.delivered).min().unwrap_or(u64::MAX)
+    }
+
+    /// Evicts consumed chunks, oldest first, until the global budget has `target` bytes in use
+    /// or less, or nothing more may go. Returns the bytes freed. The reclaimer's tool.
+    pub(crate) fn evict_consumed_until(&mut self, target: usize) -> usize {
+        let floor = self.consumed_floor();
+        let mut freed = 0;
+        while self.budget.as_ref().is_some_and(|budget| budget.used() > target) {
+            let Some(front) = self.chunks.front() else { break };
+            if front.seq.get() > floor {
+                break;
+            }
+            freed += front.data.len();
+            self.evict_front();
+        }
+        freed
+    }
+
     fn assign_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -119,19 +214,25 @@ impl Retention {
     /// Empty data is stored too (callers should not send it).
     pub(crate) fn push_output(&mut self, stream: StreamKind, data: Bytes) -> Push {
         debug_assert!(self.closed.is_none(), "output after close");
-        let floor = self.cursors.values().map(|cursor| cursor.delivered).min().unwrap_or(u64::MAX);
-        while self.retained_bytes + data.len() > self.limit {
+        let floor = self.consumed_floor();
+        if self.over_global(data.len())
+            && let Some(budget) = &self.budget
+        {
+            budget.over.notify_one();
+        }
+        while self.retained_bytes + data.len() > self.limit || self.over_global(data.len()) {
             let Some(front) = self.chunks.front() else { break };
             if front.seq.get() > floor {
                 self.producer_blocked = true;
                 return Push::Full(data);
             }
-            let evicted = self.chunks.pop_front().expect("front exists");
-            self.retained_bytes -= evicted.data.len();
-            self.last_evicted = evicted.seq.get();
+            self.evict_front();
         }
         let seq = Seq::new(self.assign_seq());
         self.retained_bytes += data.len();
+        if let Some(budget) = &self.budget {
+            budget.add(data.len());
+        }
         self.chunks.push_back(OutputChunk { seq, stream, data });
         Push::Stored(seq)
     }
@@ -267,6 +368,14 @@ impl Retention {
             .get(index)
             .filter(|chunk| chunk.seq.get() == seq)
             .map(|chunk| Event::Output(chunk.clone()))
+    }
+}
+
+impl Drop for Retention {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.sub(self.retained_bytes);
+        }
     }
 }
 
@@ -475,5 +584,58 @@ mod tests {
         assert_eq!(log.push_closed(), Seq::new(2));
         assert!(log.read_is_ready(Some(Seq::new(2))));
         check_read(&log, None, None, "next=3 exit=Code(3) closed");
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn bytes(n: usize) -> Bytes {
+        Bytes::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn the_global_budget_counts_every_log_and_is_given_back_on_drop() {
+        let budget = Arc::new(RetentionBudget::new(10));
+        let mut first = Retention::new(100);
+        assert_eq!(first.push_output(StreamKind::Stdout, bytes(4)), Push::Stored(Seq::new(1)));
+        first.attach_budget(Arc::clone(&budget));
+        assert_eq!(budget.used(), 4);
+        let mut second = Retention::new(100);
+        second.attach_budget(Arc::clone(&budget));
+        assert_eq!(second.push_output(StreamKind::Stdout, bytes(4)), Push::Stored(Seq::new(1)));
+        assert_eq!(budget.used(), 8);
+        // Past the global limit, a log without subscribers evicts its own oldest output.
+        assert_eq!(second.push_output(StreamKind::Stdout, bytes(4)), Push::Stored(Seq::new(2)));
+        assert_eq!(budget.used(), 8);
+        assert_eq!(second.read(None, None).dropped_before, Some(Seq::new(2)));
+        drop(second);
+        assert_eq!(budget.used(), 4);
+        // The reclaimer's tool: consumed chunks go down to a target.
+        assert_eq!(first.evict_consumed_until(0), 4);
+        assert_eq!(budget.used(), 0);
+        assert_eq!(first.read(None, None).dropped_before, Some(Seq::new(2)));
+    }
+
+    #[test]
+    fn unconsumed_output_of_a_subscribed_log_is_never_evicted_for_the_global_budget() {
+        let budget = Arc::new(RetentionBudget::new(6));
+        let mut other = Retention::new(100);
+        other.attach_budget(Arc::clone(&budget));
+        assert_eq!(other.push_output(StreamKind::Stdout, bytes(5)), Push::Stored(Seq::new(1)));
+        let mut log = Retention::new(100);
+        log.attach_budget(Arc::clone(&budget));
+        let cursor = log.add_cursor(SubscribeFrom::Start, 1);
+        // Holding nothing of its own, the log stores above the global limit (one chunk)...
+        assert_eq!(log.push_output(StreamKind::Stdout, bytes(3)), Push::Stored(Seq::new(1)));
+        // ...but with an unconsumed chunk of its own it waits instead of evicting it.
+        assert_eq!(log.push_output(StreamKind::Stdout, bytes(3)), Push::Full(bytes(3)));
+        assert_eq!(log.read(None, None).chunks.len(), 1);
+        // Once the subscriber consumed it, the push evicts it and goes through.
+        let (_, wake) = log.next_event(cursor);
+        assert!(wake, "the waiting producer is woken");
+        assert_eq!(log.push_output(StreamKind::Stdout, bytes(3)), Push::Stored(Seq::new(2)));
+        assert_eq!(budget.used(), 8);
     }
 }

@@ -223,3 +223,37 @@ async fn uninitialized_connections_have_a_deadline_and_a_cap() {
     let _another = connected(&server).await;
     let _and_another = connected(&server).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Defect 9: one budget for retained output across all processes
+
+/// 400 exited processes used to hold 439 MiB of retained output. With a global budget, closed
+/// processes' output is evicted first (oldest first) and reported as `droppedBefore`; the
+/// newest keeps all of its output.
+#[tokio::test]
+async fn retained_output_has_a_global_budget_that_evicts_closed_processes_first() {
+    let server = spawn(&["--retention-bytes", "1048576", "--max-retained-bytes", "8388608"]).await;
+    let mut client = connected(&server).await;
+    let before = memory(&server, "VmRSS");
+    let count = 64;
+    for index in 0..count {
+        let id = format!("out{index}");
+        client.request_ok("process/start", start_params(&id, &["head", "-c", "1048576", "/dev/zero"])).await;
+        let run = client.collect_until_closed(&id).await;
+        assert_eq!(run.output().len(), 1024 * 1024, "{id}: every byte was delivered live");
+    }
+    let oldest = client.read("out0", json!({ "afterSeq": 0 })).await.expect("read the oldest");
+    assert!(oldest.chunks.is_empty(), "the oldest closed process's output was evicted");
+    assert!(oldest.raw["droppedBefore"].is_u64(), "and the eviction is reported: {:?}", oldest.raw);
+    let newest =
+        client.read(&format!("out{}", count - 1), json!({ "afterSeq": 0 })).await.expect("read the newest");
+    assert_eq!(newest.output().len(), 1024 * 1024, "the newest keeps its output");
+    assert_eq!(newest.raw.get("droppedBefore"), None, "nothing of the newest was evicted");
+
+    let growth = memory(&server, "VmHWM").saturating_sub(before);
+    eprintln!(
+        "{count} closed processes of 1 MiB under an 8 MiB budget: the server's peak grew by {} MiB",
+        growth / MIB
+    );
+    assert!(growth < 40 * MIB, "the server grew by {} MiB", growth / MIB);
+}

@@ -164,6 +164,20 @@ impl Session {
         process.mark_removed();
     }
 
+    /// The processes the reclaimer looks at: closed ones in the order they closed, or the others.
+    pub(crate) fn processes_for_reclaim(&self, closed: bool) -> Vec<Arc<Process>> {
+        let state = self.lock();
+        let ready = |id: &ProcessId| match state.processes.get(id) {
+            Some(Slot::Ready(process)) => Some(Arc::clone(process)),
+            _ => None,
+        };
+        if closed {
+            state.closed_order.iter().filter(|id| state.lingering.contains(*id)).filter_map(ready).collect()
+        } else {
+            state.processes.keys().filter(|id| !state.lingering.contains(*id)).filter_map(ready).collect()
+        }
+    }
+
     /// Moves a process that has closed from "running" to "lingering": it stops counting toward
     /// the running limits, and past `max_lingering_per_session` the entry that closed first is
     /// removed early.
@@ -309,6 +323,7 @@ impl SessionHandle {
             })
         };
         let spawned = spawn(id.clone(), spec, config, self.generation, retire)?;
+        spawned.process.lock().log.attach_budget(Arc::clone(&self.engine.retention_budget));
         let cursor = spawned.cursor;
         pending.process = Some(spawned.process);
         if let Some(hook) = &config.after_spawn {
