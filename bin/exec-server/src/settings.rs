@@ -164,6 +164,8 @@ pub(crate) enum Listen {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) listen: Listen,
+    /// The token file, reread on SIGHUP.
+    pub(crate) auth_token_file: Option<PathBuf>,
     pub(crate) log_format: LogFormat,
     pub(crate) engine: exec_engine::Config,
     pub(crate) server: exec_transport::server::ServerConfig,
@@ -194,15 +196,7 @@ impl Settings {
         let listen = parse_listen(&listen_text)?;
         let token_file = cli.auth_token_file.or(file.auth_token_file);
         let auth_token = match &token_file {
-            Some(path) => {
-                let token = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read auth token file {}", path.display()))?;
-                let token = token.trim().to_owned();
-                if token.is_empty() {
-                    bail!("auth token file {} is empty", path.display());
-                }
-                Some(token)
-            }
+            Some(path) => Some(read_token_file(path)?),
             None => None,
         };
         let insecure = cli.insecure_no_auth || file.insecure_no_auth.unwrap_or(false);
@@ -294,11 +288,23 @@ impl Settings {
 
         Ok(Settings {
             listen,
+            auth_token_file: token_file,
             log_format: cli.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             engine,
             server,
         })
     }
+}
+
+/// Reads a token file: its content without surrounding whitespace, which must not be empty.
+pub(crate) fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read auth token file {}", path.display()))?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        bail!("auth token file {} is empty", path.display());
+    }
+    Ok(token)
 }
 
 fn parse_listen(text: &str) -> anyhow::Result<Listen> {

@@ -17,6 +17,8 @@ pub const FS_BEFORE_INITIALIZED: &str = "client must send initialized before usi
 pub const ALREADY_INITIALIZED: &str = "initialize may only be sent once per connection";
 /// -32602: `process/start` with an empty `argv`.
 pub const ARGV_EMPTY: &str = "argv must not be empty";
+/// -32602: `process/list` with params other than `{}`, `null` or none.
+pub const LIST_TAKES_NO_PARAMS: &str = "process/list takes no params";
 /// -32600: an in-flight call on a connection that another connection took the session from.
 pub const SESSION_RESUMED_ELSEWHERE: &str = "session has been resumed by another connection";
 

@@ -34,6 +34,9 @@ pub(crate) enum Incoming {
     Oversized { limit: usize },
     /// The peer is alive (it sent a ping or pong); nothing to handle.
     Alive,
+    /// The peer broke the WebSocket protocol (an unmasked frame, reserved bits, a Text frame
+    /// that is not UTF-8, ...). The connection must end, with this close code and reason.
+    Violation { code: u16, reason: String },
 }
 
 /// One thing to send to the peer, in queue order.
@@ -125,6 +128,11 @@ pub(crate) async fn write_loop<S: FrameSink>(
 /// (application range 4000–4999). A client must not reconnect and take the session back.
 pub(crate) const CLOSE_TAKEN_OVER: u16 = 4000;
 
+/// WebSocket close code "protocol error".
+pub(crate) const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// WebSocket close code "invalid frame payload data" (a Text frame that is not UTF-8).
+pub(crate) const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+
 /// Reading half of a WebSocket connection.
 pub(crate) struct WebSocketSource<S> {
     pub(crate) stream: SplitStream<WebSocketStream<S>>,
@@ -152,6 +160,17 @@ where
                 Err(tungstenite::Error::Capacity(error)) => {
                     tracing::warn!(%error, "refusing an oversized websocket message");
                     Some(Incoming::Oversized { limit: self.max_message_bytes })
+                }
+                Err(tungstenite::Error::Protocol(error)) => {
+                    tracing::info!(%error, "websocket protocol violation; closing");
+                    Some(Incoming::Violation { code: CLOSE_PROTOCOL_ERROR, reason: error.to_string() })
+                }
+                Err(tungstenite::Error::Utf8(error)) => {
+                    tracing::info!(%error, "a text frame that is not UTF-8; closing");
+                    Some(Incoming::Violation {
+                        code: CLOSE_INVALID_PAYLOAD,
+                        reason: "text frame is not valid UTF-8".to_owned(),
+                    })
                 }
                 Err(error) => {
                     tracing::debug!(%error, "websocket read ended");
@@ -316,6 +335,7 @@ mod tests {
                 Incoming::Message(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                 Incoming::Oversized { limit } => format!("<oversized {limit}>"),
                 Incoming::Alive => "<alive>".to_owned(),
+                Incoming::Violation { code, .. } => format!("<violation {code}>"),
             });
         }
         seen

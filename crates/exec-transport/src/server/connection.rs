@@ -269,8 +269,10 @@ impl<Source: FrameSource> Connection<Source> {
             match incoming {
                 None => return None,
                 Some(Incoming::Alive) => {}
+                Some(Incoming::Violation { code, reason }) => return Some((code, reason)),
                 Some(Incoming::Oversized { limit }) => {
-                    let error = ErrorObject::invalid_request(messages::message_too_large(limit));
+                    let mut error = ErrorObject::invalid_request(messages::message_too_large(limit));
+                    error.data = Some(serde_json::json!({ "kind": jsonrpc::UNPARSEABLE_KIND }));
                     self.respond(RequestId::UNPARSEABLE, Err(error)).await;
                     if self.peer_timeout.is_some() {
                         // A WebSocket stream cannot skip the rest of an oversized frame.

@@ -43,6 +43,11 @@ const CONNECTION_DRAIN: Duration = Duration::from_secs(2);
 pub struct ServerConfig {
     /// Bearer token and browser origins allowed to upgrade.
     pub admission: Admission,
+    /// When set, the admission rules in force are this channel's latest value instead of
+    /// `admission` (read at each new connection), so a rotated token takes effect without a
+    /// restart: the binary sends a new value when it rereads its token file on SIGHUP.
+    /// Connections already upgraded are not affected.
+    pub admission_updates: Option<tokio::sync::watch::Receiver<Admission>>,
     /// The largest incoming message (WebSocket message or stdio line) accepted, in bytes.
     pub max_message_bytes: usize,
     /// How often the server pings an idle WebSocket peer.
@@ -89,6 +94,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             admission: Admission::default(),
+            admission_updates: None,
             max_message_bytes: 16 * 1024 * 1024,
             ping_interval: Duration::from_secs(10),
             peer_timeout: Duration::from_secs(30),
@@ -194,9 +200,13 @@ async fn serve_tcp(
     let websocket_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_bytes))
         .max_frame_size(Some(config.max_message_bytes));
+    let admission = match &config.admission_updates {
+        Some(updates) => updates.borrow().clone(),
+        None => config.admission.clone(),
+    };
     let handshake = tokio::select! {
         _ = shutdown.cancelled() => return,
-        handshake = handshake::accept(stream, &config.admission, websocket_config, config.handshake_timeout) => handshake,
+        handshake = handshake::accept(stream, &admission, websocket_config, config.handshake_timeout) => handshake,
     };
     match handshake {
         Ok(handshake::Handshake::Upgraded(websocket)) => {
