@@ -639,3 +639,155 @@ mod budget_tests {
         assert_eq!(budget.used(), 8);
     }
 }
+
+/// Seqs, eviction, `dropped_before` and cursors against a model, over random operations.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(usize),
+        Exit,
+        Close,
+        AddCursor { from_start: bool },
+        Next(usize),
+        RemoveCursor(usize),
+        Read { after: u64, max: Option<usize> },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..9).prop_map(Op::Push),
+            1 => Just(Op::Exit),
+            1 => Just(Op::Close),
+            1 => any::<bool>().prop_map(|from_start| Op::AddCursor { from_start }),
+            4 => (0usize..4).prop_map(Op::Next),
+            1 => (0usize..4).prop_map(Op::RemoveCursor),
+            2 => ((0u64..40), proptest::option::of(0usize..20)).prop_map(|(after, max)| Op::Read { after, max }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn retention_keeps_its_rules(ops in proptest::collection::vec(op(), 0..120)) {
+            const LIMIT: usize = 16;
+            let mut log = Retention::new(LIMIT);
+            // The model: every output pushed (seq -> data), the next seq, exit and close seqs.
+            let mut pushed: std::collections::BTreeMap<u64, Bytes> = Default::default();
+            let mut next_seq = 1u64;
+            let mut closed = false;
+            // Live cursors: id, last seq delivered, newest seq evicted when it was added.
+            let mut cursors: Vec<(CursorId, u64, u64)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Push(len) if !closed => {
+                        let data = Bytes::from(vec![(next_seq % 251) as u8; len]);
+                        match log.push_output(StreamKind::Stdout, data.clone()) {
+                            Push::Stored(seq) => {
+                                prop_assert_eq!(seq.get(), next_seq);
+                                pushed.insert(next_seq, data);
+                                next_seq += 1;
+                            }
+                            Push::Full(back) => {
+                                prop_assert_eq!(back, data);
+                                prop_assert!(!cursors.is_empty(), "only a cursor can refuse a push");
+                            }
+                        }
+                    }
+                    Op::Push(_) => {}
+                    Op::Exit => {
+                        let first = log.exit().is_none();
+                        let seq = log.push_exit(ExitStatus::Code(0));
+                        if first {
+                            prop_assert_eq!(seq.get(), next_seq);
+                            next_seq += 1;
+                        }
+                    }
+                    Op::Close => {
+                        if !closed {
+                            prop_assert_eq!(log.push_closed().get(), next_seq);
+                            next_seq += 1;
+                            closed = true;
+                        }
+                    }
+                    Op::AddCursor { from_start } => {
+                        let from = if from_start { SubscribeFrom::Start } else { SubscribeFrom::Now };
+                        let delivered = if from_start { 0 } else { next_seq - 1 };
+                        let evicted = log.read(None, None).dropped_before.map_or(0, |seq| seq.get() - 1);
+                        cursors.push((log.add_cursor(from, 1), delivered, evicted));
+                    }
+                    Op::Next(index) => {
+                        if let Some((id, delivered, _)) = cursors.get_mut(index) {
+                            match log.next_event(*id).0 {
+                                Step::Event(Event::Output(chunk)) => {
+                                    prop_assert!(chunk.seq.get() > *delivered, "in order, no duplicate");
+                                    prop_assert_eq!(Some(&chunk.data), pushed.get(&chunk.seq.get()));
+                                    *delivered = chunk.seq.get();
+                                }
+                                Step::Event(Event::Exited { seq, .. } | Event::Closed { seq }) => {
+                                    prop_assert!(seq.get() > *delivered);
+                                    *delivered = seq.get();
+                                }
+                                Step::Event(Event::Gap { dropped_before }) => {
+                                    // Only output evicted before the cursor existed is skipped.
+                                    prop_assert!(dropped_before.get() > *delivered + 1);
+                                    *delivered = dropped_before.get() - 1;
+                                }
+                                Step::Event(Event::Failed { .. }) => prop_assert!(false, "no failures here"),
+                                Step::Pending => prop_assert_eq!(*delivered + 1, next_seq),
+                                Step::Finished => {
+                                    prop_assert!(closed);
+                                    cursors.remove(index);
+                                }
+                            }
+                        }
+                    }
+                    Op::RemoveCursor(index) => {
+                        if index < cursors.len() {
+                            let (id, _, _) = cursors.remove(index);
+                            let _wake = log.remove_cursor(id);
+                        }
+                    }
+                    Op::Read { after, max } => {
+                        let outcome = log.read(Some(Seq::new(after)), max);
+                        let mut previous = after;
+                        for chunk in &outcome.chunks {
+                            prop_assert!(chunk.seq.get() > previous);
+                            prop_assert_eq!(Some(&chunk.data), pushed.get(&chunk.seq.get()));
+                            previous = chunk.seq.get();
+                        }
+                        if let Some(max) = max && outcome.chunks.len() > 1 {
+                            let total: usize = outcome.chunks.iter().map(|chunk| chunk.data.len()).sum();
+                            prop_assert!(total <= max, "only the first chunk may pass the budget");
+                        }
+                    }
+                }
+                // Retained output: the newest chunks (eviction is oldest first), within the
+                // limit unless one chunk alone is larger, and `dropped_before` names the gap.
+                let whole = log.read(None, None);
+                let retained: Vec<u64> = whole.chunks.iter().map(|chunk| chunk.seq.get()).collect();
+                let expected: Vec<u64> = pushed.keys().copied().filter(|seq| retained.first().is_some_and(|first| seq >= first)).collect();
+                prop_assert_eq!(&retained, &expected, "retained chunks are a suffix");
+                let bytes: usize = whole.chunks.iter().map(|chunk| chunk.data.len()).sum();
+                prop_assert_eq!(bytes, log.retained_bytes());
+                prop_assert!(bytes <= LIMIT || whole.chunks.len() == 1);
+                let evicted = pushed.keys().copied().filter(|seq| !retained.contains(seq)).max();
+                if let Some(evicted) = evicted {
+                    prop_assert_eq!(whole.dropped_before.map(Seq::get), Some(evicted + 1));
+                } else {
+                    prop_assert_eq!(whole.dropped_before, None);
+                }
+                // A chunk a cursor has not passed (and that existed when the cursor was added)
+                // is never evicted.
+                for (_, delivered, evicted_when_added) in &cursors {
+                    let protected_from = (*delivered).max(*evicted_when_added);
+                    for seq in pushed.range(protected_from + 1..).map(|(seq, _)| *seq) {
+                        prop_assert!(retained.contains(&seq), "seq {} evicted under a cursor", seq);
+                    }
+                }
+            }
+        }
+    }
+}
