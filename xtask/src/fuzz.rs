@@ -35,7 +35,9 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
         index += 1;
     }
     if !succeeds(root, &["+nightly", "--version"]) {
-        eprintln!("xtask: skipping fuzzing: the nightly toolchain is missing (rustup toolchain install nightly)");
+        eprintln!(
+            "xtask: skipping fuzzing: the nightly toolchain is missing (rustup toolchain install nightly)"
+        );
         return Ok(());
     }
     if !succeeds(root, &["+nightly", "fuzz", "--version"]) {
@@ -92,9 +94,5 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
 }
 
 fn succeeds(root: &Path, args: &[&str]) -> bool {
-    Command::new("cargo")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .is_ok_and(|output| output.status.success())
+    Command::new("cargo").args(args).current_dir(root).output().is_ok_and(|output| output.status.success())
 }

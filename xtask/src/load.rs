@@ -11,7 +11,8 @@ use std::path::Path;
 
 pub fn load(root: &Path, args: &[String]) -> Result<(), String> {
     // The driver builds `exec-server` itself in the same profile (test_support::workspace_binary).
-    let mut command = vec!["run", "--release", "--locked", "--package", "test-support", "--example", "load", "--"];
+    let mut command =
+        vec!["run", "--release", "--locked", "--package", "test-support", "--example", "load", "--"];
     command.extend(args.iter().map(String::as_str));
     crate::run(root, "cargo", &command, &[])
 }

@@ -69,7 +69,9 @@ fn parse_args() -> Result<Plan, String> {
             "--read-bytes" => plan.read_bytes = number()? as usize,
             "--seconds" => plan.seconds = number()?,
             "--seed" => plan.seed = number()?,
-            "--churn" => plan.churn = value.parse().map_err(|_| format!("--churn: `{value}` is not a number"))?,
+            "--churn" => {
+                plan.churn = value.parse().map_err(|_| format!("--churn: `{value}` is not a number"))?
+            }
             other => return Err(format!("unknown flag {other}")),
         }
         index += 2;
@@ -138,7 +140,8 @@ impl Connection {
                 Some(Err(error)) => return Err(format!("read: {error}")),
                 None => return Err("the server closed the connection".to_owned()),
             };
-            let message: Value = serde_json::from_str(&frame).map_err(|error| format!("bad JSON: {error}"))?;
+            let message: Value =
+                serde_json::from_str(&frame).map_err(|error| format!("bad JSON: {error}"))?;
             if message["id"] != json!(id) {
                 continue;
             }
@@ -212,7 +215,8 @@ async fn run_worker(
                     return Err(format!("resumed {resumed}, expected {session}"));
                 }
             }
-            let read = json!({ "processId": id, "afterSeq": after, "maxBytes": plan.read_bytes, "waitMs": 5000 });
+            let read =
+                json!({ "processId": id, "afterSeq": after, "maxBytes": plan.read_bytes, "waitMs": 5000 });
             let result = connection.call("process/read", read).await?;
             if let Some(dropped) = result.get("droppedBefore").filter(|value| !value.is_null()) {
                 return Err(format!("{id}: output was evicted (droppedBefore {dropped})"));
@@ -251,7 +255,9 @@ async fn run_worker(
 
 /// FNV-1a, for the failure message only (the comparison is byte for byte).
 fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x100_0000_01b3))
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// A field of `/proc/PID/status`, in KiB.
@@ -308,7 +314,14 @@ async fn run(plan: Plan) -> ExitCode {
 
     let began = Instant::now();
     let workers: Vec<_> = (0..plan.connections)
-        .map(|index| tokio::spawn(worker(server.url().to_owned(), plan.clone(), index, std::sync::Arc::clone(&expected))))
+        .map(|index| {
+            tokio::spawn(worker(
+                server.url().to_owned(),
+                plan.clone(),
+                index,
+                std::sync::Arc::clone(&expected),
+            ))
+        })
         .collect();
     let all = futures_util::future::join_all(workers);
     let tallies = match tokio::time::timeout(Duration::from_secs(plan.seconds), all).await {
@@ -345,7 +358,12 @@ async fn run(plan: Plan) -> ExitCode {
     println!("processes          {} of {planned}, every byte checked", total.processes);
     println!("bytes              {} ({:.1} MiB)", total.bytes, total.bytes as f64 / 1048576.0);
     println!("churn events       {} (connections cut and sessions resumed)", total.churn);
-    println!("server RSS         idle {} MiB, peak {} MiB, final {} MiB", idle_kib / 1024, peak_kib / 1024, final_kib / 1024);
+    println!(
+        "server RSS         idle {} MiB, peak {} MiB, final {} MiB",
+        idle_kib / 1024,
+        peak_kib / 1024,
+        final_kib / 1024
+    );
     println!(
         "process/start      p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         p50.as_secs_f64() * 1e3,

@@ -158,9 +158,13 @@ mod properties {
     #[derive(Clone, Debug)]
     enum Op {
         /// Detach the handle of the generation this many steps back (0: the current one).
-        Detach { generations_back: u64 },
+        Detach {
+            generations_back: u64,
+        },
         Resume,
-        Wait { seconds: u64 },
+        Wait {
+            seconds: u64,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
