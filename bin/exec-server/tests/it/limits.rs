@@ -257,3 +257,46 @@ async fn retained_output_has_a_global_budget_that_evicts_closed_processes_first(
     );
     assert!(growth < 40 * MIB, "the server grew by {} MiB", growth / MIB);
 }
+
+/// A write that timed out before the server started it is not remembered by its `writeId`: a
+/// retry with the same id is written, so no byte is lost (and none is doubled: the write that
+/// was in progress when its caller gave up still completes once, when the child reads).
+#[tokio::test]
+async fn a_timed_out_write_can_be_retried_with_its_write_id() {
+    let server = spawn(&["--stdin-write-timeout", "300ms"]).await;
+    let mut client = connected(&server).await;
+    let scratch = test_support::TempDir::new("limits-retry");
+    let flag = scratch.path().join("go");
+    let out = scratch.path().join("out");
+    // The child reads nothing until the flag exists, then copies its stdin to a file.
+    let script =
+        format!("while [ ! -e '{}' ]; do sleep 0.05; done; cat > '{}'", flag.display(), out.display());
+    let mut start = start_params("slow", &["sh", "-c", &script]);
+    start["pipeStdin"] = json!(true);
+    client.request_ok("process/start", start).await;
+
+    // 5 MiB takes the whole stdin budget (4 MiB) and sticks in the pipe.
+    let first = vec![b'a'; 5 * MIB as usize];
+    let params = json!({ "processId": "slow", "chunk": encode_base64(&first), "writeId": "w1" });
+    let error = client.request_error("process/write", params).await;
+    assert_eq!(error.code, -32603, "{error:?}");
+    // This one waits for the budget and gives up before it is started.
+    let second = b"second write\n";
+    let params = json!({ "processId": "slow", "chunk": encode_base64(second), "writeId": "w2" });
+    let error = client.request_error("process/write", params.clone()).await;
+    assert_eq!(error.code, -32603, "{error:?}");
+
+    std::fs::write(&flag, b"").expect("let the child read");
+    client.set_deadline(std::time::Duration::from_secs(30));
+    let retried = client.request_ok("process/write", params).await;
+    assert_eq!(retried["status"], json!("accepted"));
+    let eof = json!({ "processId": "slow", "chunk": "", "eof": true });
+    client.request_ok("process/write", eof).await;
+    client.collect_until_closed("slow").await;
+
+    let written = std::fs::read(&out).expect("the child's copy of its stdin");
+    let mut expected = first;
+    expected.extend_from_slice(second);
+    assert_eq!(written.len(), expected.len(), "every byte once");
+    assert!(written == expected, "the bytes arrive in order");
+}

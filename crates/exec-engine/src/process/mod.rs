@@ -47,6 +47,9 @@ pub(crate) struct WriteRequest {
     /// Answered by the writer task once the bytes are in the pipe (or failed). Dropped unanswered
     /// when the writer stops, which the caller reads as `StdinClosed`.
     pub(crate) reply: oneshot::Sender<WriteStatus>,
+    /// The write's `write_id`, forgotten again if the write is skipped or fails, so that a
+    /// retry with it is written instead of being acknowledged without its bytes.
+    pub(crate) write_id: Option<String>,
     /// This write's share of the process's stdin byte budget, given back when the request is
     /// dropped (written, skipped because its caller stopped waiting, or discarded with the queue).
     pub(crate) _budget: OwnedSemaphorePermit,
@@ -119,6 +122,29 @@ pub(crate) struct ProcessState {
     write_id_order: VecDeque<String>,
     /// Set with `Process::removed`; lets consumers that hold the lock see it.
     pub(crate) removed: bool,
+}
+
+/// Forgets a `write_id` when dropped while it still holds one.
+struct ForgetWriteId<'a> {
+    process: &'a Process,
+    write_id: Option<String>,
+}
+
+impl Drop for ForgetWriteId<'_> {
+    fn drop(&mut self) {
+        if let Some(write_id) = self.write_id.take() {
+            self.process.lock().write_ids.remove(&write_id);
+        }
+    }
+}
+
+impl ProcessState {
+    /// Forgets a `write_id` whose write did not happen, so that a retry is written.
+    pub(crate) fn forget_write_id(&mut self, write_id: Option<&String>) {
+        if let Some(write_id) = write_id {
+            self.write_ids.remove(write_id);
+        }
+    }
 }
 
 impl Process {
@@ -249,12 +275,12 @@ impl Process {
             if state.stdin_closed {
                 return WriteStatus::StdinClosed;
             }
-            if let Some(write_id) = options.write_id {
-                if state.write_ids.contains(&write_id) {
+            if let Some(write_id) = &options.write_id {
+                if state.write_ids.contains(write_id) {
                     return WriteStatus::Accepted;
                 }
                 state.write_ids.insert(write_id.clone());
-                state.write_id_order.push_back(write_id);
+                state.write_id_order.push_back(write_id.clone());
                 if state.write_id_order.len() > WRITE_ID_MEMORY
                     && let Some(oldest) = state.write_id_order.pop_front()
                 {
@@ -262,16 +288,21 @@ impl Process {
                 }
             }
         }
+        // Until the request is in the queue, giving up (a timed-out caller) forgets the id;
+        // once queued, the writer forgets it if it skips or fails the write.
+        let mut unqueued = ForgetWriteId { process: self, write_id: options.write_id.clone() };
         let wanted = u32::try_from(data.len().min(queue.budget_bytes)).unwrap_or(u32::MAX);
         let Ok(budget) = Arc::clone(&queue.budget).acquire_many_owned(wanted).await else {
             // The semaphore is never closed; treat it like a closed stdin rather than panic.
             return WriteStatus::StdinClosed;
         };
         let (reply, answer) = oneshot::channel();
-        let request = WriteRequest { data, eof: options.eof, reply, _budget: budget };
+        let request =
+            WriteRequest { data, eof: options.eof, reply, write_id: options.write_id, _budget: budget };
         if queue.sender.send(request).await.is_err() {
             return WriteStatus::StdinClosed;
         }
+        unqueued.write_id = None;
         answer.await.unwrap_or(WriteStatus::StdinClosed)
     }
 
