@@ -18,8 +18,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// The longest identifier or client-chosen name accepted, in bytes of UTF-8.
 pub const MAX_ID_BYTES: usize = 1024;
 
-/// Decodes a string, refusing one longer than [`MAX_ID_BYTES`]; `field` is its wire name.
-fn bounded<'de, D: Deserializer<'de>>(deserializer: D, field: &str) -> Result<String, D::Error> {
+/// Decodes a string, refusing one longer than [`MAX_ID_BYTES`]; `field` is its wire name. A new
+/// client-chosen id (a `handleId`, a `watchId`) decodes through this with a one-line
+/// `deserialize_with` wrapper, like [`client_name`].
+pub fn bounded<'de, D: Deserializer<'de>>(deserializer: D, field: &str) -> Result<String, D::Error> {
     let text = String::deserialize(deserializer)?;
     if text.len() > MAX_ID_BYTES {
         return Err(serde::de::Error::custom(crate::messages::id_too_long(field, text.len(), MAX_ID_BYTES)));
