@@ -198,6 +198,8 @@ pub(crate) async fn serve<Source, Sink>(
         handshake,
     };
     let close = connection.read_loop(&shutdown).await;
+    // Give up the place among uninitialized connections before the peer can see the close.
+    connection.handshake = None;
 
     // Stop every task of this connection first, so nothing else is queued behind the close.
     connection.context.closed.cancel();
