@@ -136,7 +136,9 @@ async fn a_client_that_stops_reading_holds_bounded_memory_and_loses_nothing() {
     // The peak over the whole run, including while nobody read.
     let growth = memory(&server, "VmHWM").saturating_sub(before);
     eprintln!("50 unread fs/readFile answers of 4 MiB: the server's peak grew by {} MiB", growth / MIB);
-    assert!(growth < 200 * MIB, "the server grew by {} MiB", growth / MIB);
+    // Bounded: 4 fs answers being built, 16 MiB queued, the socket's buffers; unbounded, the
+    // 50 answers alone are 750 MiB.
+    assert!(growth < 250 * MIB, "the server grew by {} MiB", growth / MIB);
 }
 
 // ---------------------------------------------------------------------------------------------
