@@ -17,7 +17,8 @@ pub struct Config {
     /// child instead. A single chunk larger than the bound is still kept whole.
     pub retention_bytes: usize,
     /// Output bytes retained across all processes of all sessions (default 512 MiB). Past it
-    /// the output of closed processes is evicted first, then consumed output of running ones;
+    /// the output of closed processes is evicted first, then consumed output of running ones
+    /// (a producer evicts its own only if that falls behind, at 9/8 of the budget);
     /// evictions are reported as `dropped_before`. Output a subscriber has not consumed is never
     /// evicted for it: such a producer waits instead (flow control).
     pub max_retained_bytes_total: usize,

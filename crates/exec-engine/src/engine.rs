@@ -196,10 +196,12 @@ impl EngineInner {
     /// consumed is never evicted. Evictions show up as `dropped_before` like any other.
     pub(crate) fn reclaim(&self) {
         let budget = &self.retention_budget;
-        if budget.used() <= budget.limit() {
+        // Woken by a push that would pass the limit (it may not have been stored yet): reclaim
+        // whenever usage is above the target, not only once it is above the limit.
+        let target = budget.limit() - budget.limit() / 8;
+        if budget.used() <= target {
             return;
         }
-        let target = budget.limit() - budget.limit() / 8;
         let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
         for closed_first in [true, false] {
             for session in &sessions {

@@ -13,10 +13,11 @@
 //! - A chunk that some subscriber cursor has not passed is never evicted: [`Retention::push_output`]
 //!   refuses the new chunk instead ([`Push::Full`]) and the producer waits (flow control).
 //! - With a shared [`RetentionBudget`] attached (the engine attaches one to every process), the
-//!   bytes of every log count against one global limit too. A push that would pass it first
-//!   evicts this log's own consumed chunks, like a push past its own limit, and wakes the
-//!   engine's reclaimer, which evicts the output of closed processes first (see
-//!   `Engine`'s reclaimer). Unconsumed output of a subscribed log is never evicted for it: if
+//!   bytes of every log count against one global limit too. A push that passes it wakes the
+//!   engine's reclaimer, which evicts the output of closed processes first (then consumed output
+//!   of the others) down to 7/8 of the limit. Only past a ceiling of 9/8 of the limit (the
+//!   reclaimer fell behind) does a push evict this log's own consumed chunks, like a push past
+//!   its own limit. Unconsumed output of a subscribed log is never evicted for it: if
 //!   the log holds such a chunk the push is refused and the producer waits; if it holds none,
 //!   the chunk is stored above the global limit (by at most one chunk per process), so a
 //!   producer never waits for space only other processes can free.
@@ -174,6 +175,14 @@ impl Retention {
         self.budget.as_ref().is_some_and(|budget| budget.would_exceed(more))
     }
 
+    /// Past the budget's hard ceiling (the limit plus an eighth): the reclaimer, which evicts
+    /// closed processes' output first, has fallen behind, and this log must evict its own.
+    fn over_global_ceiling(&self, more: usize) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|budget| budget.used().saturating_add(more) > budget.limit + budget.limit / 8)
+    }
+
     fn evict_front(&mut self) {
         let evicted = self.chunks.pop_front().expect("front exists");
         self.retained_bytes -= evicted.data.len();
@@ -220,7 +229,7 @@ impl Retention {
         {
             budget.over.notify_one();
         }
-        while self.retained_bytes + data.len() > self.limit || self.over_global(data.len()) {
+        while self.retained_bytes + data.len() > self.limit || self.over_global_ceiling(data.len()) {
             let Some(front) = self.chunks.front() else { break };
             if front.seq.get() > floor {
                 self.producer_blocked = true;
