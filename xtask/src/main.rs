@@ -8,6 +8,8 @@
 //! - `bench`: measures our server and the peer side by side and prints ratios.
 //! - `codex-e2e`: installs `@openai/codex@0.171.0` and runs the real `codex exec` agent, driven
 //!   by a scripted model, against our server and Codex's own as executors, flow by flow.
+//! - `load`: the load run with churn (200 connections × 20 processes, checked byte for byte).
+//! - `fuzz`: builds and runs each `cargo fuzz` target for a while (see `fuzz.rs`).
 //! - `interop`: installs the Python MCP SDK and `mcp-server-time` into a cache venv and checks
 //!   that the SDK's stdio client can use the server.
 //!
@@ -15,7 +17,9 @@
 
 mod bench;
 mod codex_e2e;
+mod fuzz;
 mod interop;
+mod load;
 mod peer;
 mod tidy;
 
@@ -31,6 +35,8 @@ fn main() -> ExitCode {
         Some("peer-test") => peer::peer_test(&root),
         Some("bench") => bench::bench(&root),
         Some("interop") => interop::interop(&root),
+        Some("load") => load::load(&root, &args[1..]),
+        Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("codex-e2e") => codex_e2e::codex_e2e(&root, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
@@ -60,6 +66,12 @@ commands:
               flows (executor, TTY stdin, apply_patch, sandbox denials, reconnect) against our
               server and Codex's own (default both); --trace writes every JSON-RPC message,
               --probe sends fixed requests directly and prints the answers
+  load [--connections N] [--processes N] [--churn P] [--seconds S] ...
+              200 connections x 20 processes with checked output while connections drop and
+              resume at random (release build, loopback); reports bytes, churn, RSS, start p99
+  fuzz [--seconds N] [--target NAME] [--install]
+              build and run each cargo-fuzz target for N seconds (default 60) on nightly;
+              --install installs cargo-fuzz first (cargo install cargo-fuzz --locked)
   interop     install the Python MCP SDK and mcp-server-time (PyPI, into .cache/interop) and
               check that the SDK's stdio client uses the server";
 

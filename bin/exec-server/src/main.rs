@@ -78,8 +78,13 @@ fn init_logging(format: LogFormat) {
     subscriber.init();
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
+    if let Some(path) = settings.auth_token_file.clone() {
+        let (updates, receiver) = tokio::sync::watch::channel(settings.server.admission.clone());
+        settings.server.admission_updates = Some(receiver);
+        tokio::spawn(reload_token_on_hangup(path, updates));
+    }
     // Each process holds a few descriptors; 1024 (a common default) would cap us near 250.
     match exec_engine::raise_open_file_limit() {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
@@ -118,6 +123,29 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Rereads the token file on every SIGHUP, so a rotated token takes effect without a restart
+/// (connections already open stay open). An unreadable or empty file keeps the token in force
+/// and says so: a failed rotation must neither lock everyone out nor open the door.
+async fn reload_token_on_hangup(
+    path: std::path::PathBuf,
+    updates: tokio::sync::watch::Sender<exec_transport::server::Admission>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; the token file will not be reloaded");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match settings::read_token_file(&path) {
+            Ok(token) => {
+                updates.send_modify(|admission| admission.auth_token = Some(token));
+                tracing::info!(file = %path.display(), "SIGHUP: auth token reloaded");
+            }
+            Err(error) => tracing::error!("SIGHUP: keeping the current auth token: {error:#}"),
+        }
+    }
 }
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT (the server drains, then stops). A second

@@ -71,6 +71,10 @@ struct Options {
     #[arg(long, value_name = "BYTES")]
     retention_bytes: Option<usize>,
 
+    /// Output bytes retained across all processes; closed processes' output goes first.
+    #[arg(long, value_name = "BYTES")]
+    max_retained_bytes: Option<usize>,
+
     /// Sessions alive at once.
     #[arg(long, value_name = "N")]
     max_sessions: Option<usize>,
@@ -96,6 +100,42 @@ struct Options {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "duration_key")]
     peer_timeout: Option<Duration>,
+
+    /// Requests of one connection in flight; past it the socket is not read until one answers.
+    #[arg(long, value_name = "N")]
+    max_requests_in_flight: Option<usize>,
+
+    /// Bytes of request frames of one connection in flight.
+    #[arg(long, value_name = "BYTES")]
+    max_request_bytes_in_flight: Option<usize>,
+
+    /// Bytes of frames queued for one connection's socket.
+    #[arg(long, value_name = "BYTES")]
+    max_outbound_bytes_queued: Option<usize>,
+
+    /// Closed processes a session keeps readable; past it the one that closed first goes.
+    #[arg(long, value_name = "N")]
+    max_lingering_per_session: Option<usize>,
+
+    /// How long a new connection may take to complete `initialize`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    initialize_timeout: Option<Duration>,
+
+    /// Connections that have not completed `initialize` yet; one more gets HTTP 503.
+    #[arg(long, value_name = "N")]
+    max_uninitialized_connections: Option<usize>,
+
+    /// `fs/*` requests of one connection running at once.
+    #[arg(long, value_name = "N")]
+    max_fs_requests_in_flight: Option<usize>,
+
+    /// Bytes of stdin writes queued per process.
+    #[arg(long, value_name = "BYTES")]
+    max_stdin_queued_bytes: Option<usize>,
+
+    /// How long a `process/write` waits for the child to read before it fails.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    stdin_write_timeout: Option<Duration>,
 
     /// Log format on stderr (filter with `RUST_LOG`).
     #[arg(long, value_enum)]
@@ -139,6 +179,20 @@ impl Options {
             max_message_bytes: self.max_message_bytes.or(file.max_message_bytes),
             ping_interval: self.ping_interval.or(file.ping_interval),
             peer_timeout: self.peer_timeout.or(file.peer_timeout),
+            max_retained_bytes: self.max_retained_bytes.or(file.max_retained_bytes),
+            max_requests_in_flight: self.max_requests_in_flight.or(file.max_requests_in_flight),
+            max_request_bytes_in_flight: self
+                .max_request_bytes_in_flight
+                .or(file.max_request_bytes_in_flight),
+            max_outbound_bytes_queued: self.max_outbound_bytes_queued.or(file.max_outbound_bytes_queued),
+            max_lingering_per_session: self.max_lingering_per_session.or(file.max_lingering_per_session),
+            initialize_timeout: self.initialize_timeout.or(file.initialize_timeout),
+            max_uninitialized_connections: self
+                .max_uninitialized_connections
+                .or(file.max_uninitialized_connections),
+            max_fs_requests_in_flight: self.max_fs_requests_in_flight.or(file.max_fs_requests_in_flight),
+            max_stdin_queued_bytes: self.max_stdin_queued_bytes.or(file.max_stdin_queued_bytes),
+            stdin_write_timeout: self.stdin_write_timeout.or(file.stdin_write_timeout),
             log_format: self.log_format.or(file.log_format),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
             audit_log: self.audit_log.or(file.audit_log),
@@ -169,6 +223,8 @@ pub(crate) enum Listen {
 #[derive(Debug)]
 pub(crate) struct Settings {
     pub(crate) listen: Listen,
+    /// The token file, reread on SIGHUP.
+    pub(crate) auth_token_file: Option<PathBuf>,
     pub(crate) log_format: LogFormat,
     pub(crate) engine: exec_engine::Config,
     pub(crate) server: exec_transport::server::ServerConfig,
@@ -192,15 +248,7 @@ impl Settings {
         let listen_text = options.listen.unwrap_or_else(|| "ws://127.0.0.1:0".to_owned());
         let listen = parse_listen(&listen_text)?;
         let auth_token = match &options.auth_token_file {
-            Some(path) => {
-                let token = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read auth token file {}", path.display()))?;
-                let token = token.trim().to_owned();
-                if token.is_empty() {
-                    bail!("auth token file {} is empty", path.display());
-                }
-                Some(token)
-            }
+            Some(path) => Some(read_token_file(path)?),
             None => None,
         };
         if let Listen::WebSocket(address) = listen
@@ -251,6 +299,11 @@ impl Settings {
                 .max_processes_per_session
                 .unwrap_or(defaults.max_processes_per_session),
             max_processes_total: options.max_processes.unwrap_or(defaults.max_processes_total),
+            max_retained_bytes_total: options.max_retained_bytes.unwrap_or(defaults.max_retained_bytes_total),
+            max_lingering_per_session: options
+                .max_lingering_per_session
+                .unwrap_or(defaults.max_lingering_per_session),
+            max_stdin_queued_bytes: options.max_stdin_queued_bytes.unwrap_or(defaults.max_stdin_queued_bytes),
             ..defaults
         };
 
@@ -275,6 +328,18 @@ impl Settings {
             }
             None => exec_transport::server::AuditLog::to_writer(std::io::stderr()),
         };
+        server.max_requests_in_flight =
+            options.max_requests_in_flight.unwrap_or(server.max_requests_in_flight);
+        server.max_request_bytes_in_flight =
+            options.max_request_bytes_in_flight.unwrap_or(server.max_request_bytes_in_flight);
+        server.max_outbound_bytes_queued =
+            options.max_outbound_bytes_queued.unwrap_or(server.max_outbound_bytes_queued);
+        server.initialize_timeout = options.initialize_timeout.unwrap_or(server.initialize_timeout);
+        server.max_uninitialized_connections =
+            options.max_uninitialized_connections.unwrap_or(server.max_uninitialized_connections);
+        server.max_fs_requests_in_flight =
+            options.max_fs_requests_in_flight.unwrap_or(server.max_fs_requests_in_flight);
+        server.stdin_write_timeout = options.stdin_write_timeout.unwrap_or(server.stdin_write_timeout);
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
@@ -282,12 +347,24 @@ impl Settings {
 
         Ok(Settings {
             listen,
+            auth_token_file: options.auth_token_file,
             log_format: options.log_format.unwrap_or(LogFormat::Text),
             engine,
             server,
             warnings,
         })
     }
+}
+
+/// Reads a token file: its content without surrounding whitespace, which must not be empty.
+pub(crate) fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read auth token file {}", path.display()))?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        bail!("auth token file {} is empty", path.display());
+    }
+    Ok(token)
 }
 
 fn parse_listen(text: &str) -> anyhow::Result<Listen> {

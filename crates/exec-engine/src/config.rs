@@ -16,18 +16,33 @@ pub struct Config {
     /// are evicted past this bound; with a lagging subscriber the reader stops draining the
     /// child instead. A single chunk larger than the bound is still kept whole.
     pub retention_bytes: usize,
+    /// Output bytes retained across all processes of all sessions (default 512 MiB). Past it
+    /// the output of closed processes is evicted first, then consumed output of running ones
+    /// (a producer evicts its own only if that falls behind, at 9/8 of the budget);
+    /// evictions are reported as `dropped_before`. Output a subscriber has not consumed is never
+    /// evicted for it: such a producer waits instead (flow control).
+    pub max_retained_bytes_total: usize,
     /// How long a closed process (exited, every stream at EOF) stays readable before it is
     /// removed and its id may be reused (default 30 s).
     pub exited_linger: Duration,
     /// How long a detached session lives before its processes are killed (default 30 s).
     pub session_ttl: Duration,
-    /// Sessions alive at once, attached or detached (default 1024).
+    /// Sessions alive at once (default 1024). A session counts while attached or while it owns
+    /// a process; an empty detached session is forgotten when a new one needs its slot.
     pub max_sessions: usize,
-    /// Processes per session, running or lingering after exit (default 2048).
+    /// Processes per session that are starting or running (default 2048). A process that has
+    /// closed and lingers does not count (see `max_lingering_per_session`).
     pub max_processes_per_session: usize,
-    /// Processes across all sessions, running or lingering (default 8192). Each running process
-    /// holds about four file descriptors: raise `RLIMIT_NOFILE` to match.
+    /// Closed processes a session keeps readable during their linger (default 4096). Past it the
+    /// entry that closed first is removed early, as if its linger had ended.
+    pub max_lingering_per_session: usize,
+    /// Processes across all sessions that are starting or running (default 8192). Each running
+    /// process holds about four file descriptors: raise `RLIMIT_NOFILE` to match.
     pub max_processes_total: usize,
+    /// Bytes of stdin writes queued per process, the one being written included (default
+    /// 4 MiB; a single larger write takes the whole budget). A write past it waits for the
+    /// child to read; the caller bounds that wait.
+    pub max_stdin_queued_bytes: usize,
     /// Bytes asked for per read of a pipe or PTY (default 64 KiB): chunks grow up to this when
     /// output backs up, so a fast producer costs fewer events.
     pub read_chunk_bytes: usize,
@@ -79,11 +94,14 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             retention_bytes: 1024 * 1024,
+            max_retained_bytes_total: 512 * 1024 * 1024,
             exited_linger: Duration::from_secs(30),
             session_ttl: Duration::from_secs(30),
             max_sessions: 1024,
             max_processes_per_session: 2048,
+            max_lingering_per_session: 4096,
             max_processes_total: 8192,
+            max_stdin_queued_bytes: 4 * 1024 * 1024,
             read_chunk_bytes: 64 * 1024,
             kill_on_server_death: true,
             contain_sessions: true,

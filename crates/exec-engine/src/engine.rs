@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::SessionError;
 use crate::ids::SessionId;
 use crate::process::Process;
+use crate::retention::RetentionBudget;
 use crate::session::book::{Attachment, Book};
 use crate::session::{Session, SessionHandle, Slot};
 
@@ -27,11 +28,15 @@ pub(crate) struct EngineInner {
     config: Config,
     /// Every live session, attached or detached. Removed on expiry and shutdown.
     sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
-    /// Process table entries across all sessions (starting, running, lingering).
+    /// Process table entries across all sessions that are starting or running; an entry stops
+    /// counting when its process closes (lingering entries do not count, issue 12).
     total_processes: AtomicUsize,
     /// A runtime seen while the engine was used, so that a `SessionHandle` dropped outside any
     /// runtime context can still schedule its expiry timer.
     runtime: Mutex<Option<tokio::runtime::Handle>>,
+    /// Retained output of every process against `Config::max_retained_bytes_total`. Its `over`
+    /// wakes the reclaimer task, started with the first runtime seen.
+    pub(crate) retention_budget: Arc<RetentionBudget>,
 }
 
 impl Engine {
@@ -39,10 +44,11 @@ impl Engine {
     pub fn new(config: Config) -> Engine {
         Engine {
             inner: Arc::new(EngineInner {
-                config,
+                config: config.clone(),
                 sessions: Mutex::new(HashMap::new()),
                 total_processes: AtomicUsize::new(0),
                 runtime: Mutex::new(None),
+                retention_budget: Arc::new(RetentionBudget::new(config.max_retained_bytes_total)),
             }),
         }
     }
@@ -56,6 +62,22 @@ impl Engine {
     pub fn create_session(&self) -> Result<SessionHandle, SessionError> {
         self.inner.remember_runtime();
         let mut sessions = self.inner.sessions();
+        if sessions.len() >= self.inner.config.max_sessions {
+            // A detached session with no process holds no slot (issue 12: a client creating and
+            // dropping sessions in a loop locked everyone out for the TTL). Such sessions are
+            // forgotten to make room; resuming one later answers "unknown session".
+            let empty: Vec<SessionId> = sessions
+                .iter()
+                .filter(|(_, session)| session.lock().is_empty_and_detached())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &empty {
+                sessions.remove(id);
+            }
+            if !empty.is_empty() {
+                tracing::debug!(count = empty.len(), "forgot empty detached sessions to make room");
+            }
+        }
         if sessions.len() >= self.inner.config.max_sessions {
             return Err(SessionError::TooManySessions { limit: self.inner.config.max_sessions });
         }
@@ -226,11 +248,39 @@ impl EngineInner {
         self.total_processes.fetch_sub(count, Ordering::AcqRel);
     }
 
-    pub(crate) fn remember_runtime(&self) {
+    pub(crate) fn remember_runtime(self: &Arc<Self>) {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let mut runtime = self.runtime.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if runtime.is_none() {
+                // The first runtime seen also runs the reclaimer. Detached on purpose: it holds
+                // the engine weakly and ends with its runtime.
+                drop(handle.spawn(reclaim_loop(Arc::downgrade(self), Arc::clone(&self.retention_budget))));
                 *runtime = Some(handle);
+            }
+        }
+    }
+
+    /// Brings retained output back under the global budget (to 7/8 of it, so that it does not
+    /// run on every chunk): consumed output of closed processes first, in the order they closed,
+    /// then consumed output of the others, oldest chunks first. Output a subscriber has not
+    /// consumed is never evicted. Evictions show up as `dropped_before` like any other.
+    pub(crate) fn reclaim(&self) {
+        let budget = &self.retention_budget;
+        // Woken by a push that would pass the limit (it may not have been stored yet): reclaim
+        // whenever usage is above the target, not only once it is above the limit.
+        let target = budget.limit() - budget.limit() / 8;
+        if budget.used() <= target {
+            return;
+        }
+        let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
+        for closed_first in [true, false] {
+            for session in &sessions {
+                for process in session.processes_for_reclaim(closed_first) {
+                    if budget.used() <= target {
+                        return;
+                    }
+                    process.lock().log.evict_consumed_until(target);
+                }
             }
         }
     }
@@ -270,6 +320,15 @@ impl EngineInner {
             tracing::debug!(session = %id, "session expired");
             session.tear_down(self);
         }
+    }
+}
+
+/// Waits for the retention budget to be exceeded, then reclaims; ends with the engine.
+async fn reclaim_loop(engine: Weak<EngineInner>, budget: Arc<RetentionBudget>) {
+    loop {
+        budget.over.notified().await;
+        let Some(engine) = engine.upgrade() else { return };
+        engine.reclaim();
     }
 }
 

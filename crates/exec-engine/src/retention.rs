@@ -12,8 +12,19 @@
 //! - Eviction is oldest first and only of output chunks; the exit and close are kept as fields.
 //! - A chunk that some subscriber cursor has not passed is never evicted: [`Retention::push_output`]
 //!   refuses the new chunk instead ([`Push::Full`]) and the producer waits (flow control).
+//! - With a shared [`RetentionBudget`] attached (the engine attaches one to every process), the
+//!   bytes of every log count against one global limit too. A push that passes it wakes the
+//!   engine's reclaimer, which evicts the output of closed processes first (then consumed output
+//!   of the others) down to 7/8 of the limit. Only past a ceiling of 9/8 of the limit (the
+//!   reclaimer fell behind) does a push evict this log's own consumed chunks, like a push past
+//!   its own limit. Unconsumed output of a subscribed log is never evicted for it: if
+//!   the log holds such a chunk the push is refused and the producer waits; if it holds none,
+//!   the chunk is stored above the global limit (by at most one chunk per process), so a
+//!   producer never waits for space only other processes can free.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -56,10 +67,51 @@ pub(crate) enum Step {
     Finished,
 }
 
+/// Retained output bytes across every log it is attached to, against one limit.
+///
+/// Plain atomics and a [`tokio::sync::Notify`] (which wakes without blocking): the logs update
+/// it under their own locks, and the engine's reclaimer waits on `over` to evict.
+#[derive(Debug)]
+pub(crate) struct RetentionBudget {
+    limit: usize,
+    used: AtomicUsize,
+    /// Notified when a push found the budget exceeded.
+    pub(crate) over: tokio::sync::Notify,
+}
+
+impl RetentionBudget {
+    pub(crate) fn new(limit: usize) -> RetentionBudget {
+        RetentionBudget { limit, used: AtomicUsize::new(0), over: tokio::sync::Notify::new() }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn add(&self, bytes: usize) {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn sub(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Whether `more` bytes would pass the limit.
+    fn would_exceed(&self, more: usize) -> bool {
+        self.used().saturating_add(more) > self.limit
+    }
+}
+
 /// One process's retained events. See the module docs for the rules.
 #[derive(Debug)]
 pub(crate) struct Retention {
     limit: usize,
+    /// The global budget these bytes also count against, once attached.
+    budget: Option<Arc<RetentionBudget>>,
     /// Retained output chunks, seq ascending (not contiguous: exit/close take seqs too).
     chunks: VecDeque<OutputChunk>,
     retained_bytes: usize,
@@ -82,6 +134,7 @@ impl Retention {
     pub(crate) fn new(limit: usize) -> Retention {
         Retention {
             limit,
+            budget: None,
             chunks: VecDeque::new(),
             retained_bytes: 0,
             next_seq: 1,
@@ -112,6 +165,57 @@ impl Retention {
         self.retained_bytes
     }
 
+    /// Counts this log's bytes (those held now and every later change) against `budget`.
+    pub(crate) fn attach_budget(&mut self, budget: Arc<RetentionBudget>) {
+        if let Some(old) = self.budget.take() {
+            old.sub(self.retained_bytes);
+        }
+        budget.add(self.retained_bytes);
+        self.budget = Some(budget);
+    }
+
+    fn over_global(&self, more: usize) -> bool {
+        self.budget.as_ref().is_some_and(|budget| budget.would_exceed(more))
+    }
+
+    /// Past the budget's hard ceiling (the limit plus an eighth): the reclaimer, which evicts
+    /// closed processes' output first, has fallen behind, and this log must evict its own.
+    fn over_global_ceiling(&self, more: usize) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|budget| budget.used().saturating_add(more) > budget.limit + budget.limit / 8)
+    }
+
+    fn evict_front(&mut self) {
+        let evicted = self.chunks.pop_front().expect("front exists");
+        self.retained_bytes -= evicted.data.len();
+        self.last_evicted = evicted.seq.get();
+        if let Some(budget) = &self.budget {
+            budget.sub(evicted.data.len());
+        }
+    }
+
+    /// The seq every cursor has passed (`u64::MAX` without cursors): chunks up to it may go.
+    fn consumed_floor(&self) -> u64 {
+        self.cursors.values().map(|cursor| cursor.delivered).min().unwrap_or(u64::MAX)
+    }
+
+    /// Evicts consumed chunks, oldest first, until the global budget has `target` bytes in use
+    /// or less, or nothing more may go. Returns the bytes freed. The reclaimer's tool.
+    pub(crate) fn evict_consumed_until(&mut self, target: usize) -> usize {
+        let floor = self.consumed_floor();
+        let mut freed = 0;
+        while self.budget.as_ref().is_some_and(|budget| budget.used() > target) {
+            let Some(front) = self.chunks.front() else { break };
+            if front.seq.get() > floor {
+                break;
+            }
+            freed += front.data.len();
+            self.evict_front();
+        }
+        freed
+    }
+
     fn assign_seq(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -122,16 +226,19 @@ impl Retention {
     /// Empty data is stored too (callers should not send it).
     pub(crate) fn push_output(&mut self, stream: StreamKind, data: Bytes) -> Push {
         debug_assert!(self.closed.is_none(), "output after close");
-        let floor = self.cursors.values().map(|cursor| cursor.delivered).min().unwrap_or(u64::MAX);
-        while self.retained_bytes + data.len() > self.limit {
+        let floor = self.consumed_floor();
+        if self.over_global(data.len())
+            && let Some(budget) = &self.budget
+        {
+            budget.over.notify_one();
+        }
+        while self.retained_bytes + data.len() > self.limit || self.over_global_ceiling(data.len()) {
             let Some(front) = self.chunks.front() else { break };
             if front.seq.get() > floor {
                 self.producer_blocked = true;
                 return Push::Full(data);
             }
-            let evicted = self.chunks.pop_front().expect("front exists");
-            self.retained_bytes -= evicted.data.len();
-            self.last_evicted = evicted.seq.get();
+            self.evict_front();
         }
         let seq = Seq::new(self.assign_seq());
         self.retained_bytes += data.len();
@@ -141,6 +248,9 @@ impl Retention {
             StreamKind::Pty => 2,
         };
         self.output_bytes[stream_index] += data.len() as u64;
+        if let Some(budget) = &self.budget {
+            budget.add(data.len());
+        }
         self.chunks.push_back(OutputChunk { seq, stream, data });
         Push::Stored(seq)
     }
@@ -301,6 +411,14 @@ impl Retention {
             .get(index)
             .filter(|chunk| chunk.seq.get() == seq)
             .map(|chunk| Event::Output(chunk.clone()))
+    }
+}
+
+impl Drop for Retention {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.sub(self.retained_bytes);
+        }
     }
 }
 
@@ -509,5 +627,210 @@ mod tests {
         assert_eq!(log.push_closed(), Seq::new(2));
         assert!(log.read_is_ready(Some(Seq::new(2))));
         check_read(&log, None, None, "next=3 exit=Code(3) closed");
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn bytes(n: usize) -> Bytes {
+        Bytes::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn the_global_budget_counts_every_log_and_is_given_back_on_drop() {
+        let budget = Arc::new(RetentionBudget::new(10));
+        let mut first = Retention::new(100);
+        assert_eq!(first.push_output(StreamKind::Stdout, bytes(4)), Push::Stored(Seq::new(1)));
+        first.attach_budget(Arc::clone(&budget));
+        assert_eq!(budget.used(), 4);
+        let mut second = Retention::new(100);
+        second.attach_budget(Arc::clone(&budget));
+        assert_eq!(second.push_output(StreamKind::Stdout, bytes(4)), Push::Stored(Seq::new(1)));
+        assert_eq!(budget.used(), 8);
+        // Past the global limit, a log without subscribers evicts its own oldest output.
+        assert_eq!(second.push_output(StreamKind::Stdout, bytes(4)), Push::Stored(Seq::new(2)));
+        assert_eq!(budget.used(), 8);
+        assert_eq!(second.read(None, None).dropped_before, Some(Seq::new(2)));
+        drop(second);
+        assert_eq!(budget.used(), 4);
+        // The reclaimer's tool: consumed chunks go down to a target.
+        assert_eq!(first.evict_consumed_until(0), 4);
+        assert_eq!(budget.used(), 0);
+        assert_eq!(first.read(None, None).dropped_before, Some(Seq::new(2)));
+    }
+
+    #[test]
+    fn unconsumed_output_of_a_subscribed_log_is_never_evicted_for_the_global_budget() {
+        let budget = Arc::new(RetentionBudget::new(6));
+        let mut other = Retention::new(100);
+        other.attach_budget(Arc::clone(&budget));
+        assert_eq!(other.push_output(StreamKind::Stdout, bytes(5)), Push::Stored(Seq::new(1)));
+        let mut log = Retention::new(100);
+        log.attach_budget(Arc::clone(&budget));
+        let cursor = log.add_cursor(SubscribeFrom::Start, 1);
+        // Holding nothing of its own, the log stores above the global limit (one chunk)...
+        assert_eq!(log.push_output(StreamKind::Stdout, bytes(3)), Push::Stored(Seq::new(1)));
+        // ...but with an unconsumed chunk of its own it waits instead of evicting it.
+        assert_eq!(log.push_output(StreamKind::Stdout, bytes(3)), Push::Full(bytes(3)));
+        assert_eq!(log.read(None, None).chunks.len(), 1);
+        // Once the subscriber consumed it, the push evicts it and goes through.
+        let (_, wake) = log.next_event(cursor);
+        assert!(wake, "the waiting producer is woken");
+        assert_eq!(log.push_output(StreamKind::Stdout, bytes(3)), Push::Stored(Seq::new(2)));
+        assert_eq!(budget.used(), 8);
+    }
+}
+
+/// Seqs, eviction, `dropped_before` and cursors against a model, over random operations.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(usize),
+        Exit,
+        Close,
+        AddCursor { from_start: bool },
+        Next(usize),
+        RemoveCursor(usize),
+        Read { after: u64, max: Option<usize> },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..9).prop_map(Op::Push),
+            1 => Just(Op::Exit),
+            1 => Just(Op::Close),
+            1 => any::<bool>().prop_map(|from_start| Op::AddCursor { from_start }),
+            4 => (0usize..4).prop_map(Op::Next),
+            1 => (0usize..4).prop_map(Op::RemoveCursor),
+            2 => ((0u64..40), proptest::option::of(0usize..20)).prop_map(|(after, max)| Op::Read { after, max }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn retention_keeps_its_rules(ops in proptest::collection::vec(op(), 0..120)) {
+            const LIMIT: usize = 16;
+            let mut log = Retention::new(LIMIT);
+            // The model: every output pushed (seq -> data), the next seq, exit and close seqs.
+            let mut pushed: std::collections::BTreeMap<u64, Bytes> = Default::default();
+            let mut next_seq = 1u64;
+            let mut closed = false;
+            // Live cursors: id, last seq delivered, newest seq evicted when it was added.
+            let mut cursors: Vec<(CursorId, u64, u64)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Push(len) if !closed => {
+                        let data = Bytes::from(vec![(next_seq % 251) as u8; len]);
+                        match log.push_output(StreamKind::Stdout, data.clone()) {
+                            Push::Stored(seq) => {
+                                prop_assert_eq!(seq.get(), next_seq);
+                                pushed.insert(next_seq, data);
+                                next_seq += 1;
+                            }
+                            Push::Full(back) => {
+                                prop_assert_eq!(back, data);
+                                prop_assert!(!cursors.is_empty(), "only a cursor can refuse a push");
+                            }
+                        }
+                    }
+                    Op::Push(_) => {}
+                    Op::Exit => {
+                        let first = log.exit().is_none();
+                        let seq = log.push_exit(ExitStatus::Code(0));
+                        if first {
+                            prop_assert_eq!(seq.get(), next_seq);
+                            next_seq += 1;
+                        }
+                    }
+                    Op::Close => {
+                        if !closed {
+                            prop_assert_eq!(log.push_closed().get(), next_seq);
+                            next_seq += 1;
+                            closed = true;
+                        }
+                    }
+                    Op::AddCursor { from_start } => {
+                        let from = if from_start { SubscribeFrom::Start } else { SubscribeFrom::Now };
+                        let delivered = if from_start { 0 } else { next_seq - 1 };
+                        let evicted = log.read(None, None).dropped_before.map_or(0, |seq| seq.get() - 1);
+                        cursors.push((log.add_cursor(from, 1), delivered, evicted));
+                    }
+                    Op::Next(index) => {
+                        if let Some((id, delivered, _)) = cursors.get_mut(index) {
+                            match log.next_event(*id).0 {
+                                Step::Event(Event::Output(chunk)) => {
+                                    prop_assert!(chunk.seq.get() > *delivered, "in order, no duplicate");
+                                    prop_assert_eq!(Some(&chunk.data), pushed.get(&chunk.seq.get()));
+                                    *delivered = chunk.seq.get();
+                                }
+                                Step::Event(Event::Exited { seq, .. } | Event::Closed { seq }) => {
+                                    prop_assert!(seq.get() > *delivered);
+                                    *delivered = seq.get();
+                                }
+                                Step::Event(Event::Gap { dropped_before }) => {
+                                    // Only output evicted before the cursor existed is skipped.
+                                    prop_assert!(dropped_before.get() > *delivered + 1);
+                                    *delivered = dropped_before.get() - 1;
+                                }
+                                Step::Event(Event::Failed { .. }) => prop_assert!(false, "no failures here"),
+                                Step::Pending => prop_assert_eq!(*delivered + 1, next_seq),
+                                Step::Finished => {
+                                    prop_assert!(closed);
+                                    cursors.remove(index);
+                                }
+                            }
+                        }
+                    }
+                    Op::RemoveCursor(index) => {
+                        if index < cursors.len() {
+                            let (id, _, _) = cursors.remove(index);
+                            let _wake = log.remove_cursor(id);
+                        }
+                    }
+                    Op::Read { after, max } => {
+                        let outcome = log.read(Some(Seq::new(after)), max);
+                        let mut previous = after;
+                        for chunk in &outcome.chunks {
+                            prop_assert!(chunk.seq.get() > previous);
+                            prop_assert_eq!(Some(&chunk.data), pushed.get(&chunk.seq.get()));
+                            previous = chunk.seq.get();
+                        }
+                        if let Some(max) = max && outcome.chunks.len() > 1 {
+                            let total: usize = outcome.chunks.iter().map(|chunk| chunk.data.len()).sum();
+                            prop_assert!(total <= max, "only the first chunk may pass the budget");
+                        }
+                    }
+                }
+                // Retained output: the newest chunks (eviction is oldest first), within the
+                // limit unless one chunk alone is larger, and `dropped_before` names the gap.
+                let whole = log.read(None, None);
+                let retained: Vec<u64> = whole.chunks.iter().map(|chunk| chunk.seq.get()).collect();
+                let expected: Vec<u64> = pushed.keys().copied().filter(|seq| retained.first().is_some_and(|first| seq >= first)).collect();
+                prop_assert_eq!(&retained, &expected, "retained chunks are a suffix");
+                let bytes: usize = whole.chunks.iter().map(|chunk| chunk.data.len()).sum();
+                prop_assert_eq!(bytes, log.retained_bytes());
+                prop_assert!(bytes <= LIMIT || whole.chunks.len() == 1);
+                let evicted = pushed.keys().copied().filter(|seq| !retained.contains(seq)).max();
+                if let Some(evicted) = evicted {
+                    prop_assert_eq!(whole.dropped_before.map(Seq::get), Some(evicted + 1));
+                } else {
+                    prop_assert_eq!(whole.dropped_before, None);
+                }
+                // A chunk a cursor has not passed (and that existed when the cursor was added)
+                // is never evicted.
+                for (_, delivered, evicted_when_added) in &cursors {
+                    let protected_from = (*delivered).max(*evicted_when_added);
+                    for seq in pushed.range(protected_from + 1..).map(|(seq, _)| *seq) {
+                        prop_assert!(retained.contains(&seq), "seq {} evicted under a cursor", seq);
+                    }
+                }
+            }
+        }
     }
 }

@@ -13,7 +13,8 @@ use crate::ids::SessionId;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InitializeParams {
-    /// Free-form name of the client, for logs.
+    /// Free-form name of the client, for logs (at most `ids::MAX_ID_BYTES`).
+    #[serde(deserialize_with = "crate::ids::client_name")]
     pub client_name: String,
     /// Re-attach to this session instead of opening a new one. `null` and absent both mean a new
     /// session.

@@ -54,8 +54,13 @@ pub enum RequestId {
     String(String),
 }
 
+/// `data.kind` of the error that answers a frame that could not be parsed (or was too large).
+pub const UNPARSEABLE_KIND: &str = "unparseable";
+
 impl RequestId {
-    /// The id used to answer a frame that could not be parsed, so no real id is known.
+    /// The id used to answer a frame that could not be parsed, so no real id is known. Such an
+    /// answer carries `data: {"kind": "unparseable"}` ([`UNPARSEABLE_KIND`]), which an answer to
+    /// a client's own request with id -1 never does.
     pub const UNPARSEABLE: RequestId = RequestId::Integer(-1);
 }
 
@@ -93,7 +98,8 @@ pub struct ErrorObject {
     pub code: i64,
     /// Human-readable text; the protocol pins the exact strings in [`crate::messages`].
     pub message: String,
-    /// Optional structured detail. Our server never sets it.
+    /// Optional structured detail: `{"kind": ...}` where our server has a kind to name (spawn
+    /// errors, unparseable frames); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
@@ -238,9 +244,16 @@ impl InvalidMessage {
         &self.reason
     }
 
-    /// The -32600 error object that answers this frame.
+    /// The -32600 error object that answers this frame, with `data: {"kind": "unparseable"}`.
+    ///
+    /// It is sent under id -1 ([`RequestId::UNPARSEABLE`]), as the Codex peer does and as
+    /// its clients expect (their ids are integers or strings; JSON-RPC 2.0's `null` would not
+    /// decode). A client may itself use id -1; the `data.kind` marker (and the message prefix)
+    /// tells the two apart, and a client that never uses -1 needs neither.
     pub fn to_error_object(&self) -> ErrorObject {
-        ErrorObject::invalid_request(self.reason.clone())
+        let mut error = ErrorObject::invalid_request(self.reason.clone());
+        error.data = Some(serde_json::json!({ "kind": UNPARSEABLE_KIND }));
+        error
     }
 }
 

@@ -17,6 +17,8 @@ pub const FS_BEFORE_INITIALIZED: &str = "client must send initialized before usi
 pub const ALREADY_INITIALIZED: &str = "initialize may only be sent once per connection";
 /// -32602: `process/start` with an empty `argv`.
 pub const ARGV_EMPTY: &str = "argv must not be empty";
+/// -32602: `process/list` with params other than `{}`, `null` or none.
+pub const LIST_TAKES_NO_PARAMS: &str = "process/list takes no params";
 /// -32600: an in-flight call on a connection that another connection took the session from.
 pub const SESSION_RESUMED_ELSEWHERE: &str = "session has been resumed by another connection";
 
@@ -226,4 +228,34 @@ pub fn cannot_watch(error: &impl std::fmt::Display) -> String {
 /// -32600: `fs/walk` of a path that is not a directory.
 pub fn walk_not_a_directory(path: &str) -> String {
     format!("cannot walk {path}: not a directory")
+}
+
+// Per-connection and per-process bounds (issue 12). Our own wording.
+
+/// -32603: a `process/write` whose bytes the child did not take within the server's bound (it
+/// does not read its stdin). A write not yet started when the bound passed is dropped; one the
+/// server had started writing may have been delivered in part.
+pub fn stdin_write_timed_out(process_id: &str, waited_ms: u128, queued_limit: usize) -> String {
+    format!(
+        "process {process_id} did not read its stdin within {waited_ms} ms \
+         (at most {queued_limit} bytes are queued per process); the write was not completed"
+    )
+}
+
+/// -32602: a client-chosen id or name (`processId`, `clientName`, `writeId`, ...) longer than
+/// `exec_protocol::ids::MAX_ID_BYTES`.
+pub fn id_too_long(field: &str, bytes: usize, limit: usize) -> String {
+    format!("{field} is {bytes} bytes long; the limit is {limit} bytes")
+}
+
+/// WebSocket close reason (code 1008) for a connection that did not complete `initialize` within
+/// the server's handshake deadline.
+pub fn initialize_timed_out(waited_ms: u128) -> String {
+    format!("initialize was not completed within {waited_ms} ms")
+}
+
+/// Body of the HTTP 503 answer to a connection refused because too many connections have not
+/// completed `initialize` yet.
+pub fn too_many_uninitialized_connections(limit: usize) -> String {
+    format!("too many connections waiting to initialize (limit {limit})")
 }

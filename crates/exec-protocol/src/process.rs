@@ -208,7 +208,8 @@ pub struct ProcessWriteParams {
     #[serde(default, skip_serializing_if = "is_false")]
     pub eof: bool,
     /// Extension: idempotency key; a retried write with a seen id is acknowledged and not repeated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most `ids::MAX_ID_BYTES`.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::ids::write_id")]
     pub write_id: Option<String>,
 }
 
@@ -329,15 +330,20 @@ pub struct ProcessResizeParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ProcessResizeResponse {}
 
-/// Extension: params of `process/list`: none. Decodes from `{}`, `null` or absent params alike.
+/// Extension: params of `process/list`: none. Decodes from `{}`, `null` or absent params alike;
+/// anything else (an object with members, an array, a number) is refused with -32602, so a
+/// client that thinks it is filtering learns that it is not. The Codex peer has no
+/// `process/list` (it answers -32601), so no peer client depends on a looser rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct ProcessListParams {}
 
 impl<'de> Deserialize<'de> for ProcessListParams {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Any value is acceptable: the method has no params, and rejecting `null` would make the
-        // natural "no params" request fail.
-        serde::de::IgnoredAny::deserialize(deserializer)?;
+        let params =
+            Option::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>::deserialize(deserializer)?;
+        if params.is_some_and(|members| !members.is_empty()) {
+            return Err(serde::de::Error::custom(crate::messages::LIST_TAKES_NO_PARAMS));
+        }
         Ok(ProcessListParams {})
     }
 }

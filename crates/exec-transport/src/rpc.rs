@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -34,13 +34,17 @@ pub(crate) enum Incoming {
     Oversized { limit: usize },
     /// The peer is alive (it sent a ping or pong); nothing to handle.
     Alive,
+    /// The peer broke the WebSocket protocol (an unmasked frame, reserved bits, a Text frame
+    /// that is not UTF-8, ...). The connection must end, with this close code and reason.
+    Violation { code: u16, reason: String },
 }
 
 /// One thing to send to the peer, in queue order.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    /// A complete JSON-RPC message.
-    Frame(String),
+    /// A complete JSON-RPC message, with its share of the connection's outbound byte budget
+    /// (given back once the frame has been handed to the socket).
+    Frame(String, Option<OwnedSemaphorePermit>),
     /// Close the connection with this code and reason, after everything queued before it.
     Close { code: u16, reason: String },
 }
@@ -99,7 +103,10 @@ pub(crate) async fn write_loop<S: FrameSink>(
         };
         loop {
             match item {
-                Outgoing::Frame(frame) => sink.feed(frame).await?,
+                Outgoing::Frame(frame, budget) => {
+                    sink.feed(frame).await?;
+                    drop(budget);
+                }
                 Outgoing::Close { code, reason } => {
                     sink.flush().await?;
                     return sink.close(code, reason).await;
@@ -120,6 +127,11 @@ pub(crate) async fn write_loop<S: FrameSink>(
 /// WebSocket close code for a connection whose session was resumed by another connection
 /// (application range 4000–4999). A client must not reconnect and take the session back.
 pub(crate) const CLOSE_TAKEN_OVER: u16 = 4000;
+
+/// WebSocket close code "protocol error".
+pub(crate) const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// WebSocket close code "invalid frame payload data" (a Text frame that is not UTF-8).
+pub(crate) const CLOSE_INVALID_PAYLOAD: u16 = 1007;
 
 /// Reading half of a WebSocket connection.
 pub(crate) struct WebSocketSource<S> {
@@ -148,6 +160,17 @@ where
                 Err(tungstenite::Error::Capacity(error)) => {
                     tracing::warn!(%error, "refusing an oversized websocket message");
                     Some(Incoming::Oversized { limit: self.max_message_bytes })
+                }
+                Err(tungstenite::Error::Protocol(error)) => {
+                    tracing::info!(%error, "websocket protocol violation; closing");
+                    Some(Incoming::Violation { code: CLOSE_PROTOCOL_ERROR, reason: error.to_string() })
+                }
+                Err(tungstenite::Error::Utf8(error)) => {
+                    tracing::info!(%error, "a text frame that is not UTF-8; closing");
+                    Some(Incoming::Violation {
+                        code: CLOSE_INVALID_PAYLOAD,
+                        reason: "text frame is not valid UTF-8".to_owned(),
+                    })
                 }
                 Err(error) => {
                     tracing::debug!(%error, "websocket read ended");
@@ -312,6 +335,7 @@ mod tests {
                 Incoming::Message(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                 Incoming::Oversized { limit } => format!("<oversized {limit}>"),
                 Incoming::Alive => "<alive>".to_owned(),
+                Incoming::Violation { code, .. } => format!("<violation {code}>"),
             });
         }
         seen

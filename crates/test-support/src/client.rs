@@ -476,6 +476,34 @@ impl RawClient {
         let _ = tokio::time::timeout(self.deadline, self.socket.close(None)).await;
     }
 
+    /// Reads until the server closes the connection and returns its close frame's code and
+    /// reason (`None` when the connection ended without one). Responses and notifications read
+    /// meanwhile are kept. Panics if nothing ends the connection before the deadline.
+    pub async fn next_close(&mut self) -> Option<(u16, String)> {
+        let until = Instant::now() + self.deadline;
+        loop {
+            let frame = match tokio::time::timeout_at(until, self.socket.next()).await {
+                Err(_) => panic!("timed out waiting for the server to close the connection"),
+                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(frame))) => frame,
+            };
+            match frame {
+                Message::Close(close) => {
+                    return close.map(|frame| (u16::from(frame.code), frame.reason.as_str().to_owned()));
+                }
+                Message::Text(text) => {
+                    if let Ok(message) = serde_json::from_str::<Value>(&text)
+                        && message.get("id").is_some()
+                        && message.get("method").is_none()
+                    {
+                        self.responses.push(message);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Reads one frame and files it as a response or a notification. Panics when `until` passes
     /// or the connection ends, naming `what` was awaited.
     async fn read_frame(&mut self, until: Instant, what: &str) {

@@ -75,6 +75,16 @@ fn default_of(id: &str) -> String {
         "log_format" => "`text`".to_owned(),
         "drain_timeout" => duration(super::DEFAULT_DRAIN_TIMEOUT),
         "audit_log" => "stderr".to_owned(),
+        "max_retained_bytes" => format!("`{}`", engine.max_retained_bytes_total),
+        "max_lingering_per_session" => format!("`{}`", engine.max_lingering_per_session),
+        "max_stdin_queued_bytes" => format!("`{}`", engine.max_stdin_queued_bytes),
+        "max_requests_in_flight" => format!("`{}`", server.max_requests_in_flight),
+        "max_request_bytes_in_flight" => format!("`{}`", server.max_request_bytes_in_flight),
+        "max_outbound_bytes_queued" => format!("`{}`", server.max_outbound_bytes_queued),
+        "max_fs_requests_in_flight" => format!("`{}`", server.max_fs_requests_in_flight),
+        "max_uninitialized_connections" => format!("`{}`", server.max_uninitialized_connections),
+        "initialize_timeout" => duration(server.initialize_timeout),
+        "stdin_write_timeout" => duration(server.stdin_write_timeout),
         other => panic!("state the default of `{other}` in settings/options_doc.rs"),
     }
 }

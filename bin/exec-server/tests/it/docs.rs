@@ -130,18 +130,24 @@ fn glob(tokens: &[Token], text: &str) -> bool {
 }
 
 /// Expands `"text"*N` (a string literal followed by `*` and a count) into N copies of the
-/// literal separated by commas, so a line can hold a list longer than a limit.
+/// literal separated by commas, so a line can hold a list longer than a limit, and `"text"**N`
+/// into one string literal holding the text N times, for a string longer than a limit.
 fn expand_repeats(params: &str) -> String {
     let mut out = String::new();
     let mut rest = params;
     while let Some(at) = rest.find("\"*") {
-        let digits: String = rest[at + 2..].chars().take_while(char::is_ascii_digit).collect();
+        let (one_string, skip) = if rest[at + 2..].starts_with('*') { (true, 3) } else { (false, 2) };
+        let digits: String = rest[at + skip..].chars().take_while(char::is_ascii_digit).collect();
         let open = rest[..at].rfind('"').expect("a string literal before `*N`");
         out.push_str(&rest[..open]);
         let literal = &rest[open..=at];
         let count: usize = digits.parse().expect("a count after `*`");
-        out.push_str(&vec![literal; count].join(","));
-        rest = &rest[at + 2 + digits.len()..];
+        if one_string {
+            out.push_str(&format!("\"{}\"", literal.trim_matches('"').repeat(count)));
+        } else {
+            out.push_str(&vec![literal; count].join(","));
+        }
+        rest = &rest[at + skip + digits.len()..];
     }
     out.push_str(rest);
     out

@@ -15,6 +15,7 @@
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
 //!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
 //! - `trace`: a request's W3C `traceparent` on its log span.
+//! - `limits`: bounded memory and fair admission under one hostile client (issue 12).
 //! - `server`: our server's own behaviour beyond that subset (concurrency, takeover, HTTP, limits,
 //!   extensions, shutdown, stdio mode).
 //!
@@ -27,6 +28,7 @@ mod deploy;
 mod docs;
 mod hostile;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod server;
 mod trace;

@@ -175,6 +175,114 @@ async fn bearer_token_is_required_when_configured() {
     assert_eq!(status_of(&with), 101, "response: {with:?}");
 }
 
+/// A rotated token takes effect on SIGHUP without a restart (issue 12); a failed reload (an
+/// empty file) keeps the token in force.
+#[tokio::test]
+async fn the_token_file_is_reloaded_on_sighup() {
+    let dir = TempDir::new("token-reload");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "first-token").expect("write the token file");
+    let server = ours()
+        .spawn_with(|command| {
+            command.arg("--auth-token-file").arg(&token_file);
+        })
+        .await;
+    let first = upgrade_request("Authorization: Bearer first-token\r\n");
+    let second = upgrade_request("Authorization: Bearer second-token\r\n");
+    assert_eq!(status_of(&raw_http(&server, &first).await), 101);
+
+    std::fs::write(&token_file, "second-token\n").expect("rotate the token");
+    server.terminate_with(test_support::Signal::SIGHUP).expect("send SIGHUP");
+    // The reload is asynchronous: ask until the new token is accepted, within the deadline.
+    let until = std::time::Instant::now() + DEFAULT_DEADLINE;
+    while status_of(&raw_http(&server, &second).await) != 101 {
+        assert!(std::time::Instant::now() < until, "the rotated token was never accepted");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(status_of(&raw_http(&server, &first).await), 401, "the old token no longer works");
+
+    std::fs::write(&token_file, "").expect("empty the token file");
+    server.terminate_with(test_support::Signal::SIGHUP).expect("send SIGHUP");
+    let log = "keeping the current auth token";
+    let until = std::time::Instant::now() + DEFAULT_DEADLINE;
+    while !server.captured_output().contains(log) {
+        assert!(std::time::Instant::now() < until, "no log line {log:?}");
+        // The log is read by a forwarding task; there is no event to wait on, so poll briefly.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status_of(&raw_http(&server, &second).await), 101, "a failed reload keeps the token");
+}
+
+/// Upgrades a raw TCP connection, sends `frame` as raw bytes, and returns the code and reason
+/// of the close frame the server answers with (`None` when it closes without one).
+async fn close_after_raw_frame(server: &ServerProcess, frame: &[u8]) -> Option<(u16, String)> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(authority(server.url())).await.expect("TCP connect");
+        stream.write_all(upgrade_request("").as_bytes()).await.expect("write the upgrade");
+        let mut received = Vec::new();
+        let mut buffer = [0_u8; 1024];
+        let head_end = loop {
+            if let Some(end) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+                break end + 4;
+            }
+            let read = stream.read(&mut buffer).await.expect("read the upgrade answer");
+            assert!(read > 0, "the server closed during the upgrade");
+            received.extend_from_slice(&buffer[..read]);
+        };
+        assert_eq!(status_of(&String::from_utf8_lossy(&received[..head_end])), 101);
+        stream.write_all(frame).await.expect("write the frame");
+        let mut rest = received.split_off(head_end);
+        // Everything until the server closes the TCP stream (a reset also ends it).
+        while let Ok(read) = stream.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+            rest.extend_from_slice(&buffer[..read]);
+        }
+        // Server frames are unmasked; a close frame is 0x88, a 7-bit length, code, reason.
+        let start = rest.iter().position(|byte| *byte == 0x88)?;
+        let length = usize::from(rest[start + 1] & 0x7f);
+        let payload = &rest[start + 2..start + 2 + length];
+        let code = u16::from_be_bytes([payload[0], payload[1]]);
+        Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()))
+    };
+    tokio::time::timeout(DEFAULT_DEADLINE, exchange).await.expect("the exchange timed out")
+}
+
+/// A WebSocket protocol violation ends the connection with a close frame carrying a code and a
+/// reason (issue 12), not with a bare TCP close.
+#[tokio::test]
+async fn protocol_violations_get_a_close_frame() {
+    let server = ours().spawn().await;
+    // A client frame must be masked: an unmasked Text frame "hi" is a protocol error (1002).
+    let (code, reason) =
+        close_after_raw_frame(&server, &[0x81, 0x02, b'h', b'i']).await.expect("a close frame");
+    assert_eq!(code, 1002, "reason: {reason}");
+    assert!(!reason.is_empty(), "the reason says what was wrong");
+    // A Text frame that is not UTF-8 (masked with a zero key): 1007.
+    let (code, reason) =
+        close_after_raw_frame(&server, &[0x81, 0x82, 0, 0, 0, 0, 0xc3, 0x28]).await.expect("a close frame");
+    assert_eq!(code, 1007, "reason: {reason}");
+    // The server is still up.
+    connected(&server).await;
+}
+
+/// A client's own request id -1 is answered like any other, and the answer to an unparseable
+/// frame (also id -1, as the Codex peer sends it) is told apart by `data.kind` (issue 12).
+#[tokio::test]
+async fn a_request_id_of_minus_one_is_distinguishable_from_a_parse_error() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    client.send_json(json!({ "id": -1, "method": "process/list", "params": {} })).await;
+    let own = client.raw_response(json!(-1)).await;
+    assert!(own["result"]["processes"].is_array(), "{own}");
+    assert_eq!(own.get("error"), None, "{own}");
+    client.send_text("{not json").await;
+    let parse_error = client.raw_response(json!(-1)).await;
+    assert_eq!(parse_error["error"]["code"], json!(-32600), "{parse_error}");
+    assert_eq!(parse_error["error"]["data"], json!({ "kind": "unparseable" }), "{parse_error}");
+}
+
 #[tokio::test]
 async fn compression_offer_is_accepted() {
     let server = ours().spawn().await;

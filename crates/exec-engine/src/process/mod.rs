@@ -23,7 +23,7 @@ use bytes::Bytes;
 use nix::sys::signal::{Signal as NixSignal, killpg};
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::ProcessId;
@@ -49,6 +49,36 @@ pub(crate) struct WriteRequest {
     /// Answered by the writer task once the bytes are in the pipe (or failed). Dropped unanswered
     /// when the writer stops, which the caller reads as `StdinClosed`.
     pub(crate) reply: oneshot::Sender<WriteStatus>,
+    /// The write's `write_id`, forgotten again if the write is skipped or fails, so that a
+    /// retry with it is written instead of being acknowledged without its bytes.
+    pub(crate) write_id: Option<String>,
+    /// This write's share of the process's stdin byte budget, given back when the request is
+    /// dropped (written, skipped because its caller stopped waiting, or discarded with the queue).
+    pub(crate) _budget: OwnedSemaphorePermit,
+}
+
+/// The sending side of a process's stdin queue and its byte budget.
+///
+/// The queue holds at most [`STDIN_QUEUE_CAPACITY`] writes, and together at most
+/// `Config::max_stdin_queued_bytes` bytes (a single larger write takes the whole budget), so a
+/// child that never reads its stdin pins a bounded amount of memory however many writes arrive.
+/// A write past the budget waits for it; the caller bounds that wait (the server answers with
+/// an error after `ServerConfig::stdin_write_timeout`) and a write whose caller stopped waiting
+/// before the writer reached it is skipped, never written late.
+#[derive(Debug)]
+pub(crate) struct StdinQueue {
+    sender: mpsc::Sender<WriteRequest>,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+}
+
+impl StdinQueue {
+    pub(crate) fn new(sender: mpsc::Sender<WriteRequest>, budget_bytes: usize) -> StdinQueue {
+        // A semaphore holds at most `Semaphore::MAX_PERMITS`, and one write takes at most
+        // `u32::MAX` permits at once.
+        let budget_bytes = budget_bytes.clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS));
+        StdinQueue { sender, budget: Arc::new(Semaphore::new(budget_bytes)), budget_bytes }
+    }
 }
 
 /// A child process and everything the engine keeps about it.
@@ -77,7 +107,7 @@ pub(crate) struct Process {
     pub(crate) removed: CancellationToken,
     /// The sending side of the stdin queue; `None` when stdin is `/dev/null`. The writer task
     /// owns the receiver; it ends (closing the queue) when stdin is closed or the process removed.
-    stdin: Option<mpsc::Sender<WriteRequest>>,
+    stdin: Option<StdinQueue>,
     /// The PTY master, shared with the reader and writer tasks; used here for resize.
     pty_master: Option<Arc<AsyncFd<OwnedFd>>>,
 }
@@ -98,6 +128,29 @@ pub(crate) struct ProcessState {
     write_id_order: VecDeque<String>,
     /// Set with `Process::removed`; lets consumers that hold the lock see it.
     pub(crate) removed: bool,
+}
+
+/// Forgets a `write_id` when dropped while it still holds one.
+struct ForgetWriteId<'a> {
+    process: &'a Process,
+    write_id: Option<String>,
+}
+
+impl Drop for ForgetWriteId<'_> {
+    fn drop(&mut self) {
+        if let Some(write_id) = self.write_id.take() {
+            self.process.lock().write_ids.remove(&write_id);
+        }
+    }
+}
+
+impl ProcessState {
+    /// Forgets a `write_id` whose write did not happen, so that a retry is written.
+    pub(crate) fn forget_write_id(&mut self, write_id: Option<&String>) {
+        if let Some(write_id) = write_id {
+            self.write_ids.remove(write_id);
+        }
+    }
 }
 
 impl Process {
@@ -230,7 +283,9 @@ impl Process {
         self.announce_change();
     }
 
-    /// Queues a write and waits until it reached the pipe.
+    /// Queues a write and waits until it reached the pipe. Waits first for room in the stdin
+    /// byte budget (see [`StdinQueue`]); dropping the future before the writer took the request
+    /// cancels the write.
     pub(crate) async fn write(&self, data: Bytes, options: WriteOptions) -> WriteStatus {
         let Some(queue) = &self.stdin else { return WriteStatus::StdinClosed };
         {
@@ -238,12 +293,12 @@ impl Process {
             if state.stdin_closed {
                 return WriteStatus::StdinClosed;
             }
-            if let Some(write_id) = options.write_id {
-                if state.write_ids.contains(&write_id) {
+            if let Some(write_id) = &options.write_id {
+                if state.write_ids.contains(write_id) {
                     return WriteStatus::Accepted;
                 }
                 state.write_ids.insert(write_id.clone());
-                state.write_id_order.push_back(write_id);
+                state.write_id_order.push_back(write_id.clone());
                 if state.write_id_order.len() > WRITE_ID_MEMORY
                     && let Some(oldest) = state.write_id_order.pop_front()
                 {
@@ -251,11 +306,21 @@ impl Process {
                 }
             }
         }
+        // Until the request is in the queue, giving up (a timed-out caller) forgets the id;
+        // once queued, the writer forgets it if it skips or fails the write.
+        let mut unqueued = ForgetWriteId { process: self, write_id: options.write_id.clone() };
+        let wanted = u32::try_from(data.len().min(queue.budget_bytes)).unwrap_or(u32::MAX);
+        let Ok(budget) = Arc::clone(&queue.budget).acquire_many_owned(wanted).await else {
+            // The semaphore is never closed; treat it like a closed stdin rather than panic.
+            return WriteStatus::StdinClosed;
+        };
         let (reply, answer) = oneshot::channel();
-        let request = WriteRequest { data, eof: options.eof, reply };
-        if queue.send(request).await.is_err() {
+        let request =
+            WriteRequest { data, eof: options.eof, reply, write_id: options.write_id, _budget: budget };
+        if queue.sender.send(request).await.is_err() {
             return WriteStatus::StdinClosed;
         }
+        unqueued.write_id = None;
         answer.await.unwrap_or(WriteStatus::StdinClosed)
     }
 

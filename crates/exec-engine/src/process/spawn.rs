@@ -206,7 +206,7 @@ fn finish(
         log_changed: watch::channel(0).0,
         space_freed: watch::channel(0).0,
         removed: CancellationToken::new(),
-        stdin: stdin_queue,
+        stdin: stdin_queue.map(|sender| super::StdinQueue::new(sender, config.max_stdin_queued_bytes)),
         pty_master,
     });
     for (stream, fd) in readers {

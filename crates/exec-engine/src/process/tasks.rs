@@ -204,6 +204,12 @@ impl StdinWriter {
                     None => break,
                 },
             };
+            if request.reply.is_closed() {
+                // Its caller stopped waiting (a timed-out or cancelled request): it was told the
+                // write failed, so writing it now would deliver bytes the client will resend.
+                self.process.lock().forget_write_id(request.write_id.as_ref());
+                continue;
+            }
             let Some(target) = &self.target else { break };
             let fd = match target {
                 StdinTarget::Pipe(fd) => fd,
@@ -235,7 +241,10 @@ impl StdinWriter {
                     // from a PTY whose child exited: stdin is closed for good.
                     tracing::debug!(process = %self.process.id, %error, "stdin write failed");
                     self.target = None;
-                    self.process.lock().stdin_closed = true;
+                    let mut state = self.process.lock();
+                    state.stdin_closed = true;
+                    state.forget_write_id(request.write_id.as_ref());
+                    drop(state);
                     WriteStatus::StdinClosed
                 }
             };

@@ -53,6 +53,11 @@ impl Book {
         self.attachment
     }
 
+    /// Whether some handle is attached.
+    pub(crate) fn is_attached(&self) -> bool {
+        matches!(self.attachment, Attachment::Attached { .. })
+    }
+
     /// Whether `generation` is the current attachment.
     pub(crate) fn is_attached_as(&self, generation: u64) -> bool {
         self.attachment == Attachment::Attached { generation }
@@ -141,5 +146,80 @@ mod tests {
         // The first deadline passes without expiring: an old timer firing then must do nothing.
         assert!(!book.is_expired(start + TTL));
         assert!(book.is_expired(start + Duration::from_secs(55)));
+    }
+}
+
+/// The state machine against a model, over random sequences of detach, resume and time.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Detach the handle of the generation this many steps back (0: the current one).
+        Detach {
+            generations_back: u64,
+        },
+        Resume,
+        Wait {
+            seconds: u64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..3).prop_map(|generations_back| Op::Detach { generations_back }),
+            Just(Op::Resume),
+            (0u64..45).prop_map(|seconds| Op::Wait { seconds }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_book_follows_its_model(ops in proptest::collection::vec(op(), 0..64)) {
+            const TTL: Duration = Duration::from_secs(30);
+            let start = Instant::now();
+            let mut now = start;
+            let mut book = Book::new(TTL);
+            // The model: the current generation, and the deadline while detached.
+            let mut generation = 1u64;
+            let mut deadline: Option<Instant> = None;
+            let mut expired = false;
+            for op in ops {
+                if expired {
+                    break;
+                }
+                match op {
+                    Op::Detach { generations_back } => {
+                        let target = generation.saturating_sub(generations_back).max(1);
+                        let detached = book.detach(target, now);
+                        if target == generation && deadline.is_none() {
+                            prop_assert_eq!(detached, Some(now + TTL));
+                            deadline = Some(now + TTL);
+                        } else {
+                            prop_assert_eq!(detached, None, "a stale or repeated detach changes nothing");
+                        }
+                    }
+                    Op::Resume => {
+                        let past = deadline.is_some_and(|deadline| now >= deadline);
+                        let resumed = book.resume(now);
+                        if past {
+                            prop_assert_eq!(resumed, None, "expired sessions cannot be resumed");
+                            expired = true;
+                        } else {
+                            let took_over = deadline.is_none().then_some(generation);
+                            generation += 1;
+                            deadline = None;
+                            prop_assert_eq!(resumed, Some(Resumed { generation, took_over }));
+                        }
+                    }
+                    Op::Wait { seconds } => now += Duration::from_secs(seconds),
+                }
+                prop_assert_eq!(book.is_attached_as(generation), deadline.is_none() && !expired);
+                prop_assert_eq!(book.is_attached(), deadline.is_none());
+                prop_assert_eq!(book.is_expired(now), deadline.is_some_and(|deadline| now >= deadline));
+            }
+        }
     }
 }

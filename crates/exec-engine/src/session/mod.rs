@@ -9,7 +9,7 @@
 pub(crate) mod book;
 pub(crate) mod observe;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -63,6 +63,30 @@ pub(crate) struct SessionState {
     pub(crate) superseded: CancellationToken,
     /// Set once the session is expired or shut down; a `start` finishing later kills its child.
     pub(crate) torn_down: bool,
+    /// Entries of `processes` whose process has closed (they linger, readable, and no longer
+    /// count as running), and the order they closed in. The queue may hold ids that have left
+    /// the set since (removed at the end of their linger); eviction skips those.
+    lingering: HashSet<ProcessId>,
+    closed_order: VecDeque<ProcessId>,
+}
+
+impl SessionState {
+    /// Table entries that are starting or running.
+    fn running(&self) -> usize {
+        self.processes.len() - self.lingering.len()
+    }
+
+    /// Detached with nothing in the table: such a session holds no slot.
+    pub(crate) fn is_empty_and_detached(&self) -> bool {
+        self.processes.is_empty() && !self.book.is_attached()
+    }
+
+    /// Removes `id` from the table. Returns whether it still counted as running (the engine's
+    /// count must then be released).
+    fn remove_entry(&mut self, id: &ProcessId) -> bool {
+        self.processes.remove(id);
+        !self.lingering.remove(id)
+    }
 }
 
 impl Session {
@@ -74,6 +98,8 @@ impl Session {
                 processes: HashMap::new(),
                 superseded: CancellationToken::new(),
                 torn_down: false,
+                lingering: HashSet::new(),
+                closed_order: VecDeque::new(),
             }),
             starting: watch::Sender::new(0),
             containment: Mutex::new(Containment::default()),
@@ -99,12 +125,16 @@ impl Session {
     /// Marks the session torn down, empties its table and kills every process group. Returns the
     /// processes so a caller can wait for their exits.
     pub(crate) fn tear_down(&self, engine: &EngineInner) -> Vec<Arc<Process>> {
-        let slots: Vec<Slot> = {
+        let (slots, running) = {
             let mut state = self.lock();
             state.torn_down = true;
-            state.processes.drain().map(|(_, slot)| slot).collect()
+            let running = state.running();
+            state.lingering.clear();
+            state.closed_order.clear();
+            let slots: Vec<Slot> = state.processes.drain().map(|(_, slot)| slot).collect();
+            (slots, running)
         };
-        engine.release_processes(slots.len());
+        engine.release_processes(running);
         let processes: Vec<Arc<Process>> = slots
             .into_iter()
             .filter_map(|slot| match slot {
@@ -134,19 +164,70 @@ impl Session {
 
     /// Removes a lingering process once its linger is over (if the entry is still that process).
     fn retire(&self, id: &ProcessId, process: &Arc<Process>, engine: &EngineInner) {
-        let removed = {
+        let still_running = {
             let mut state = self.lock();
             match state.processes.get(id) {
-                Some(Slot::Ready(current)) if Arc::ptr_eq(current, process) => {
-                    state.processes.remove(id).is_some()
-                }
+                Some(Slot::Ready(current)) if Arc::ptr_eq(current, process) => state.remove_entry(id),
                 _ => false,
             }
         };
-        if removed {
+        if still_running {
             engine.release_processes(1);
         }
         process.mark_removed();
+    }
+
+    /// The processes the reclaimer looks at: closed ones in the order they closed, or the others.
+    pub(crate) fn processes_for_reclaim(&self, closed: bool) -> Vec<Arc<Process>> {
+        let state = self.lock();
+        let ready = |id: &ProcessId| match state.processes.get(id) {
+            Some(Slot::Ready(process)) => Some(Arc::clone(process)),
+            _ => None,
+        };
+        if closed {
+            state.closed_order.iter().filter(|id| state.lingering.contains(*id)).filter_map(ready).collect()
+        } else {
+            state.processes.keys().filter(|id| !state.lingering.contains(*id)).filter_map(ready).collect()
+        }
+    }
+
+    /// Moves a process that has closed from "running" to "lingering": it stops counting toward
+    /// the running limits, and past `max_lingering_per_session` the entry that closed first is
+    /// removed early.
+    fn closed(&self, id: &ProcessId, process: &Arc<Process>, engine: &EngineInner) {
+        let evicted = {
+            let mut state = self.lock();
+            match state.processes.get(id) {
+                Some(Slot::Ready(current)) if Arc::ptr_eq(current, process) => {}
+                _ => return,
+            }
+            if !state.lingering.insert(id.clone()) {
+                return;
+            }
+            state.closed_order.push_back(id.clone());
+            let mut evicted = Vec::new();
+            while state.lingering.len() > engine.config().max_lingering_per_session {
+                let Some(oldest) = state.closed_order.pop_front() else { break };
+                if !state.lingering.contains(&oldest) {
+                    continue;
+                }
+                if let Some(Slot::Ready(process)) = state.processes.get(&oldest) {
+                    evicted.push(Arc::clone(process));
+                }
+                state.remove_entry(&oldest);
+            }
+            // The queue also holds ids that left during their linger: keep it near the set's size.
+            if state.closed_order.len() > 2 * state.lingering.len() + 64 {
+                let SessionState { closed_order, lingering, .. } = &mut *state;
+                closed_order.retain(|id| lingering.contains(id));
+            }
+            evicted
+        };
+        engine.release_processes(1);
+        for process in evicted {
+            tracing::debug!(session = %self.id, process = %process.id, "evicted a lingering process");
+            process.mark_removed();
+        }
     }
 }
 
@@ -278,13 +359,28 @@ impl SessionHandle {
             Err(_) if self.session.lock().torn_down => return Err(StartError::SessionTakenOver),
             Err(error) => return Err(error),
         };
+        spawned.process.lock().log.attach_budget(Arc::clone(&self.engine.retention_budget));
         let cursor = spawned.cursor;
         pending.process = Some(spawned.process);
         if let Some(hook) = &config.after_spawn {
             hook.call(&id);
         }
         let process = pending.commit()?;
+        self.watch_close(id, &process);
         Ok(Subscription::new(process, cursor))
+    }
+
+    /// When the process closes, moves its entry to the lingering set (see `Session::closed`).
+    fn watch_close(&self, id: ProcessId, process: &Arc<Process>) {
+        let session = Arc::downgrade(&self.session);
+        let engine = Arc::downgrade(&self.engine);
+        let process = Arc::clone(process);
+        tokio::spawn(async move {
+            process.wait_closed_or_removed().await;
+            if let (Some(session), Some(engine)) = (session.upgrade(), engine.upgrade()) {
+                session.closed(&id, &process, &engine);
+            }
+        });
     }
 
     /// Reserves `id` in the table (a `Starting` slot) after checking the attachment and the
@@ -298,7 +394,7 @@ impl SessionHandle {
         if state.processes.contains_key(id) {
             return Err(StartError::DuplicateId(id.clone()));
         }
-        if state.processes.len() >= config.max_processes_per_session {
+        if state.running() >= config.max_processes_per_session {
             return Err(StartError::TooManyProcesses { limit: config.max_processes_per_session });
         }
         if !self.engine.reserve_process() {

@@ -265,7 +265,7 @@ fn outgoing_frames_always_carry_jsonrpc() {
         {"jsonrpc":"2.0","method":"initialized","params":{}}
         {"jsonrpc":"2.0","id":2,"result":{"running":true}}
         {"jsonrpc":"2.0","id":8,"error":{"code":-32600,"message":"unknown process id nope"}}
-        {"jsonrpc":"2.0","id":-1,"error":{"code":-32600,"message":"failed to parse JSON-RPC message: expected ident at line 1 column 2"}}
+        {"jsonrpc":"2.0","id":-1,"error":{"code":-32600,"message":"failed to parse JSON-RPC message: expected ident at line 1 column 2","data":{"kind":"unparseable"}}}
         {"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"unknown method `bogus`"}}"#]].assert_eq(std::str::from_utf8(&out).unwrap());
 }
 

@@ -310,6 +310,8 @@ fn process_signal_resize_list() {
     check("ProcessResizeResponse", r#"{}"#, expect!["ok: {}"]);
     check("ProcessListParams", r#"{}"#, expect!["ok: {}"]);
     check("ProcessListParams", r#"null"#, expect!["ok: {}"]);
+    check("ProcessListParams", r#"{"all":true}"#, expect!["error -32602: process/list takes no params"]);
+    check("ProcessListParams", r#"[1]"#, expect!["error -32602: invalid type: sequence, expected a map"]);
     check(
         "ProcessListResponse",
         r#"{"processes":[{"processId":"a","argv":["sleep","9"],"pid":4242,"tty":false,"running":true,"exitCode":null,"nextSeq":1},{"processId":"b","argv":["true"],"pid":4243,"tty":true,"running":false,"exitCode":0,"nextSeq":3}]}"#,

@@ -47,6 +47,9 @@ where
                 Some(Incoming::Oversized { limit }) => {
                     return Err(ClientError::Protocol(format!("a message above {limit} bytes on stdin")));
                 }
+                Some(Incoming::Violation { reason, .. }) => {
+                    return Err(ClientError::Protocol(format!("stdin broke the framing: {reason}")));
+                }
                 Some(Incoming::Alive) => {}
                 None => {
                     // The client went away: say goodbye so the session detaches now.
@@ -61,6 +64,9 @@ where
                 }
                 Some(Incoming::Oversized { limit }) => {
                     return Err(ClientError::Protocol(format!("the server sent a message above {limit} bytes")));
+                }
+                Some(Incoming::Violation { code, reason }) => {
+                    return Err(ClientError::Protocol(format!("the server broke the protocol ({code}: {reason})")));
                 }
                 Some(Incoming::Alive) => {}
                 None => {

@@ -339,6 +339,9 @@ async fn read_loop(
             Ok(Some(Incoming::Oversized { limit })) => {
                 return format!("the server sent a message larger than {limit} bytes");
             }
+            Ok(Some(Incoming::Violation { code, reason })) => {
+                return format!("the server broke the websocket protocol ({code}: {reason})");
+            }
             Ok(Some(Incoming::Message(bytes))) => {
                 // A caller far behind holds the reader (and, through the socket, the server's
                 // flow control) until it catches up, instead of output being lost.

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use exec_engine::{Event, ProcessId, SessionHandle, Subscription};
 use exec_protocol::jsonrpc::{self, ErrorObject, Message, Request, RequestId};
 use exec_protocol::{messages, method};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,6 +43,9 @@ use crate::rpc::CLOSE_TAKEN_OVER;
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code "message too big".
 const CLOSE_TOO_BIG: u16 = 1009;
+/// WebSocket close code "policy violation": the client broke the protocol (it never sent
+/// `initialize`, for example).
+const CLOSE_POLICY: u16 = 1008;
 /// WebSocket close code "normal closure", sent when the peer stopped answering pings (it will most
 /// likely never read it, but a peer that merely stalled learns why the connection ended).
 const CLOSE_NORMAL: u16 = 1000;
@@ -55,6 +58,60 @@ enum Phase {
     Initializing(Arc<SessionHandle>),
     /// Exec methods are allowed.
     Ready(Arc<SessionHandle>),
+}
+
+/// What one connection may make the server hold, as semaphores (issue 12, defect 2).
+///
+/// - `requests`: requests read and not yet answered. The read loop takes a slot *before* it
+///   reads the next frame, so a full connection is simply not read (TCP backpressure reaches
+///   the client); the slot is given back once the request's answer is queued.
+/// - `request_bytes`: the bytes of those requests' frames, taken after the frame is read (a
+///   frame larger than the budget takes all of it), held until the answer is queued.
+/// - `outbound_bytes`: frames queued for the socket (responses and notifications), held from
+///   the moment a frame is queued until the writer has handed it to the socket. A client that
+///   stops reading fills it, and then every producer waits: request tasks, and notification
+///   pumps (whose processes then stop being drained: the usual flow control).
+///
+/// Waiting on any of them is backpressure, never an error.
+#[derive(Debug)]
+pub(crate) struct Budgets {
+    requests: Arc<Semaphore>,
+    request_bytes: Arc<Semaphore>,
+    request_bytes_max: usize,
+    outbound_bytes: Arc<Semaphore>,
+    outbound_bytes_max: usize,
+    /// `fs/*` requests running, until their answer is queued. Their answers are the large ones
+    /// (a file read answers with up to the file limit, base64), so this, not the request count,
+    /// bounds the answers built while the client is not reading.
+    fs: Arc<Semaphore>,
+}
+
+impl Budgets {
+    pub(crate) fn new(config: &super::ServerConfig) -> Budgets {
+        let bytes = |limit: usize| limit.clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS));
+        Budgets {
+            requests: Arc::new(Semaphore::new(
+                config.max_requests_in_flight.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            request_bytes: Arc::new(Semaphore::new(bytes(config.max_request_bytes_in_flight))),
+            request_bytes_max: bytes(config.max_request_bytes_in_flight),
+            outbound_bytes: Arc::new(Semaphore::new(bytes(config.max_outbound_bytes_queued))),
+            outbound_bytes_max: bytes(config.max_outbound_bytes_queued),
+            fs: Arc::new(Semaphore::new(config.max_fs_requests_in_flight.clamp(1, Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    async fn take(semaphore: &Arc<Semaphore>, bytes: usize, max: usize) -> Option<OwnedSemaphorePermit> {
+        let wanted = u32::try_from(bytes.min(max)).unwrap_or(u32::MAX);
+        // The semaphores are never closed.
+        Arc::clone(semaphore).acquire_many_owned(wanted).await.ok()
+    }
+}
+
+/// A request's hold on its connection's budgets: released when the answer is queued.
+struct Admission {
+    _slot: OwnedSemaphorePermit,
+    _bytes: Option<OwnedSemaphorePermit>,
 }
 
 /// Everything a spawned request or pump task needs: cheap to clone.
@@ -71,12 +128,17 @@ pub(crate) struct Context {
     pub(crate) watches: Arc<super::watch::Watches>,
     /// The `clientName` of `initialize` (empty before it), for the audit log.
     pub(crate) client_name: Arc<str>,
+    /// This connection's bounds on requests in flight and queued bytes.
+    pub(crate) budgets: Arc<Budgets>,
 }
 
 impl Context {
-    /// Queues a frame; returns false once the connection is gone.
+    /// Queues a frame, waiting for room in the outbound byte budget; returns false once the
+    /// connection is gone.
     pub(crate) async fn send(&self, frame: String) -> bool {
-        self.outbound.send(Outgoing::Frame(frame)).await.is_ok()
+        let budgets = &self.budgets;
+        let permit = Budgets::take(&budgets.outbound_bytes, frame.len(), budgets.outbound_bytes_max).await;
+        self.outbound.send(Outgoing::Frame(frame, permit)).await.is_ok()
     }
 
     /// Starts the notification pump of one process. The pump ends with the connection, or when
@@ -132,11 +194,14 @@ async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subsc
 
 /// Serves one connection to completion. `ping` is `(interval, peer_timeout)` for transports that
 /// can detect a dead peer (WebSocket); `None` for stdio.
+/// `handshake` is the connection's place among the uninitialized ones and the deadline for a
+/// successful `initialize` (WebSocket); both are given up when `initialize` succeeds.
 pub(crate) async fn serve<Source, Sink>(
     source: Source,
     sink: Sink,
     shared: Arc<Shared>,
     ping: Option<(Duration, Duration)>,
+    handshake: Option<(OwnedSemaphorePermit, Instant)>,
     shutdown: CancellationToken,
 ) where
     Source: FrameSource,
@@ -144,6 +209,7 @@ pub(crate) async fn serve<Source, Sink>(
 {
     let (outbound, outbound_receiver) = rpc::outbound_queue();
     let writer = tokio::spawn(rpc::write_loop(sink, outbound_receiver, ping.map(|(interval, _)| interval)));
+    let budgets = Arc::new(Budgets::new(&shared.config));
     let mut connection = Connection {
         context: Context {
             shared,
@@ -152,13 +218,17 @@ pub(crate) async fn serve<Source, Sink>(
             files: Arc::default(),
             watches: Arc::default(),
             client_name: Arc::from(""),
+            budgets,
         },
         phase: Phase::New,
         source,
         peer_timeout: ping.map(|(_, timeout)| timeout),
         requests: TaskTracker::new(),
+        handshake,
     };
     let close = connection.read_loop(&shutdown).await;
+    // Give up the place among uninitialized connections before the peer can see the close.
+    connection.handshake = None;
 
     // Stop every task of this connection first, so nothing else is queued behind the close.
     connection.context.closed.cancel();
@@ -186,32 +256,40 @@ struct Connection<Source> {
     peer_timeout: Option<Duration>,
     /// In-flight request tasks; waited for (briefly) when the session is taken over.
     requests: TaskTracker,
+    /// Until `initialize` succeeds: this connection's place among the uninitialized ones
+    /// (`ServerConfig::max_uninitialized_connections`) and the deadline for it.
+    handshake: Option<(OwnedSemaphorePermit, Instant)>,
 }
 
 impl<Source: FrameSource> Connection<Source> {
     /// Reads and dispatches until the connection should end; returns the close frame to send.
     async fn read_loop(&mut self, shutdown: &CancellationToken) -> Option<(u16, String)> {
         let mut last_heard = Instant::now();
+        // The request slot for the next frame, taken before the frame is read.
+        let mut slot: Option<OwnedSemaphorePermit> = None;
         loop {
             let session = self.session();
-            let superseded = async {
-                match &session {
-                    Some(session) => session.superseded().await,
-                    None => std::future::pending().await,
+            if slot.is_none() {
+                let requests = Arc::clone(&self.context.budgets.requests);
+                let waited = requests.available_permits() == 0;
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => return Some(Self::going_away()),
+                    _ = superseded(&session) => return Some(self.taken_over().await),
+                    _ = sleep_until_optional(self.initialize_deadline()) => return Some(self.initialize_overdue()),
+                    permit = requests.acquire_owned() => slot = permit.ok(),
                 }
-            };
+                if waited {
+                    // The peer could not be heard while we did not read: the wait was ours.
+                    last_heard = Instant::now();
+                }
+            }
             let deadline = self.peer_timeout.map(|timeout| last_heard + timeout);
             let incoming = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => {
-                    return Some((CLOSE_GOING_AWAY, "server shutting down".to_owned()));
-                }
-                _ = superseded => {
-                    tracing::info!("session resumed by another connection; closing this one");
-                    self.context.shared.metrics.taken_over();
-                    self.drain_after_takeover().await;
-                    return Some((CLOSE_TAKEN_OVER, messages::SESSION_RESUMED_ELSEWHERE.to_owned()));
-                }
+                _ = shutdown.cancelled() => return Some(Self::going_away()),
+                _ = superseded(&session) => return Some(self.taken_over().await),
+                _ = sleep_until_optional(self.initialize_deadline()) => return Some(self.initialize_overdue()),
                 _ = sleep_until_optional(deadline) => {
                     tracing::info!("peer stopped answering pings; closing");
                     return Some((CLOSE_NORMAL, "peer timed out".to_owned()));
@@ -222,17 +300,54 @@ impl<Source: FrameSource> Connection<Source> {
             match incoming {
                 None => return None,
                 Some(Incoming::Alive) => {}
+                Some(Incoming::Violation { code, reason }) => return Some((code, reason)),
                 Some(Incoming::Oversized { limit }) => {
-                    let error = ErrorObject::invalid_request(messages::message_too_large(limit));
+                    let mut error = ErrorObject::invalid_request(messages::message_too_large(limit));
+                    error.data = Some(serde_json::json!({ "kind": jsonrpc::UNPARSEABLE_KIND }));
                     self.respond(RequestId::UNPARSEABLE, Err(error)).await;
                     if self.peer_timeout.is_some() {
                         // A WebSocket stream cannot skip the rest of an oversized frame.
                         return Some((CLOSE_TOO_BIG, "message too big".to_owned()));
                     }
                 }
-                Some(Incoming::Message(bytes)) => self.handle(bytes).await,
+                Some(Incoming::Message(bytes)) => {
+                    let budgets = Arc::clone(&self.context.budgets);
+                    let taken = Budgets::take(&budgets.request_bytes, bytes.len(), budgets.request_bytes_max);
+                    let held = tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => return Some(Self::going_away()),
+                        _ = superseded(&session) => return Some(self.taken_over().await),
+                        held = taken => held,
+                    };
+                    let admission = slot.take().map(|slot| Admission { _slot: slot, _bytes: held });
+                    if let Some(unused) = self.handle(bytes, admission).await {
+                        // Answered inline: the slot serves the next frame.
+                        slot = Some(unused._slot);
+                    }
+                }
             }
         }
+    }
+
+    fn initialize_deadline(&self) -> Option<Instant> {
+        self.handshake.as_ref().map(|(_, deadline)| *deadline)
+    }
+
+    fn initialize_overdue(&self) -> (u16, String) {
+        let timeout = self.context.shared.config.initialize_timeout;
+        tracing::info!(?timeout, "no initialize in time; closing");
+        (CLOSE_POLICY, messages::initialize_timed_out(timeout.as_millis()))
+    }
+
+    fn going_away() -> (u16, String) {
+        (CLOSE_GOING_AWAY, "server shutting down".to_owned())
+    }
+
+    async fn taken_over(&self) -> (u16, String) {
+        tracing::info!("session resumed by another connection; closing this one");
+        self.context.shared.metrics.taken_over();
+        self.drain_after_takeover().await;
+        (CLOSE_TAKEN_OVER, messages::SESSION_RESUMED_ELSEWHERE.to_owned())
     }
 
     fn session(&self) -> Option<Arc<SessionHandle>> {
@@ -251,47 +366,54 @@ impl<Source: FrameSource> Connection<Source> {
         }
     }
 
-    async fn handle(&mut self, bytes: Bytes) {
+    /// Handles one frame. Returns the admission back when the frame was dealt with inline (it
+    /// is then free for the next frame); a spawned request keeps it until its answer is queued.
+    async fn handle(&mut self, bytes: Bytes, admission: Option<Admission>) -> Option<Admission> {
         let message = match jsonrpc::parse_message(&bytes) {
             Ok(message) => message,
             Err(invalid) => {
                 self.respond(RequestId::UNPARSEABLE, Err(invalid.to_error_object())).await;
-                return;
+                return admission;
             }
         };
+        drop(bytes);
         match message {
-            Message::Request(request) => self.handle_request(request).await,
-            Message::Notification(notification) => self.handle_notification(&notification.method).await,
+            Message::Request(request) => self.handle_request(request, admission).await,
+            Message::Notification(notification) => {
+                self.handle_notification(&notification.method).await;
+                admission
+            }
             Message::Response(_) | Message::ErrorResponse(_) => {
                 // We never send requests to the client, so there is nothing to correlate.
                 tracing::debug!("ignoring a response from the client");
+                admission
             }
         }
     }
 
-    async fn handle_request(&mut self, request: Request) {
+    async fn handle_request(&mut self, request: Request, admission: Option<Admission>) -> Option<Admission> {
         if request.method == method::INITIALIZE {
             // Barrier: handled inline, so requests read after it see its outcome.
             let result = self.initialize(&request).await;
             self.respond(request.id, result).await;
-            return;
+            return admission;
         }
         let Some(method) = methods::find(&request.method) else {
             let error = ErrorObject::method_not_found(&request.method);
             self.respond(request.id, Err(error)).await;
-            return;
+            return admission;
         };
         // Gating comes before params are decoded, so the error names the real problem.
         let session = match &self.phase {
             Phase::New => {
                 let error = ErrorObject::invalid_request(method.gate.before_initialize());
                 self.respond(request.id, Err(error)).await;
-                return;
+                return admission;
             }
             Phase::Initializing(_) => {
                 let error = ErrorObject::invalid_request(method.gate.before_initialized());
                 self.respond(request.id, Err(error)).await;
-                return;
+                return admission;
             }
             Phase::Ready(session) => Arc::clone(session),
         };
@@ -309,14 +431,24 @@ impl<Source: FrameSource> Connection<Source> {
                 tracing::debug!(method = method.name, "request");
                 let closed = context.closed.clone();
                 let outbound = context.clone();
+                let fs = (method.gate == methods::Gate::Fs).then(|| Arc::clone(&context.budgets.fs));
                 let answer = method.run(methods::Call { context, session, request });
                 tokio::select! {
                     _ = closed.cancelled() => {}
-                    _ = async { outbound.send(answer.await).await } => {}
+                    _ = async {
+                        let _fs_slot = match fs {
+                            Some(fs) => fs.acquire_owned().await.ok(),
+                            None => None,
+                        };
+                        outbound.send(answer.await).await;
+                    } => {}
                 }
+                // The answer is queued (or the connection is gone): free the slot and bytes.
+                drop(admission);
             }),
             span,
         ));
+        None
     }
 
     async fn handle_notification(&mut self, method_name: &str) {
@@ -372,6 +504,8 @@ impl<Source: FrameSource> Connection<Source> {
         }
         self.context.client_name = Arc::from(params.client_name.as_str());
         let response = handlers::initialize_response(&self.context.shared, &session);
+        // Initialized: no longer counted among (nor timed like) the uninitialized connections.
+        self.handshake = None;
         let session = Arc::new(session);
         self.start_pumps_for_existing(&session);
         self.phase = Phase::Initializing(session);
@@ -418,6 +552,14 @@ pub(crate) fn response_frame(
 async fn sleep_until_optional(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when `session` (if any) has been taken over by another connection.
+async fn superseded(session: &Option<Arc<SessionHandle>>) {
+    match session {
+        Some(session) => session.superseded().await,
         None => std::future::pending().await,
     }
 }

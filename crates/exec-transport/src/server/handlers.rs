@@ -610,13 +610,23 @@ pub(crate) async fn read(
 }
 
 pub(crate) async fn write(
-    _context: &Context,
+    context: &Context,
     session: &Arc<SessionHandle>,
     params: wire::ProcessWriteParams,
 ) -> Result<wire::ProcessWriteResponse, ErrorObject> {
     let process_id = from_wire::process_id(params.process_id);
     let options = WriteOptions { eof: params.eof, write_id: params.write_id };
-    let status = session.write(&process_id, Bytes::from(params.chunk.into_vec()), options).await;
+    let config = &context.shared.config;
+    let written = session.write(&process_id, Bytes::from(params.chunk.into_vec()), options);
+    // A child that never reads its stdin must not hold the request forever (issue 12).
+    let status = tokio::time::timeout(config.stdin_write_timeout, written).await.map_err(|_| {
+        let limit = context.shared.engine.config().max_stdin_queued_bytes;
+        ErrorObject::internal_error(messages::stdin_write_timed_out(
+            process_id.as_str(),
+            config.stdin_write_timeout.as_millis(),
+            limit,
+        ))
+    })?;
     Ok(wire::ProcessWriteResponse { status: to_wire::write_status(status) })
 }
 

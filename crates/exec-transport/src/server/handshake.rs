@@ -75,7 +75,14 @@ where
         .map_err(|_| HandshakeError::TimedOut(timeout))??;
 
     let decision = match parse_request(&head) {
-        Ok(request) => decide(&request, &shared.config.admission, shared.health.is_draining()),
+        Ok(request) => {
+            // The token may have been rotated since start-up (SIGHUP): judge by the live one.
+            let admission = match &shared.config.admission_updates {
+                Some(updates) => updates.borrow().clone(),
+                None => shared.config.admission.clone(),
+            };
+            decide(&request, &admission, shared.health.is_draining())
+        }
         Err(status) => Decision::Refuse(status, "malformed request"),
     };
     match decision {
@@ -106,6 +113,23 @@ where
                     .await;
             Ok(Handshake::Upgraded(Box::new(websocket)))
         }
+    }
+}
+
+/// How long a refused connection may take to send its request head before it gets its answer
+/// (reading it first lets the peer see the answer instead of a reset).
+const REFUSAL_READ: Duration = Duration::from_secs(1);
+
+/// Answers 503 to a connection accepted while `limit` connections are still waiting to
+/// initialize, then closes it. Bounded in time: nothing here waits on the peer for long.
+pub(crate) async fn refuse_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: usize) {
+    tracing::warn!(limit, "refusing a connection: too many connections waiting to initialize");
+    // The head is read only so the peer sees the answer; what it says does not matter.
+    let _ = tokio::time::timeout(REFUSAL_READ, read_head(&mut stream)).await;
+    let body = format!("{}\n", exec_protocol::messages::too_many_uninitialized_connections(limit));
+    let answer = tokio::time::timeout(REFUSAL_READ, respond(&mut stream, 503, reason_phrase(503), &body));
+    if let Ok(Err(error)) = answer.await {
+        tracing::debug!(%error, "could not answer a refused connection");
     }
 }
 

@@ -33,6 +33,7 @@ use exec_engine::Engine;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -53,6 +54,11 @@ const CONNECTION_DRAIN: Duration = Duration::from_secs(2);
 pub struct ServerConfig {
     /// Bearer token and browser origins allowed to upgrade.
     pub admission: Admission,
+    /// When set, the admission rules in force are this channel's latest value instead of
+    /// `admission` (read at each new connection), so a rotated token takes effect without a
+    /// restart: the binary sends a new value when it rereads its token file on SIGHUP.
+    /// Connections already upgraded are not affected.
+    pub admission_updates: Option<tokio::sync::watch::Receiver<Admission>>,
     /// The largest incoming message (WebSocket message or stdio line) accepted, in bytes.
     pub max_message_bytes: usize,
     /// How often the server pings an idle WebSocket peer.
@@ -65,6 +71,30 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// With an identity, every connection is TLS (`wss://`); without, plain `ws://`.
     pub tls: Option<TlsIdentity>,
+    /// How long a new connection may take, from accept, to complete `initialize` (default 30 s);
+    /// past it the connection is closed (code 1008).
+    pub initialize_timeout: Duration,
+    /// Connections accepted that have not completed `initialize` yet (default 256); one more is
+    /// answered HTTP 503 and closed. `GET /readyz` counts only while it is being answered.
+    pub max_uninitialized_connections: usize,
+    /// Requests of one connection read and not yet answered (default 64). When they are all in
+    /// flight the server stops reading that connection's socket until one is answered.
+    pub max_requests_in_flight: usize,
+    /// Bytes of request frames of one connection in flight (default 32 MiB; one larger frame
+    /// takes the whole budget). Past it the socket is not read.
+    pub max_request_bytes_in_flight: usize,
+    /// Bytes of frames (responses and notifications) of one connection queued for its socket
+    /// (default 16 MiB). A client that stops reading fills it; then requests wait to answer and
+    /// processes wait to be drained.
+    pub max_outbound_bytes_queued: usize,
+    /// `fs/*` requests of one connection running at once (default 4); more wait their turn.
+    /// Their answers are the large ones, so this bounds what is built while a client is not
+    /// reading (4 × the `fs/readFile` limit, base64).
+    pub max_fs_requests_in_flight: usize,
+    /// How long a `process/write` may wait for the child to take its bytes (default 30 s): past
+    /// it the request fails with an error naming the limit (and a write not yet started is
+    /// dropped, never written late).
+    pub stdin_write_timeout: Duration,
     /// The environment `envPolicy` starts from: the server's own, captured once at start-up by
     /// the binary (tests pass a fixed map). Without `envPolicy`, a child gets exactly `env`.
     pub base_environment: BTreeMap<String, String>,
@@ -83,11 +113,19 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             admission: Admission::default(),
+            admission_updates: None,
             max_message_bytes: 16 * 1024 * 1024,
             ping_interval: Duration::from_secs(10),
             peer_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             tls: None,
+            initialize_timeout: Duration::from_secs(30),
+            max_uninitialized_connections: 256,
+            max_requests_in_flight: 64,
+            max_request_bytes_in_flight: 32 * 1024 * 1024,
+            max_outbound_bytes_queued: 16 * 1024 * 1024,
+            max_fs_requests_in_flight: 4,
+            stdin_write_timeout: Duration::from_secs(30),
             base_environment: BTreeMap::new(),
             drain_timeout: Duration::ZERO,
             audit: AuditLog::default(),
@@ -136,6 +174,8 @@ pub async fn run(
     config: ServerConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let uninitialized =
+        Arc::new(Semaphore::new(config.max_uninitialized_connections.clamp(1, Semaphore::MAX_PERMITS)));
     let shared = Arc::new(Shared::new(engine, config));
     let connections = TaskTracker::new();
     // Cancelled after the drain: every connection closes with 1001.
@@ -144,9 +184,17 @@ pub async fn run(
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    let shared = Arc::clone(&shared);
                     let span = tracing::info_span!("connection", %peer, session = tracing::field::Empty);
-                    connections.spawn(serve_tcp(stream, shared, close_connections.clone()).instrument(span));
+                    let Ok(place) = Arc::clone(&uninitialized).try_acquire_owned() else {
+                        let limit = shared.config.max_uninitialized_connections;
+                        connections.spawn(handshake::refuse_busy(stream, limit).instrument(span));
+                        continue;
+                    };
+                    let deadline = tokio::time::Instant::now() + shared.config.initialize_timeout;
+                    let shared = Arc::clone(&shared);
+                    let place = (place, deadline);
+                    connections
+                        .spawn(serve_tcp(stream, shared, place, close_connections.clone()).instrument(span));
                 }
                 Err(error) => {
                     // Usually EMFILE/ENFILE: back off briefly instead of spinning on the error.
@@ -191,18 +239,26 @@ pub async fn serve_stdio<R, W>(
     let shared = Arc::new(Shared::new(engine, config));
     let source = LineSource::new(reader, max);
     let sink = LineSink::new(writer);
-    connection::serve(source, sink, Arc::clone(&shared), None, shutdown).await;
+    connection::serve(source, sink, Arc::clone(&shared), None, None, shutdown).await;
     shared.engine.shutdown().await;
     lifecycle::wait_for_watchers(&shared).await;
 }
 
-async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// A connection's place among those not initialized yet, and its deadline for `initialize`.
+type Uninitialized = (OwnedSemaphorePermit, tokio::time::Instant);
+
+async fn serve_tcp(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    uninitialized: Uninitialized,
+    shutdown: CancellationToken,
+) {
     // Small notifications must not wait for a delayed ACK (Nagle): the peer's 44 ms stall.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "could not set TCP_NODELAY");
     }
     let Some(identity) = shared.config.tls.clone() else {
-        return serve_socket(stream, shared, shutdown).await;
+        return serve_socket(stream, shared, uninitialized, shutdown).await;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(identity.config);
     let limit = shared.config.handshake_timeout;
@@ -211,15 +267,19 @@ async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellatio
         accepted = tokio::time::timeout(limit, acceptor.accept(stream)) => accepted,
     };
     match accepted {
-        Ok(Ok(stream)) => serve_socket(stream, shared, shutdown).await,
+        Ok(Ok(stream)) => serve_socket(stream, shared, uninitialized, shutdown).await,
         Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
         Err(_) => tracing::debug!("no TLS handshake within {limit:?}"),
     }
 }
 
 /// Serves one connection over a TCP or TLS stream: the HTTP handshake, then the protocol.
-async fn serve_socket<S>(stream: S, shared: Arc<Shared>, shutdown: CancellationToken)
-where
+async fn serve_socket<S>(
+    stream: S,
+    shared: Arc<Shared>,
+    uninitialized: Uninitialized,
+    shutdown: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = &shared.config;
@@ -238,7 +298,7 @@ where
                 WebSocketSource { stream, max_message_bytes: config.max_message_bytes, close_frame: None };
             let sink = WebSocketSink { sink };
             let ping = Some((config.ping_interval, config.peer_timeout));
-            connection::serve(source, sink, Arc::clone(&shared), ping, shutdown).await;
+            connection::serve(source, sink, Arc::clone(&shared), ping, Some(uninitialized), shutdown).await;
         }
         Ok(handshake::Handshake::Answered { status }) => {
             tracing::debug!(status, "answered a plain HTTP request");
