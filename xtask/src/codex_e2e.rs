@@ -24,8 +24,9 @@
 //! `approval_policy = "never"`, and `codex exec --skip-git-repo-check --ephemeral` with stdin
 //! closed (it reads a prompt from a non-terminal stdin otherwise). No login is needed.
 //!
-//! Everything lives under `<root>/.cache/codex-e2e/<run>` (removed at the end unless a flow
-//! failed), the workspaces in the temp dir (removed after a passing flow) and
+//! Everything lives under `<root>/.cache/codex-e2e/<run>` (or `/var/tmp/exec-server-codex-e2e/<run>`
+//! when the checkout is under the temp dir, which workspace-write makes writable; removed at the
+//! end unless a flow failed), the workspaces in the temp dir (removed after a passing flow) and
 //! `<root>/.cache/codex-0.171` (the npm install). Every child runs in its own process group and
 //! is killed with it; every step has a deadline. `--trace FILE` writes every recorded message as
 //! one JSON line; `--probe` sends the requests of `probe.rs` directly instead of running the
@@ -216,8 +217,9 @@ pub(crate) fn codex_e2e(root: &Path, args: &[String]) -> Result<(), String> {
     } else {
         None
     };
-    remove_stale_scratch(&root.join(".cache").join("codex-e2e"));
-    let run_dir = root.join(".cache").join("codex-e2e").join(format!("run-{}", std::process::id()));
+    let scratch = scratch_base(root);
+    remove_stale_scratch(&scratch);
+    let run_dir = scratch.join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&run_dir)
         .map_err(|error| format!("cannot create {}: {error}", run_dir.display()))?;
     let mut trace = match &options.trace {
@@ -451,6 +453,21 @@ impl Drop for GroupChild {
         let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Where the runs' scratch folders go: `<root>/.cache/codex-e2e`, unless the checkout itself is
+/// under `/tmp` or `TMPDIR` (a CI clone often is). The scratch holds the `outside` folders the
+/// sandbox flows must not be able to write and the agent's `CODEX_HOME`, and workspace-write
+/// grants `/tmp` and `TMPDIR`, so then it goes to `/var/tmp/exec-server-codex-e2e`.
+fn scratch_base(root: &Path) -> PathBuf {
+    let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let under = |dir: &Path| std::fs::canonicalize(dir).is_ok_and(|dir| root.starts_with(dir));
+    if under(Path::new("/tmp")) || tmpdir.as_deref().is_some_and(under) {
+        PathBuf::from("/var/tmp/exec-server-codex-e2e")
+    } else {
+        root.join(".cache").join("codex-e2e")
     }
 }
 
