@@ -31,6 +31,13 @@ pub const SESSION_TAKEOVER: &str = "sessionTakeover";
 /// that see this name may still reorder, which is then a no-op).
 pub const ORDERED_NOTIFICATIONS: &str = "orderedNotifications";
 
+/// Chunked reads are served: `fs/open` (mode `read`), `fs/readBlock`, `fs/close`. Named after the
+/// method, so a client that knows the 0.171 surface can find it without `environmentInfo`
+/// (whose `sandboxedFileStreaming` flag would also change what the Codex client does).
+pub const FS_READ_BLOCK: &str = "fs/readBlock";
+/// Chunked writes are served: `fs/open` (mode `replace`), `fs/writeBlock`, `fs/close`.
+pub const FS_WRITE_BLOCK: &str = "fs/writeBlock";
+
 /// Every extension name this crate defines, in documentation order.
 pub const ALL: &[&str] = &[
     PROCESS_SIGNAL,
@@ -45,4 +52,6 @@ pub const ALL: &[&str] = &[
     FS,
     SESSION_TAKEOVER,
     ORDERED_NOTIFICATIONS,
+    FS_READ_BLOCK,
+    FS_WRITE_BLOCK,
 ];

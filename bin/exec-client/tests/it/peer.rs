@@ -146,6 +146,27 @@ async fn cp_round_trips_a_small_tree() {
 
 /// `run --timeout` against a server without `graceMs`: the command is killed at once, and the
 /// client exits 124 all the same.
+/// A server without chunked methods (the April one) takes files only whole: above the client's
+/// whole-file limit an upload is a clear error naming the limit, and nothing is half-written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_above_the_whole_file_limit_is_a_clear_error_without_chunked_methods() {
+    let Some(server) = peer().await else { return };
+    let root = crate::support::temp_path("peer-cp-big");
+    std::fs::create_dir_all(&root).unwrap();
+    let big = root.join("big");
+    std::fs::write(&big, vec![7_u8; 9 << 20]).unwrap();
+    let remote = format!(":{}", root.join("up").display());
+    let up = finish(client(server.url(), &["cp", &big.display().to_string(), &remote])).await;
+    assert_eq!(up.code, Some(1), "{}", up.stderr);
+    assert!(
+        up.stderr.contains("the limit is 8388608 bytes") && up.stderr.contains("no chunked writes"),
+        "{}",
+        up.stderr
+    );
+    assert!(!root.join("up").exists(), "nothing half-written");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_without_grace_support_still_exits_124() {
     let Some(server) = peer().await else { return };

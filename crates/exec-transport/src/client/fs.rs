@@ -211,10 +211,10 @@ impl FileHandle {
 
 /// The chunked methods (SPEC §12), which `exec_protocol::method` does not name yet.
 mod method_names {
-    pub(super) const OPEN: &str = "fs/open";
-    pub(super) const READ_BLOCK: &str = "fs/readBlock";
-    pub(super) const WRITE_BLOCK: &str = "fs/writeBlock";
-    pub(super) const CLOSE: &str = "fs/close";
+    pub(super) const OPEN: &str = exec_protocol::method::FS_OPEN;
+    pub(super) const READ_BLOCK: &str = exec_protocol::method::FS_READ_BLOCK;
+    pub(super) const WRITE_BLOCK: &str = exec_protocol::method::FS_WRITE_BLOCK;
+    pub(super) const CLOSE: &str = exec_protocol::method::FS_CLOSE;
 }
 
 /// `file://` + the path, percent-encoding what a URI path may not hold.
