@@ -84,27 +84,11 @@ impl std::fmt::Debug for Method {
 /// A table row for a marker type, its gate and an `async fn(&Context, &Arc<SessionHandle>,
 /// Params) -> Result<Response, ErrorObject>`. With `frame = ENCODER`, the handler returns what
 /// `ENCODER(&RequestId, value) -> String` writes as the whole response frame by hand (the hot
-/// `process/read` result), instead of the marker's `Response` through serde.
+/// `process/read` result); without it, the marker's `Response` goes through serde
+/// ([`serde_frame`], which also pins the handler's result to the marker's type).
 macro_rules! on {
     ($marker:ty, $gate:expr, $handler:path) => {
-        Method {
-            name: <$marker>::NAME,
-            gate: $gate,
-            run: |call: Call| -> Answer {
-                Box::pin(async move {
-                    let id = call.request.id.clone();
-                    let result = async {
-                        let params: <$marker as method::Request>::Params = call.request.decode_params()?;
-                        let response: <$marker as method::Request>::Response =
-                            $handler(&call.context, &call.session, params).await?;
-                        handlers::encode_result(&response)
-                    }
-                    .await;
-                    call.context.shared.metrics.request(<$marker>::NAME, &result);
-                    response_frame(&id, result)
-                })
-            },
-        }
+        on!($marker, $gate, $handler, frame = serde_frame::<$marker>)
     };
     ($marker:ty, $gate:expr, $handler:path, frame = $encoder:path) => {
         Method {
@@ -127,6 +111,11 @@ macro_rules! on {
             },
         }
     };
+}
+
+/// The response frame of a marker's `Response`, through serde.
+fn serde_frame<M: method::Request>(id: &exec_protocol::jsonrpc::RequestId, response: M::Response) -> String {
+    response_frame(id, handlers::encode_result(&response))
 }
 
 /// Every method answered after the handshake.
