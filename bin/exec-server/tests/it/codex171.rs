@@ -233,23 +233,20 @@ async fn a_sandboxed_start_runs_confined_and_reports_denials() {
             "{id}: {}",
             String::from_utf8_lossy(&run.output())
         );
-        // FIXME: the engine may number `exited` before output the child wrote just before it
-        // exited (the reaper can win the race with the pipe reader); then the denial text is not
-        // in the tail yet when `exited` is encoded. Judge the notification only when the output
-        // came first; `process/read` below is always judged.
-        let output_first = run
-            .events
-            .iter()
-            .filter(|event| event.method == "process/output")
-            .all(|output| output.seq() < exited.seq());
-        if output_first {
-            assert_eq!(
-                exited.params["sandboxDenied"],
-                json!(denied),
-                "{id}: {}",
-                String::from_utf8_lossy(&run.output())
-            );
-        }
+        // Output comes before the exit (SPEC §6), so the denial text is judged on `exited` too.
+        assert!(
+            run.events
+                .iter()
+                .filter(|event| event.method == "process/output")
+                .all(|output| output.seq() < exited.seq()),
+            "{id}: output numbered after the exit"
+        );
+        assert_eq!(
+            exited.params["sandboxDenied"],
+            json!(denied),
+            "{id}: {}",
+            String::from_utf8_lossy(&run.output())
+        );
         let read =
             client.request_ok("process/read", json!({"processId": id, "afterSeq": 0, "waitMs": 0})).await;
         assert_eq!(read["sandboxDenied"], json!(denied), "{id}");

@@ -105,6 +105,9 @@ pub(crate) struct Process {
     /// expiry or on shutdown). Reader and writer tasks stop on it; the child watcher keeps
     /// going until the child is reaped.
     pub(crate) removed: CancellationToken,
+    /// Cancelled once, when the child has been reaped: tells the reader tasks to drain what the
+    /// child left in its pipes (see `ProcessState::pending_exit`).
+    pub(crate) reaped: CancellationToken,
     /// The sending side of the stdin queue; `None` when stdin is `/dev/null`. The writer task
     /// owns the receiver; it ends (closing the queue) when stdin is closed or the process removed.
     stdin: Option<StdinQueue>,
@@ -118,7 +121,13 @@ pub(crate) struct ProcessState {
     pub(crate) log: Retention,
     /// Output streams that have not hit EOF yet. `Closed` is pushed when this is 0 and the
     /// child has exited.
-    open_streams: u8,
+    pub(crate) open_streams: u8,
+    /// The child's exit, reaped while output streams were still open: it is numbered only once
+    /// each of those streams has moved what was in its pipe at that moment into the log, so
+    /// everything the child wrote before exiting comes before its `Exited` (SPEC §6).
+    pub(crate) pending_exit: Option<ExitStatus>,
+    /// Streams that still owe that drain; the last one to finish it pushes the exit.
+    pub(crate) undrained: u8,
     /// The first stream error other than EOF.
     failure: Option<String>,
     /// Set when stdin was closed (by `eof`, or a failed write); later writes report
@@ -278,7 +287,14 @@ impl Process {
 
     /// Marks the process removed: tasks stop, subscriptions end after draining.
     pub(crate) fn mark_removed(&self) {
-        self.lock().removed = true;
+        {
+            let mut state = self.lock();
+            state.removed = true;
+            // The readers stop now, so they will not drain: number the exit here.
+            if let Some(status) = state.pending_exit.take() {
+                state.log.push_exit(status);
+            }
+        }
         self.removed.cancel();
         self.announce_change();
     }

@@ -197,6 +197,8 @@ fn finish(
         state: Mutex::new(ProcessState {
             log,
             open_streams: u8::try_from(readers.len()).expect("at most two streams"),
+            pending_exit: None,
+            undrained: 0,
             failure: None,
             stdin_closed: false,
             write_ids: Default::default(),
@@ -206,6 +208,7 @@ fn finish(
         log_changed: watch::channel(0).0,
         space_freed: watch::channel(0).0,
         removed: CancellationToken::new(),
+        reaped: CancellationToken::new(),
         stdin: stdin_queue.map(|sender| super::StdinQueue::new(sender, config.max_stdin_queued_bytes)),
         pty_master,
     });

@@ -51,47 +51,119 @@ impl StreamReader {
         let mut space = self.process.space_freed.subscribe();
         // A read buffer is held only while data flows; an idle process holds none.
         let mut spare: Option<BytesMut> = None;
+        // Whether this stream has moved into the log what the child left in it when reaped.
+        let mut drained = false;
         loop {
             let ready = tokio::select! {
                 biased;
                 () = self.process.removed.cancelled() => return,
+                () = self.process.reaped.cancelled(), if !drained => {
+                    drained = true;
+                    match self.drain_at_exit(&mut spare, &mut space).await {
+                        Ok(true) => {
+                            self.drained();
+                            continue;
+                        }
+                        Ok(false) => return,
+                        Err(end) => return self.finish(end.error, true),
+                    }
+                }
                 ready = self.fd.readable() => ready,
             };
             let mut guard = match ready {
                 Ok(guard) => guard,
-                Err(error) => return self.finish(Some(error)),
+                Err(error) => return self.finish(Some(error), !drained),
             };
-            let buffer = spare.get_or_insert_with(|| BytesMut::with_capacity(self.chunk_bytes));
-            buffer.clear();
-            buffer.reserve(self.chunk_bytes);
+            let buffer = Self::buffer(&mut spare, self.chunk_bytes);
             let limit = self.chunk_bytes;
             match guard.try_io(|fd| read_into(fd.get_ref(), buffer, limit)) {
                 Err(_would_block) => {
                     spare = None;
                     continue;
                 }
-                Ok(Ok(0)) => return self.finish(None),
-                Ok(Ok(read)) => {
-                    // A big read keeps its buffer (at most 2x the bytes it holds); a small one is
-                    // copied out so a few bytes never pin a 64 KiB allocation in retention.
-                    let data = if read * 2 >= self.chunk_bytes {
-                        std::mem::take(buffer).freeze()
-                    } else {
-                        Bytes::copy_from_slice(&buffer[..read])
-                    };
-                    if !self.deliver(data, &mut space).await {
-                        return;
+                Ok(result) => match self.classify(result) {
+                    Read::Data(read) => {
+                        let data = self.take_chunk(buffer, read);
+                        if !self.deliver(data, &mut space).await {
+                            return;
+                        }
+                    }
+                    Read::Retry | Read::WouldBlock => {}
+                    Read::End(end) => return self.finish(end.error, !drained),
+                },
+            }
+        }
+    }
+
+    /// Moves what the child left in the stream into the log, waiting for space like any read.
+    /// A pipe holds exactly its `FIONREAD` count. A PTY may still have bytes in flight inside
+    /// the kernel (the slave's writes reach the master through a deferred flip-buffer push); a
+    /// read that finds the master empty flushes that push first, so a PTY is read until it
+    /// reports nothing more, up to a bound, so that a grandchild that keeps writing cannot hold
+    /// the exit back. `Ok(false)`: the process was removed meanwhile. `Err`: the stream ended.
+    async fn drain_at_exit(
+        &self,
+        spare: &mut Option<BytesMut>,
+        space: &mut watch::Receiver<u64>,
+    ) -> Result<bool, StreamEnd> {
+        let mut left = queued_bytes(self.fd.get_ref());
+        if self.stream == StreamKind::Pty {
+            left = left.saturating_add(PTY_IN_FLIGHT_BYTES);
+        }
+        while left > 0 {
+            let buffer = Self::buffer(spare, self.chunk_bytes);
+            match self.classify(read_into(self.fd.get_ref(), buffer, self.chunk_bytes.min(left))) {
+                Read::Data(read) => {
+                    left = left.saturating_sub(read);
+                    let data = self.take_chunk(buffer, read);
+                    if !self.deliver(data, space).await {
+                        return Ok(false);
                     }
                 }
-                // A PTY master reports EIO once every slave descriptor is closed: that is EOF.
-                Ok(Err(error))
-                    if self.stream == StreamKind::Pty && error.raw_os_error() == Some(libc::EIO) =>
-                {
-                    return self.finish(None);
-                }
-                Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(error)) => return self.finish(Some(error)),
+                Read::Retry => {}
+                Read::WouldBlock => break,
+                Read::End(end) => return Err(end),
             }
+        }
+        Ok(true)
+    }
+
+    fn buffer(spare: &mut Option<BytesMut>, chunk_bytes: usize) -> &mut BytesMut {
+        let buffer = spare.get_or_insert_with(|| BytesMut::with_capacity(chunk_bytes));
+        buffer.clear();
+        buffer.reserve(chunk_bytes);
+        buffer
+    }
+
+    /// The bytes of one read: a big read keeps its buffer (at most 2x the bytes it holds); a
+    /// small one is copied out so a few bytes never pin a 64 KiB allocation in retention.
+    fn take_chunk(&self, buffer: &mut BytesMut, read: usize) -> Bytes {
+        if read * 2 >= self.chunk_bytes {
+            std::mem::take(buffer).freeze()
+        } else {
+            Bytes::copy_from_slice(&buffer[..read])
+        }
+    }
+
+    fn classify(&self, result: io::Result<usize>) -> Read {
+        match result {
+            Ok(0) => Read::End(StreamEnd { error: None }),
+            Ok(read) => Read::Data(read),
+            // A PTY master reports EIO once every slave descriptor is closed: that is EOF.
+            Err(error) if self.stream == StreamKind::Pty && error.raw_os_error() == Some(libc::EIO) => {
+                Read::End(StreamEnd { error: None })
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => Read::Retry,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Read::WouldBlock,
+            Err(error) => Read::End(StreamEnd { error: Some(error) }),
+        }
+    }
+
+    /// This stream finished its drain at exit.
+    fn drained(&self) {
+        let pushed = settle_drain(&mut self.process.lock());
+        if pushed {
+            self.process.announce_change();
         }
     }
 
@@ -130,8 +202,9 @@ impl StreamReader {
     }
 
     /// EOF (or a read error) on this stream; pushes `Closed` when it was the last one open and
-    /// the child has exited.
-    fn finish(&self, error: Option<io::Error>) {
+    /// the child has exited. `owes_drain`: the stream ended before it drained at exit, so its
+    /// end settles that drain (the exit may be waiting for it).
+    fn finish(&self, error: Option<io::Error>, owes_drain: bool) {
         {
             let mut state = self.process.lock();
             state.open_streams = state.open_streams.saturating_sub(1);
@@ -139,12 +212,56 @@ impl StreamReader {
                 tracing::debug!(process = %self.process.id, stream = ?self.stream, %error, "output stream failed");
                 state.failure.get_or_insert_with(|| format!("reading {:?}: {error}", self.stream));
             }
-            if state.open_streams == 0 && state.log.exit().is_some() {
+            if owes_drain && state.pending_exit.is_some() {
+                settle_drain(&mut state);
+            } else if state.open_streams == 0 && state.log.exit().is_some() {
                 state.log.push_closed();
             }
         }
         self.process.announce_change();
     }
+}
+
+/// How much more than it reports queued a PTY master is read at exit (the kernel's flip buffers
+/// hold at most a few hundred KiB).
+const PTY_IN_FLIGHT_BYTES: usize = 1 << 20;
+
+/// What one `read(2)` of an output stream came to.
+enum Read {
+    Data(usize),
+    /// Interrupted by a signal: read again.
+    Retry,
+    /// Nothing there (only when reading without waiting for readiness).
+    WouldBlock,
+    End(StreamEnd),
+}
+
+/// EOF, or the error that ended a stream.
+struct StreamEnd {
+    error: Option<io::Error>,
+}
+
+/// One stream is done with its drain at exit; the last one numbers the exit, and the close when
+/// every stream is also at EOF. Returns whether anything was pushed.
+fn settle_drain(state: &mut super::ProcessState) -> bool {
+    state.undrained = state.undrained.saturating_sub(1);
+    if state.undrained > 0 {
+        return false;
+    }
+    let Some(status) = state.pending_exit.take() else { return false };
+    state.log.push_exit(status);
+    if state.open_streams == 0 {
+        state.log.push_closed();
+    }
+    true
+}
+
+/// The bytes waiting in a pipe or PTY master (`FIONREAD`); 0 when the kernel will not say.
+fn queued_bytes(fd: &OwnedFd) -> usize {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points at a live local.
+    let result = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut queued) };
+    if result < 0 { 0 } else { usize::try_from(queued).unwrap_or(0) }
 }
 
 /// One `read(2)` into the spare capacity of `buffer`, at most `limit` bytes.
@@ -300,11 +417,18 @@ impl ChildWatcher {
             Ok(status) => {
                 {
                     let mut state = self.process.lock();
-                    state.log.push_exit(status);
-                    if state.open_streams == 0 {
-                        state.log.push_closed();
+                    if state.open_streams == 0 || state.removed {
+                        state.log.push_exit(status);
+                        if state.open_streams == 0 {
+                            state.log.push_closed();
+                        }
+                    } else {
+                        // The readers number the exit once they have drained the pipes.
+                        state.pending_exit = Some(status);
+                        state.undrained = state.open_streams;
                     }
                 }
+                self.process.reaped.cancel();
                 self.process.announce_change();
             }
             Err(error) => {

@@ -171,3 +171,39 @@ async fn read_budget_returns_whole_chunks() {
     assert_eq!(bytes, b"abcdefgh");
     assert!(all.chunks.iter().all(|chunk| chunk.stream == StreamKind::Stdout));
 }
+
+/// Everything a child wrote before it exited is numbered before its `Exited` (SPEC §6): the
+/// reaper must not overtake the pipe reader. The last chunk of a big write is still in the pipe
+/// when the child is reaped, which is the window the race needs; a few rounds on two workers (the
+/// server's runtime) make it show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_written_before_exit_is_numbered_before_the_exit() {
+    each_backend(|backend| async move {
+        let engine = engine();
+        let session = session(&engine);
+        for round in 0..100 {
+            let id = pid(&format!("p{round}"));
+            let mut events =
+                session.start(id, sh("head -c 150000 /dev/zero; printf end; exit 7", backend)).await.unwrap();
+            let collected = collect(&mut events).await;
+            assert_eq!(collected.exit, Some(ExitStatus::Code(7)));
+            let exited = collected
+                .events
+                .iter()
+                .position(|event| matches!(event, Event::Exited { .. }))
+                .expect("an exit");
+            let after_exit: usize = collected.events[exited..]
+                .iter()
+                .map(|event| match event {
+                    Event::Output(chunk) => chunk.data.len(),
+                    _ => 0,
+                })
+                .sum();
+            assert_eq!(
+                after_exit, 0,
+                "round {round} ({backend:?}): {after_exit} bytes numbered after the exit"
+            );
+        }
+    })
+    .await;
+}
