@@ -4,8 +4,8 @@
 //! The always-on tests use a local stand-in for ssh: `env -i PATH=... COMMAND`, which runs the
 //! remote command with a fresh environment and nothing else, as sshd does once it has
 //! authenticated. Authentication and encryption are ssh's business, not ours, so the stand-in
-//! tests everything this project does. The same recipe with a real sshd on loopback is the
-//! manual check in `docs/exec-client.md` ("Over ssh").
+//! tests everything this project does. The tests at the end run the same paths through a real
+//! sshd on loopback where the machine allows one, and say so on stderr where it does not.
 
 use std::path::Path;
 
@@ -149,5 +149,176 @@ async fn a_stdio_server_dies_with_its_stream_and_recovery_says_the_session_is_go
     };
     assert!(event.contains("could not be resumed"), "{event}");
     assert_eq!(runs(&pid_file).len(), 2, "the command ran again");
+    let _ = std::fs::remove_file(&pid_file);
+}
+
+/// A real `sshd` on loopback, with a throw-away host key and user key, for the tests that go
+/// through real ssh. `Err` says why this machine cannot run one (not root, no `sshd`, `ssh` or
+/// `ssh-keygen`); `.ci/run` installs `openssh-server` when it can.
+struct Sshd {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl Sshd {
+    fn start() -> Result<Sshd, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("not root (sshd would have to log in as this user)".into());
+        }
+        let sshd = Path::new("/usr/sbin/sshd");
+        if !sshd.exists() {
+            return Err("no /usr/sbin/sshd (the Debian package openssh-server)".into());
+        }
+        for tool in ["ssh", "ssh-keygen"] {
+            let found = std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|output| output.status.success());
+            if !found {
+                return Err(format!("no {tool} on PATH"));
+            }
+        }
+        let dir = temp_path("sshd");
+        std::fs::create_dir_all(&dir).unwrap();
+        for key in ["host", "user"] {
+            let status = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .status()
+                .unwrap();
+            assert!(status.success(), "ssh-keygen failed");
+        }
+        std::fs::copy(dir.join("user.pub"), dir.join("keys")).unwrap();
+        // sshd's privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let option = |name: &str, value: &Path| format!("{name}={}", value.display());
+        let child = std::process::Command::new(sshd)
+            .args([
+                "-D",
+                "-e",
+                "-f",
+                "/dev/null",
+                "-o",
+                &format!("Port={port}"),
+                "-o",
+                "ListenAddress=127.0.0.1",
+            ])
+            .args(["-o", &option("HostKey", &dir.join("host"))])
+            .args(["-o", &option("AuthorizedKeysFile", &dir.join("keys"))])
+            .args(["-o", "StrictModes=no", "-o", "PasswordAuthentication=no", "-o", "PidFile=none"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let sshd = Sshd { child, dir, port };
+        // Ready once it greets a connection.
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let mut banner = [0u8; 4];
+            let greeted = std::net::TcpStream::connect(("127.0.0.1", port))
+                .and_then(|mut stream| std::io::Read::read_exact(&mut stream, &mut banner))
+                .is_ok();
+            if greeted && &banner == b"SSH-" {
+                return Ok(sshd);
+            }
+            assert!(std::time::Instant::now() < deadline, "sshd did not come up on port {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The `ssh` command line that runs `remote` on this server.
+    fn ssh(&self, remote: &str) -> String {
+        format!(
+            "ssh -i {} -p {} -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
+             -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 {remote}",
+            self.dir.join("user").display(),
+            self.port
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // Best effort: the test is over.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts the real sshd, or says on stderr why this machine cannot and that the stand-in tests
+/// above cover the same path; with `EXEC_REQUIRE_SSHD=1` (set by `.ci/run` once it has installed
+/// `openssh-server`) a missing sshd is a failure instead.
+fn real_sshd_or_say_why() -> Option<Sshd> {
+    match Sshd::start() {
+        Ok(sshd) => Some(sshd),
+        Err(reason) if std::env::var_os("EXEC_REQUIRE_SSHD").is_some() => {
+            panic!("EXEC_REQUIRE_SSHD is set but no sshd can run: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("NOT RUN with a real sshd ({reason}); the stand-in tests cover the same transport");
+            None
+        }
+    }
+}
+
+/// The recipe of `docs/exec-client.md` ("Over ssh") through a real sshd: `run` with output,
+/// stdin, its EOF and the exit code over an ssh channel, and nothing on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_over_a_real_sshd_on_loopback() {
+    let Some(sshd) = real_sshd_or_say_why() else { return };
+    let connect = sshd.ssh(&format!("{} --listen stdio", exec_server()));
+    let done = finish(connect_command(&["run", "--", "uname"], &connect)).await;
+    assert_eq!((done.code, done.stdout_text().as_str()), (Some(0), "Linux\n"), "{}", done.stderr);
+    assert_eq!(done.stderr, "");
+
+    let mut command = connect_command(&["run", "--", "sh", "-c", "wc -c; exit 3"], &connect);
+    command.stdin(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, &[7u8; 100_000]).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "100000");
+    assert_eq!(output.status.code(), Some(3));
+}
+
+/// Recovery through a real ssh: the ssh client dies mid-command (a dropped connection), the
+/// client runs ssh again, resumes the session through the relay and loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_over_a_real_ssh_connection_resumes_the_session() {
+    let Some(sshd) = real_sshd_or_say_why() else { return };
+    let server = TestServer::start().await;
+    let pid_file = temp_path("ssh-pids");
+    let command = format!(
+        "echo $$ >> {}; exec {}",
+        pid_file.display(),
+        sshd.ssh(&format!("{CLIENT} --url {} bridge", server.url()))
+    );
+    let client = ExecClient::connect(Endpoint::Command(command), ConnectOptions::default()).await.unwrap();
+    let spec = ProcessSpec::new(["sh", "-c", "echo one; read x; echo two-$x"], "/").pipe_stdin();
+    let mut handle = client.start("p", spec).await.unwrap();
+    let Event::Output(first) = next_output(&mut handle).await else { panic!("output first") };
+    assert_eq!(&first.data[..], b"one\n");
+
+    let first_run = runs(&pid_file);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first_run[0]), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    client.write("p", bytes::Bytes::from_static(b"x\n"), WriteOptions::default()).await.unwrap();
+    let mut output = Vec::new();
+    let mut status = None;
+    while let Some(event) = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap() {
+        match event {
+            Event::Output(chunk) => output.extend_from_slice(&chunk.data),
+            Event::Exited { status: exit, .. } => status = Some(exit),
+            Event::Closed { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&output), "two-x\n");
+    assert_eq!(status, Some(ExitStatus::Code(0)));
+    assert_eq!(runs(&pid_file).len(), 2, "ssh ran again");
+    client.close().await;
     let _ = std::fs::remove_file(&pid_file);
 }
