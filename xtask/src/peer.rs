@@ -4,7 +4,8 @@
 //! `<root>/.cache/peer` the first time (or when the pinned version changes), then the
 //! `conformance::peer::*` tests of `exec-server`'s `it` test binary (and `exec-client`'s `peer::*`
 //! tests) run with `EXEC_PEER_CODEX`
-//! pointing at its `codex` launcher. Those tests pin what the peer answers, so this command
+//! pointing at its `codex` launcher; `exec-client`'s cases against the current generation's server
+//! (`codex_171` in their names) run with `EXEC_CODEX_171` pointing at `@openai/codex@0.171.0`. Those tests pin what the peer answers, so this command
 //! checks the tests themselves; `cargo xtask ci` runs the same cases against our server.
 //!
 //! It uses std only, like the rest of xtask. It needs `npm` on PATH for the first install and
@@ -19,6 +20,11 @@ const PEER_VERSION: &str = "0.123.0";
 
 /// The environment variable the conformance tests read (see `test_support::PEER_ENV`).
 const PEER_ENV: &str = "EXEC_PEER_CODEX";
+
+/// The current Codex generation, for the cases that need its server (`exec-client cp` through
+/// its chunked file methods); the same install `cargo xtask codex-e2e` uses.
+const CURRENT_VERSION: &str = "0.171.0";
+const CURRENT_ENV: &str = "EXEC_CODEX_171";
 
 /// Installs the peer into `<root>/.cache/peer` unless the pinned version is already there;
 /// returns the path of its `codex` launcher.
@@ -44,7 +50,9 @@ pub fn ensure_codex(root: &Path, folder: &str, version: &str) -> Result<std::pat
 pub fn peer_test(root: &Path) -> Result<(), String> {
     let codex = ensure_installed(root)?;
     let codex = codex.to_str().ok_or_else(|| format!("{} is not UTF-8", codex.display()))?;
-    let env = [(PEER_ENV, codex)];
+    let current = ensure_codex(root, "codex-0.171", CURRENT_VERSION)?;
+    let current = current.to_str().ok_or_else(|| format!("{} is not UTF-8", current.display()))?;
+    let env = [(PEER_ENV, codex), (CURRENT_ENV, current)];
     if crate::has_nextest(root) {
         crate::run(
             root,
@@ -60,7 +68,7 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
                 "it",
                 "--no-fail-fast",
                 "-E",
-                "test(/^conformance::peer::/) | (package(exec-client) & test(/^peer::/))",
+                "test(/^conformance::peer::/) | (package(exec-client) & test(/^peer::|codex_171/))",
             ],
             &env,
         )?;
@@ -73,8 +81,9 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
             &env,
         )?;
         crate::run(root, "cargo", &["test", "--package", "exec-client", "--test", "it", "peer::"], &env)?;
+        crate::run(root, "cargo", &["test", "--package", "exec-client", "--test", "it", "codex_171"], &env)?;
     }
-    eprintln!("xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION}");
+    eprintln!("xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION} (and @{CURRENT_VERSION} for cp)");
     Ok(())
 }
 
