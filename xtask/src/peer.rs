@@ -83,7 +83,9 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
         crate::run(root, "cargo", &["test", "--package", "exec-client", "--test", "it", "peer::"], &env)?;
         crate::run(root, "cargo", &["test", "--package", "exec-client", "--test", "it", "codex_171"], &env)?;
     }
-    eprintln!("xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION} (and @{CURRENT_VERSION} for cp)");
+    eprintln!(
+        "xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION} (and @{CURRENT_VERSION} for cp)"
+    );
     Ok(())
 }
 

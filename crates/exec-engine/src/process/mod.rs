@@ -15,8 +15,9 @@ pub(crate) mod namespace;
 pub(crate) mod spawn;
 pub(crate) mod tasks;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -52,6 +53,9 @@ pub(crate) struct WriteRequest {
     /// The write's `write_id`, forgotten again if the write is skipped or fails, so that a
     /// retry with it is written instead of being acknowledged without its bytes.
     pub(crate) write_id: Option<String>,
+    /// With a `write_id`: where retries that arrived while this write was pending learn its
+    /// outcome. Dropped unanswered (the queue was discarded), they read `StdinClosed`.
+    pub(crate) outcome: Option<watch::Sender<Option<WriteOutcome>>>,
     /// This write's share of the process's stdin byte budget, given back when the request is
     /// dropped (written, skipped because its caller stopped waiting, or discarded with the queue).
     pub(crate) _budget: OwnedSemaphorePermit,
@@ -133,22 +137,74 @@ pub(crate) struct ProcessState {
     /// Set when stdin was closed (by `eof`, or a failed write); later writes report
     /// `StdinClosed` without queueing.
     stdin_closed: bool,
-    write_ids: HashSet<String>,
+    write_ids: HashMap<String, Arc<WriteIdEntry>>,
     write_id_order: VecDeque<String>,
     /// Set with `Process::removed`; lets consumers that hold the lock see it.
     pub(crate) removed: bool,
 }
 
-/// Forgets a `write_id` when dropped while it still holds one.
-struct ForgetWriteId<'a> {
-    process: &'a Process,
-    write_id: Option<String>,
+/// How a write with a `write_id` ended, for the retries waiting on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteOutcome {
+    Done(WriteStatus),
+    /// Its caller gave up before it was queued: nothing was written; a waiting retry writes it.
+    Retry,
 }
 
-impl Drop for ForgetWriteId<'_> {
+/// What a process remembers of one `write_id`.
+#[derive(Debug)]
+pub(crate) struct WriteIdEntry {
+    /// Callers waiting on the write: the original and the retries that arrived while it was
+    /// pending. The writer skips a queued write only when none is left (all were cancelled), so
+    /// a retry that came in time is never acknowledged for bytes that were then skipped.
+    callers: AtomicUsize,
+    outcome: watch::Receiver<Option<WriteOutcome>>,
+}
+
+/// One caller's hold on a [`WriteIdEntry`], given up when its `write` returns or is dropped.
+struct WriteCaller(Arc<WriteIdEntry>);
+
+impl WriteCaller {
+    fn attach(entry: &Arc<WriteIdEntry>) -> WriteCaller {
+        entry.callers.fetch_add(1, Ordering::SeqCst);
+        WriteCaller(Arc::clone(entry))
+    }
+}
+
+impl Drop for WriteCaller {
     fn drop(&mut self) {
-        if let Some(write_id) = self.write_id.take() {
-            self.process.lock().write_ids.remove(&write_id);
+        self.0.callers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Until the original's request is queued, giving up (a timed-out or cancelled caller) forgets
+/// its `write_id` and tells any waiting retry to write the bytes itself.
+struct Unqueued<'a> {
+    process: &'a Process,
+    write_id: Option<(String, Arc<WriteIdEntry>, watch::Sender<Option<WriteOutcome>>)>,
+}
+
+impl Drop for Unqueued<'_> {
+    fn drop(&mut self) {
+        if let Some((write_id, entry, outcome)) = self.write_id.take() {
+            let mut state = self.process.lock();
+            if state.write_ids.get(&write_id).is_some_and(|known| Arc::ptr_eq(known, &entry)) {
+                state.write_ids.remove(&write_id);
+            }
+            outcome.send_replace(Some(WriteOutcome::Retry));
+        }
+    }
+}
+
+/// Waits for a pending write's outcome; a write whose request was dropped unanswered (the
+/// writer stopped) is `StdinClosed`, as its original caller reads it.
+async fn wait_outcome(outcome: &mut watch::Receiver<Option<WriteOutcome>>) -> WriteOutcome {
+    loop {
+        if let Some(done) = *outcome.borrow_and_update() {
+            return done;
+        }
+        if outcome.changed().await.is_err() {
+            return (*outcome.borrow()).unwrap_or(WriteOutcome::Done(WriteStatus::StdinClosed));
         }
     }
 }
@@ -158,6 +214,14 @@ impl ProcessState {
     pub(crate) fn forget_write_id(&mut self, write_id: Option<&String>) {
         if let Some(write_id) = write_id {
             self.write_ids.remove(write_id);
+        }
+    }
+
+    /// Whether a queued write may be skipped because everyone waiting on it is gone.
+    pub(crate) fn abandoned(&self, write_id: Option<&String>, reply_closed: bool) -> bool {
+        match write_id.and_then(|write_id| self.write_ids.get(write_id)) {
+            Some(entry) => entry.callers.load(Ordering::SeqCst) == 0,
+            None => reply_closed,
         }
     }
 }
@@ -304,40 +368,61 @@ impl Process {
     /// cancels the write.
     pub(crate) async fn write(&self, data: Bytes, options: WriteOptions) -> WriteStatus {
         let Some(queue) = &self.stdin else { return WriteStatus::StdinClosed };
-        {
-            let mut state = self.lock();
-            if state.stdin_closed {
-                return WriteStatus::StdinClosed;
-            }
-            if let Some(write_id) = &options.write_id {
-                if state.write_ids.contains(write_id) {
-                    return WriteStatus::Accepted;
+        let mut unqueued = Unqueued { process: self, write_id: None };
+        let caller = loop {
+            let retry = {
+                let mut state = self.lock();
+                if state.stdin_closed {
+                    return WriteStatus::StdinClosed;
                 }
-                state.write_ids.insert(write_id.clone());
-                state.write_id_order.push_back(write_id.clone());
-                if state.write_id_order.len() > WRITE_ID_MEMORY
-                    && let Some(oldest) = state.write_id_order.pop_front()
-                {
-                    state.write_ids.remove(&oldest);
+                let Some(write_id) = &options.write_id else { break None };
+                match state.write_ids.get(write_id) {
+                    // A retry: answer with the original's outcome, waiting for it while pending.
+                    Some(entry) => (WriteCaller::attach(entry), entry.outcome.clone()),
+                    None => {
+                        let (sender, receiver) = watch::channel(None);
+                        let entry =
+                            Arc::new(WriteIdEntry { callers: AtomicUsize::new(0), outcome: receiver });
+                        let caller = WriteCaller::attach(&entry);
+                        state.write_ids.insert(write_id.clone(), Arc::clone(&entry));
+                        state.write_id_order.push_back(write_id.clone());
+                        if state.write_id_order.len() > WRITE_ID_MEMORY
+                            && let Some(oldest) = state.write_id_order.pop_front()
+                        {
+                            state.write_ids.remove(&oldest);
+                        }
+                        unqueued.write_id = Some((write_id.clone(), entry, sender));
+                        break Some(caller);
+                    }
                 }
+            };
+            let (caller, mut outcome) = retry;
+            match wait_outcome(&mut outcome).await {
+                WriteOutcome::Done(status) => return status,
+                // The original gave up before queueing it: write it as a new write.
+                WriteOutcome::Retry => drop(caller),
             }
-        }
-        // Until the request is in the queue, giving up (a timed-out caller) forgets the id;
-        // once queued, the writer forgets it if it skips or fails the write.
-        let mut unqueued = ForgetWriteId { process: self, write_id: options.write_id.clone() };
+        };
         let wanted = u32::try_from(data.len().min(queue.budget_bytes)).unwrap_or(u32::MAX);
         let Ok(budget) = Arc::clone(&queue.budget).acquire_many_owned(wanted).await else {
             // The semaphore is never closed; treat it like a closed stdin rather than panic.
             return WriteStatus::StdinClosed;
         };
+        // Reserve the slot first, so the guard still covers a caller dropped while the queue is
+        // full; handing the request over is then immediate.
+        let Ok(slot) = queue.sender.reserve().await else { return WriteStatus::StdinClosed };
         let (reply, answer) = oneshot::channel();
-        let request =
-            WriteRequest { data, eof: options.eof, reply, write_id: options.write_id, _budget: budget };
-        if queue.sender.send(request).await.is_err() {
-            return WriteStatus::StdinClosed;
-        }
-        unqueued.write_id = None;
-        answer.await.unwrap_or(WriteStatus::StdinClosed)
+        slot.send(WriteRequest {
+            data,
+            eof: options.eof,
+            reply,
+            write_id: options.write_id,
+            outcome: unqueued.write_id.take().map(|(_, _, outcome)| outcome),
+            _budget: budget,
+        });
+        let status = answer.await.unwrap_or(WriteStatus::StdinClosed);
+        drop(caller);
+        status
     }
 
     /// Waits until the child has exited (it is reaped by then).

@@ -321,11 +321,15 @@ impl StdinWriter {
                     None => break,
                 },
             };
-            if request.reply.is_closed() {
-                // Its caller stopped waiting (a timed-out or cancelled request): it was told the
-                // write failed, so writing it now would deliver bytes the client will resend.
-                self.process.lock().forget_write_id(request.write_id.as_ref());
-                continue;
+            {
+                let mut state = self.process.lock();
+                if state.abandoned(request.write_id.as_ref(), request.reply.is_closed()) {
+                    // Everyone waiting on it stopped (a timed-out or cancelled request, and no
+                    // retry came in time): they were told the write failed, so writing it now
+                    // would deliver bytes the client will resend.
+                    state.forget_write_id(request.write_id.as_ref());
+                    continue;
+                }
             }
             let Some(target) = &self.target else { break };
             let fd = match target {
@@ -365,6 +369,9 @@ impl StdinWriter {
                     WriteStatus::StdinClosed
                 }
             };
+            if let Some(outcome) = &request.outcome {
+                outcome.send_replace(Some(super::WriteOutcome::Done(status)));
+            }
             // The caller may have stopped waiting (its request was cancelled): nothing to do.
             let _ = request.reply.send(status);
             if self.target.is_none() {
