@@ -16,6 +16,7 @@
 //! This module does not build pipes or PTYs, and knows nothing of processes' output or
 //! sessions: see `spawn.rs`.
 
+use std::cell::Cell;
 use std::ffi::{CString, c_int, c_void};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -32,6 +33,9 @@ use crate::types::ExitStatus;
 /// `apply_in_child` is the deepest); 256 KiB is ample, and a guard page below it turns an
 /// overflow into a crash of the child rather than a write into the server's memory.
 const CHILD_STACK_BYTES: usize = 256 * 1024;
+
+/// What runs an executable without `#!` (glibc's `execvp` fallback).
+const SHELL: &std::ffi::CStr = c"/bin/sh";
 
 /// The search path when the child's environment has no `PATH` (glibc's `execvp` default).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
@@ -55,6 +59,10 @@ pub(crate) struct ChildPlan<'a> {
     _argv: Vec<CString>,
     /// `argv` as a NULL-terminated pointer array.
     argv: Vec<*const libc::c_char>,
+    /// `/bin/sh`, the candidate, then `argv[1..]`: what runs a candidate that `execve` refuses
+    /// with `ENOEXEC` (an executable text file without `#!`), as `execvp` does. The child fills
+    /// in slot 1; a `Cell` because the plan is shared with it (the parent is suspended then).
+    shell_argv: Vec<Cell<*const libc::c_char>>,
     _envp: Vec<CString>,
     /// `envp` as a NULL-terminated pointer array.
     envp: Vec<*const libc::c_char>,
@@ -183,9 +191,16 @@ impl<'a> ChildPlan<'a> {
         let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
             strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
         };
+        let shell_argv = [SHELL.as_ptr(), std::ptr::null()]
+            .into_iter()
+            .chain(owned_argv[1..].iter().map(|arg| arg.as_ptr()))
+            .chain(std::iter::once(std::ptr::null()))
+            .map(Cell::new)
+            .collect();
         Ok(ChildPlan {
             programs,
             argv: pointers(&owned_argv),
+            shell_argv,
             _argv: owned_argv,
             envp: pointers(&owned_envp),
             _envp: owned_envp,
@@ -537,14 +552,20 @@ unsafe fn run_child(plan: &ChildPlan<'_>) -> (Stage, i32) {
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 
-        // execvp's search rules: skip candidates that do not exist, remember EACCES, stop at
-        // any other error.
+        // execvp's search rules: skip candidates that do not exist, remember EACCES, run a
+        // script without `#!` under the shell, stop at any other error.
         let mut saw_eacces = false;
         let mut errno = libc::ENOENT;
         for program in &plan.programs {
             libc::execve(program.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
             errno = last_errno();
             match errno {
+                libc::ENOEXEC => {
+                    // Not a binary and no `#!`: run it under the shell, as execvp does.
+                    plan.shell_argv[1].set(program.as_ptr());
+                    libc::execve(SHELL.as_ptr(), plan.shell_argv.as_ptr().cast(), plan.envp.as_ptr());
+                    return (Stage::Exec, libc::ENOEXEC);
+                }
                 libc::EACCES => saw_eacces = true,
                 libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
                 _ => return (Stage::Exec, errno),

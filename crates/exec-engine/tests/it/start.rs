@@ -148,3 +148,37 @@ async fn the_backend_trait_runs_a_process() {
     assert!(matches!(error, BackendError::Process(_)));
     assert_eq!(error.to_string(), "unknown process id nope");
 }
+
+/// An executable text file without a `#!` line runs under `/bin/sh`, as `execvp` (and so the
+/// Codex servers, and a shell) would run it: by path and found through `PATH`, on pipes and a PTY.
+#[tokio::test]
+async fn a_script_without_a_shebang_runs_under_the_shell() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("exec-engine-noshebang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("plain-script");
+    std::fs::write(&script, "echo \"ran $0 with $1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir_text = dir.display().to_string();
+    each_backend(|backend| {
+        let (script, dir_text) = (script.clone(), dir_text.clone());
+        async move {
+            let engine = engine();
+            let session = session(&engine);
+            let by_path = spec(&[script.to_str().unwrap(), "arg"], backend.stdio());
+            let mut events = session.start(pid("by-path"), by_path).await.unwrap();
+            let collected = collect(&mut events).await;
+            assert_eq!(collected.exit, Some(ExitStatus::Code(0)), "{}", collected.text());
+            assert_eq!(collected.text().trim_end(), format!("ran {} with arg", script.display()));
+
+            let mut by_name = spec(&["plain-script", "arg"], backend.stdio());
+            by_name.env.insert("PATH".into(), format!("/nonexistent:{dir_text}:/usr/bin:/bin"));
+            let mut events = session.start(pid("by-name"), by_name).await.unwrap();
+            let collected = collect(&mut events).await;
+            assert_eq!(collected.exit, Some(ExitStatus::Code(0)), "{}", collected.text());
+            assert_eq!(collected.text().trim_end(), format!("ran {} with arg", script.display()));
+        }
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
