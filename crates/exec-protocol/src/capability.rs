@@ -38,6 +38,11 @@ pub const FS_READ_BLOCK: &str = "fs/readBlock";
 /// Chunked writes are served: `fs/open` (mode `replace`), `fs/writeBlock`, `fs/close`.
 pub const FS_WRITE_BLOCK: &str = "fs/writeBlock";
 
+/// `initialize {binaryOutput: true}` is honoured on a WebSocket: `process/output` then comes as
+/// Binary frames laid out by [`crate::binary`]. Listed only where the transport can carry them
+/// (not over stdio).
+pub const BINARY_OUTPUT: &str = "binaryOutput";
+
 /// Every extension name this crate defines, in documentation order.
 pub const ALL: &[&str] = &[
     PROCESS_SIGNAL,
@@ -54,4 +59,5 @@ pub const ALL: &[&str] = &[
     ORDERED_NOTIFICATIONS,
     FS_READ_BLOCK,
     FS_WRITE_BLOCK,
+    BINARY_OUTPUT,
 ];

@@ -20,6 +20,11 @@ pub struct InitializeParams {
     /// session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_session_id: Option<SessionId>,
+    /// Extension: ask for `process/output` as binary frames ([`crate::binary`]) on this
+    /// connection. A server grants it only on a WebSocket and says so in the result's
+    /// `binaryOutput`; otherwise output stays JSON. Omitted on the wire when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary_output: bool,
 }
 
 /// Result of `initialize`.
@@ -43,6 +48,11 @@ pub struct InitializeResponse {
     /// optional features). Without it, that client asks `environment/info` again and again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment_info: Option<crate::environment::EnvironmentInfo>,
+    /// Extension: `true` when the client asked for `binaryOutput` and this connection grants it:
+    /// from now on every `process/output` on this connection is a binary frame. Omitted when
+    /// false (not asked, not a WebSocket, or a server without the extension).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary_output: bool,
 }
 
 impl InitializeResponse {

@@ -25,6 +25,8 @@
 //! - [`ProcessId`], [`SessionId`]: string ids.
 //! - [`fast`]: hand-written encoders for the `process/output` notification and the `process/read`
 //!   response, byte-identical to the serde path and several times cheaper.
+//! - [`binary`]: the negotiated binary `process/output` frame (extension `binaryOutput`): a
+//!   fixed header and the raw bytes, [`binary::encode_output_into`] and [`binary::decode_output`].
 //!
 //! # Example
 //!
@@ -61,6 +63,7 @@
 //! No I/O, no framing, no dispatch, no handshake state, no validation beyond decoding (an empty
 //! `argv` decodes; the server refuses it). No conversion to engine or `shell-env-policy` types.
 
+pub mod binary;
 pub mod capability;
 pub mod environment;
 pub mod fast;

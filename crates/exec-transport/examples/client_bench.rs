@@ -6,6 +6,10 @@
 //! the server's process group idle, and per process with 1,000 idle processes (`sleep`, stdin
 //! open) running in the session (the children themselves are not counted).
 //!
+//! The 256 MiB stream is measured twice: with JSON frames (`client_stream_gbps`, binary output
+//! turned off) and with negotiated binary frames (`client_binary_stream_gbps`, on a second
+//! connection; `0` against a server that does not grant them, such as the Codex peer).
+//!
 //! Usage: `client_bench URL [LABEL [SERVER_PGID]]`; prints one `RESULT LABEL key=value ...` line.
 
 use std::time::{Duration, Instant};
@@ -28,16 +32,26 @@ fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async move {
-        let client = ExecClient::connect(&url, ConnectOptions::default()).await.expect("connect");
+        let json_only = ConnectOptions { binary_output: false, ..ConnectOptions::default() };
+        let client = ExecClient::connect(&url, json_only).await.expect("connect");
         let idle_kib = server_group.map(group_rss_kib);
         let start_closed = start_to_closed(&client).await;
         let round_trip = round_trips(&client).await;
-        let throughput = stream(&client).await;
+        let throughput = stream(&client, "stream").await;
+        let binary_client = ExecClient::connect(&url, ConnectOptions::default()).await.expect("connect");
+        let binary_throughput = if binary_client.receives_binary_output() {
+            stream(&binary_client, "binary-stream").await
+        } else {
+            0.0
+        };
+        binary_client.close().await;
         let mut line = format!(
-            "RESULT {label} client_start_closed_ms={:.3} client_rtt_us={:.1} client_stream_gbps={:.3}",
+            "RESULT {label} client_start_closed_ms={:.3} client_rtt_us={:.1} client_stream_gbps={:.3} \
+             client_binary_stream_gbps={:.3}",
             start_closed.as_secs_f64() * 1e3,
             round_trip.as_secs_f64() * 1e6,
-            throughput
+            throughput,
+            binary_throughput
         );
         if let (Some(group), Some(idle_kib)) = (server_group, idle_kib) {
             let per_process_kib = idle_processes(&client, group).await;
@@ -86,10 +100,10 @@ async fn round_trips(client: &ExecClient) -> Duration {
     median(samples)
 }
 
-async fn stream(client: &ExecClient) -> f64 {
+async fn stream(client: &ExecClient, id: &str) -> f64 {
     let count = STREAM_BYTES.to_string();
     let started = Instant::now();
-    let mut handle = client.start("stream", spec(&["head", "-c", &count, "/dev/zero"])).await.expect("start");
+    let mut handle = client.start(id, spec(&["head", "-c", &count, "/dev/zero"])).await.expect("start");
     let mut received = 0u64;
     while let Some(event) = handle.next_event().await {
         match event {

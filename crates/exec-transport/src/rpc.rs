@@ -28,8 +28,12 @@ pub(crate) const OUTBOUND_QUEUE_FRAMES: usize = 32;
 /// One thing read from the peer.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    /// A complete message: a Text or Binary frame, or one line without its newline.
+    /// A complete message: a Text frame, or one line without its newline.
     Message(Bytes),
+    /// A complete WebSocket Binary frame. The server reads it as a JSON message, like a Text
+    /// frame; a client first checks for a binary `process/output` frame
+    /// (`exec_protocol::binary`).
+    Binary(Bytes),
     /// The peer sent a message above the configured maximum; it was discarded.
     Oversized { limit: usize },
     /// The peer is alive (it sent a ping or pong); nothing to handle.
@@ -45,6 +49,9 @@ pub(crate) enum Outgoing {
     /// A complete JSON-RPC message, with its share of the connection's outbound byte budget
     /// (given back once the frame has been handed to the socket).
     Frame(String, Option<OwnedSemaphorePermit>),
+    /// A binary `process/output` frame (only on a connection that negotiated `binaryOutput`,
+    /// which only a sink with [`FrameSink::CARRIES_BINARY`] grants), with its budget share.
+    Binary(Bytes, Option<OwnedSemaphorePermit>),
     /// Close the connection with this code and reason, after everything queued before it.
     Close { code: u16, reason: String },
 }
@@ -57,8 +64,13 @@ pub(crate) trait FrameSource: Send {
 
 /// The writing half of a transport.
 pub(crate) trait FrameSink: Send + 'static {
+    /// Whether [`FrameSink::feed_binary`] can carry a binary frame (a WebSocket can; a line
+    /// stream cannot).
+    const CARRIES_BINARY: bool;
     /// Queues one message; it may sit in a buffer until [`FrameSink::flush`].
     fn feed(&mut self, frame: String) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Queues one binary frame, like [`FrameSink::feed`].
+    fn feed_binary(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Pushes everything fed so far to the peer.
     fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Sends a keep-alive probe, where the transport has one.
@@ -107,6 +119,10 @@ pub(crate) async fn write_loop<S: FrameSink>(
                     sink.feed(frame).await?;
                     drop(budget);
                 }
+                Outgoing::Binary(frame, budget) => {
+                    sink.feed_binary(frame).await?;
+                    drop(budget);
+                }
                 Outgoing::Close { code, reason } => {
                     sink.flush().await?;
                     return sink.close(code, reason).await;
@@ -149,7 +165,7 @@ where
         loop {
             return match self.stream.next().await? {
                 Ok(Message::Text(text)) => Some(Incoming::Message(Bytes::from(text))),
-                Ok(Message::Binary(bytes)) => Some(Incoming::Message(bytes)),
+                Ok(Message::Binary(bytes)) => Some(Incoming::Binary(bytes)),
                 Ok(Message::Ping(_) | Message::Pong(_)) => Some(Incoming::Alive),
                 Ok(Message::Close(frame)) => {
                     self.close_frame =
@@ -190,8 +206,14 @@ impl<S> FrameSink for WebSocketSink<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    const CARRIES_BINARY: bool = true;
+
     async fn feed(&mut self, frame: String) -> Result<(), TransportError> {
         Ok(self.sink.feed(Message::text(frame)).await?)
+    }
+
+    async fn feed_binary(&mut self, frame: Bytes) -> Result<(), TransportError> {
+        Ok(self.sink.feed(Message::Binary(frame)).await?)
     }
 
     async fn flush(&mut self) -> Result<(), TransportError> {
@@ -298,6 +320,17 @@ impl<W: AsyncWrite + Unpin + Send + 'static> LineSink<W> {
 }
 
 impl<W: AsyncWrite + Unpin + Send + 'static> FrameSink for LineSink<W> {
+    const CARRIES_BINARY: bool = false;
+
+    async fn feed_binary(&mut self, _frame: Bytes) -> Result<(), TransportError> {
+        // Never reached: a connection over lines does not grant `binaryOutput`. Failing the
+        // connection is the honest answer should it happen: a raw frame would corrupt the stream.
+        Err(TransportError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a line transport cannot carry a binary frame",
+        )))
+    }
+
     async fn feed(&mut self, frame: String) -> Result<(), TransportError> {
         // serde_json never emits a raw newline inside a message, so the newline is a safe delimiter.
         self.writer.write_all(frame.as_bytes()).await?;
@@ -332,7 +365,9 @@ mod tests {
         let mut seen = Vec::new();
         while let Some(item) = source.next_frame().await {
             seen.push(match item {
-                Incoming::Message(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Incoming::Message(bytes) | Incoming::Binary(bytes) => {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
                 Incoming::Oversized { limit } => format!("<oversized {limit}>"),
                 Incoming::Alive => "<alive>".to_owned(),
                 Incoming::Violation { code, .. } => format!("<violation {code}>"),

@@ -32,8 +32,11 @@ pub struct ErrorObject {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     pub method: String,
-    /// `Value::Null` when the server sent no params.
+    /// `Value::Null` when the server sent no params. A binary `process/output` frame is turned
+    /// into the params of its JSON twin (`chunk` in base64), so every helper reads both alike.
     pub params: Value,
+    /// It came as a binary `process/output` frame (negotiated `binaryOutput`), not as JSON.
+    pub binary: bool,
 }
 
 impl Notification {
@@ -191,6 +194,15 @@ pub struct RawClient {
     notifications: VecDeque<Notification>,
     /// Responses read while waiting for another id, in arrival order.
     responses: Vec<Value>,
+    /// Every Text and Binary frame read so far, by kind.
+    frames: FrameCounts,
+}
+
+/// How many frames of each kind a [`RawClient`] has read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    pub text: usize,
+    pub binary: usize,
 }
 
 impl RawClient {
@@ -229,7 +241,13 @@ impl RawClient {
             deadline: DEFAULT_DEADLINE,
             notifications: VecDeque::new(),
             responses: Vec::new(),
+            frames: FrameCounts::default(),
         })
+    }
+
+    /// How many Text and Binary frames were read so far.
+    pub fn frames(&self) -> FrameCounts {
+        self.frames
     }
 
     /// Changes how long each later helper call waits before it panics.
@@ -514,8 +532,18 @@ impl RawClient {
             Ok(Some(Ok(frame))) => frame,
         };
         let text = match frame {
-            Message::Text(text) => text.to_string(),
-            Message::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Message::Text(text) => {
+                self.frames.text += 1;
+                text.to_string()
+            }
+            Message::Binary(bytes) => {
+                self.frames.binary += 1;
+                if let Some(notification) = binary_output(&bytes) {
+                    self.notifications.push_back(notification);
+                    return;
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
             // tungstenite answers pings itself; the rest carry no message.
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return,
             Message::Close(close) => {
@@ -531,11 +559,39 @@ impl RawClient {
                 panic!("the server sent a request, which no test expects: {message}");
             }
             let params = message.get("params").cloned().unwrap_or(Value::Null);
-            self.notifications.push_back(Notification { method: method.to_owned(), params });
+            self.notifications.push_back(Notification { method: method.to_owned(), params, binary: false });
         } else {
             panic!("the server sent a message that is neither a response nor a notification: {message}");
         }
     }
+}
+
+/// Decodes a binary `process/output` frame (tag 0x01, stream byte, u64 BE seq, u16 BE id length,
+/// id, data), written here from `docs/protocol.md` rather than shared with the server, so a
+/// layout bug cannot hide in both. `None` for a frame without the tag (JSON in a Binary frame);
+/// a frame with the tag that does not follow the layout panics: the server broke it.
+fn binary_output(frame: &[u8]) -> Option<Notification> {
+    if frame.first() != Some(&0x01) {
+        return None;
+    }
+    assert!(frame.len() >= 12, "a binary output frame shorter than its header: {frame:?}");
+    let stream = match frame[1] {
+        0 => "stdout",
+        1 => "stderr",
+        2 => "pty",
+        other => panic!("a binary output frame with stream byte {other}"),
+    };
+    let seq = u64::from_be_bytes(frame[2..10].try_into().expect("eight bytes"));
+    let id_len = usize::from(u16::from_be_bytes([frame[10], frame[11]]));
+    assert!(frame.len() >= 12 + id_len, "a binary output frame cut inside its process id");
+    let process_id = std::str::from_utf8(&frame[12..12 + id_len]).expect("a UTF-8 process id");
+    let params = json!({
+        "processId": process_id,
+        "seq": seq,
+        "stream": stream,
+        "chunk": encode_base64(&frame[12 + id_len..]),
+    });
+    Some(Notification { method: "process/output".to_owned(), params, binary: true })
 }
 
 fn split_response(response: Value) -> Result<Value, ErrorObject> {

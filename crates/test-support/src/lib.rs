@@ -54,7 +54,9 @@ use std::time::Duration;
 use base64::Engine as _;
 
 pub use binary::workspace_binary;
-pub use client::{Chunk, ErrorObject, Notification, ProcessRun, RawClient, ReadResult, start_params};
+pub use client::{
+    Chunk, ErrorObject, FrameCounts, Notification, ProcessRun, RawClient, ReadResult, start_params,
+};
 pub use nix::sys::signal::Signal;
 pub use server::{PEER_ENV, ServerProcess, Target, TempDir, authority, http_status, raw_http, status_of};
 

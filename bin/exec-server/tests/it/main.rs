@@ -2,6 +2,9 @@
 //! with `--listen ws://127.0.0.1:0` and talks to it over a real WebSocket.
 //!
 //! Modules:
+//! - `binary`: negotiated binary `process/output` frames (`binaryOutput`): order, exact bytes,
+//!   flow control, gaps, a per-connection choice on resume, JSON for those who did not ask and
+//!   over stdio.
 //! - `audit`: the audit log (`--audit-log`): every start and exit, no secret values.
 //! - `codex171`: the 0.171 Codex surface (issue 11): `environmentInfo`, the sandbox intent on
 //!   `fs/*` (escape attempts fail closed) and `process/start`, spawn error kinds, new fs methods.
@@ -22,6 +25,7 @@
 //! Helpers live in the `test-support` crate; nothing here sleeps for a fixed time.
 
 mod audit;
+mod binary;
 mod codex171;
 mod conformance;
 mod deploy;

@@ -723,5 +723,5 @@ fn constants() {
     expect!["initialize process/start process/read process/write process/terminate process/signal process/resize process/list fs/readFile fs/writeFile fs/createDirectory fs/getMetadata fs/readDirectory fs/remove fs/copy fs/canonicalize fs/walk fs/open fs/readBlock fs/writeBlock fs/close fs/watchMissing environment/info environment/status"].assert_eq(&method::REQUESTS.join(" "));
     expect!["initialized process/output process/exited process/closed fs/missingChanged"]
         .assert_eq(&method::NOTIFICATIONS.join(" "));
-    expect!["process/signal process/resize process/list droppedBefore writeId eof graceMs size exitSignal fs sessionTakeover orderedNotifications fs/readBlock fs/writeBlock"].assert_eq(&capability::ALL.join(" "));
+    expect!["process/signal process/resize process/list droppedBefore writeId eof graceMs size exitSignal fs sessionTakeover orderedNotifications fs/readBlock fs/writeBlock binaryOutput"].assert_eq(&capability::ALL.join(" "));
 }

@@ -36,7 +36,7 @@ where
     loop {
         tokio::select! {
             line = lines.next_frame() => match line {
-                Some(Incoming::Message(bytes)) => {
+                Some(Incoming::Message(bytes) | Incoming::Binary(bytes)) => {
                     let Ok(text) = String::from_utf8(bytes.to_vec()) else {
                         tracing::warn!("dropping a line that is not UTF-8");
                         continue;
@@ -62,6 +62,10 @@ where
                     out.feed(String::from_utf8_lossy(&bytes).into_owned()).await.map_err(lost)?;
                     out.flush().await.map_err(lost)?;
                 }
+                Some(Incoming::Binary(bytes)) => {
+                    out.feed(binary_as_line(&bytes)).await.map_err(lost)?;
+                    out.flush().await.map_err(lost)?;
+                }
                 Some(Incoming::Oversized { limit }) => {
                     return Err(ClientError::Protocol(format!("the server sent a message above {limit} bytes")));
                 }
@@ -78,5 +82,25 @@ where
                 }
             },
         }
+    }
+}
+
+/// A line cannot carry a binary frame: a binary `process/output` (granted if the line-side
+/// client asked for `binaryOutput`, since this side is a WebSocket) is relayed as its JSON
+/// notification, and anything else in a Binary frame as the JSON text it holds.
+fn binary_as_line(bytes: &[u8]) -> String {
+    match exec_protocol::binary::decode_output(bytes) {
+        Ok(output) => {
+            let mut frame = Vec::with_capacity(output.data.len() / 3 * 4 + 128);
+            exec_protocol::fast::write_output_notification(
+                &mut frame,
+                output.process_id,
+                output.seq,
+                output.stream,
+                output.data,
+            );
+            String::from_utf8_lossy(&frame).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }

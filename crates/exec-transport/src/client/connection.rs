@@ -86,6 +86,8 @@ pub(crate) struct Connection {
     /// The server closed it because another connection resumed the session: a deliberate
     /// takeover, which recovery must not undo.
     pub(crate) taken_over: AtomicBool,
+    /// The server granted `binaryOutput` on this connection (its `initialize` result said so).
+    pub(crate) binary_output: AtomicBool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -233,6 +235,7 @@ pub(crate) async fn dial(
         lost: CancellationToken::new(),
         reason: OnceLock::new(),
         taken_over: AtomicBool::new(false),
+        binary_output: AtomicBool::new(false),
         stream_transport: !keepalive,
     });
 
@@ -267,8 +270,13 @@ pub(crate) async fn dial(
     });
 
     let handshake = async {
-        let params =
-            InitializeParams { client_name: options.client_name.clone(), resume_session_id: resume.cloned() };
+        // Binary output is asked for on a WebSocket only (a line stream cannot carry it), on
+        // every connection, resumes included: the choice is per connection.
+        let params = InitializeParams {
+            client_name: options.client_name.clone(),
+            resume_session_id: resume.cloned(),
+            binary_output: options.binary_output && keepalive,
+        };
         let result = connection.request(method::INITIALIZE, &params).await;
         let raw = match result {
             Ok(raw) => raw,
@@ -280,6 +288,7 @@ pub(crate) async fn dial(
         response.environment_info = serde_json::from_str::<EnvironmentInfoOnly>(raw.get())
             .ok()
             .and_then(|only| only.environment_info);
+        connection.binary_output.store(response.response.binary_output, Ordering::Relaxed);
         connection
             .notify(method::INITIALIZED, &serde_json::Value::Null)
             .await
@@ -343,17 +352,35 @@ async fn read_loop(
                 return format!("the server broke the websocket protocol ({code}: {reason})");
             }
             Ok(Some(Incoming::Message(bytes))) => {
-                // A caller far behind holds the reader (and, through the socket, the server's
-                // flow control) until it catches up, instead of output being lost.
-                for slot in handle_frame(connection, routes, &bytes) {
-                    tokio::select! {
-                        () = slot.drained() => {}
-                        () = connection.lost.cancelled() => return connection.reason(),
-                    }
+                let over_budget = handle_frame(connection, routes, &bytes);
+                if let Some(reason) = wait_for_slots(connection, over_budget).await {
+                    return reason;
+                }
+            }
+            Ok(Some(Incoming::Binary(bytes))) => {
+                // A binary output frame; anything else in a Binary frame is JSON, read as such.
+                let over_budget = routes
+                    .route_binary_output(&bytes)
+                    .unwrap_or_else(|| handle_frame(connection, routes, &bytes));
+                if let Some(reason) = wait_for_slots(connection, over_budget).await {
+                    return reason;
                 }
             }
         }
     }
+}
+
+/// A caller far behind holds the reader (and, through the socket, the server's flow control)
+/// until it catches up, instead of output being lost. Returns why the connection ended, if it
+/// did meanwhile.
+async fn wait_for_slots(connection: &Connection, over_budget: Vec<Arc<Slot>>) -> Option<String> {
+    for slot in over_budget {
+        tokio::select! {
+            () = slot.drained() => {}
+            () = connection.lost.cancelled() => return Some(connection.reason()),
+        }
+    }
+    None
 }
 
 /// Handles one frame; returns the slots over their byte budget that the reader must wait for.

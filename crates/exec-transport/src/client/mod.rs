@@ -84,6 +84,10 @@ pub struct ConnectOptions {
     pub max_buffered_bytes_per_process: usize,
     /// Automatic reconnection; `None` turns it off.
     pub recovery: Option<Recovery>,
+    /// Ask for `process/output` as binary frames (extension `binaryOutput`, raw bytes instead of
+    /// base64 JSON) on every WebSocket connection; a server without it, or a byte-stream
+    /// transport, keeps JSON. On by default; off forces JSON (to compare, or to debug the wire).
+    pub binary_output: bool,
 }
 
 impl Default for ConnectOptions {
@@ -98,6 +102,7 @@ impl Default for ConnectOptions {
             max_message_bytes: 64 << 20,
             max_buffered_bytes_per_process: 64 << 20,
             recovery: Some(Recovery::default()),
+            binary_output: true,
         }
     }
 }
@@ -343,6 +348,16 @@ impl ExecClient {
     /// Whether the server advertised an extension (see `exec_protocol::capability`).
     pub fn has_capability(&self, name: &str) -> bool {
         self.inner.capabilities.iter().any(|capability| capability == name)
+    }
+
+    /// Whether the current connection receives `process/output` as binary frames (asked for
+    /// with [`ConnectOptions::binary_output`] and granted by the server). `false` while
+    /// reconnecting; each new connection asks again.
+    pub fn receives_binary_output(&self) -> bool {
+        match &*self.inner.link.borrow() {
+            Link::Up(connection) => connection.binary_output.load(std::sync::atomic::Ordering::Relaxed),
+            Link::Recovering | Link::Down(_) => false,
+        }
     }
 
     fn require(&self, name: &'static str) -> Result<(), ClientError> {

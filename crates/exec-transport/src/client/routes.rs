@@ -102,6 +102,29 @@ impl Routes {
         Some(self.deliver(&process_id, event))
     }
 
+    /// A binary `process/output` frame (`exec_protocol::binary`), routed exactly like its JSON
+    /// twin. The chunk's data is a slice of the frame, not a copy. `None` when the frame does not
+    /// carry the output tag (JSON in a Binary frame, which the caller reads as JSON); a frame with
+    /// the tag that does not decode is logged and dropped, like a malformed notification.
+    pub(crate) fn route_binary_output(&self, frame: &bytes::Bytes) -> Option<Vec<Arc<Slot>>> {
+        if frame.first() != Some(&exec_protocol::binary::OUTPUT_TAG) {
+            return None;
+        }
+        let output = match exec_protocol::binary::decode_output(frame) {
+            Ok(output) => output,
+            Err(error) => {
+                tracing::warn!(%error, "ignoring a malformed binary output frame");
+                return Some(Vec::new());
+            }
+        };
+        let event = Event::Output(OutputChunk {
+            seq: Seq::new(output.seq),
+            stream: from_wire::stream(output.stream),
+            data: frame.slice_ref(output.data),
+        });
+        Some(self.deliver(output.process_id, event))
+    }
+
     /// Pushes one event to every slot of a process; returns the slots now over budget.
     ///
     /// The routes lock is held while pushing (lock order: routes, then a slot; nothing takes them
@@ -705,6 +728,27 @@ mod tests {
         // Anything else (another method, another key order) goes the general way.
         assert!(routes.route_output_frame(br#"{"method":"process/output","params":{}}"#).is_none());
         assert!(routes.route_output_frame(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).is_none());
+    }
+
+    #[test]
+    fn binary_output_frames_are_routed_like_json_ones_without_a_copy() {
+        let routes = Routes::default();
+        let slot = Slot::new("p".to_owned(), SlotState::new(0, false, 1 << 20));
+        routes.register(&slot);
+        let mut frame = Vec::new();
+        exec_protocol::binary::encode_output_into(&mut frame, "p", 1, Stream::Pty, b"raw\0bytes").unwrap();
+        let frame = bytes::Bytes::from(frame);
+        assert_eq!(routes.route_binary_output(&frame).map(|over| over.len()), Some(0));
+        let Next::Event(Event::Output(chunk)) = slot.lock().next() else { panic!("an output event") };
+        assert_eq!(
+            (chunk.seq.get(), chunk.stream, &chunk.data[..]),
+            (1, StreamKind::Pty, &b"raw\0bytes"[..])
+        );
+        assert_eq!(chunk.data.as_ptr(), frame[frame.len() - 9..].as_ptr(), "a slice of the frame");
+        // A truncated frame is dropped; JSON in a Binary frame is left to the JSON path.
+        assert_eq!(routes.route_binary_output(&frame.slice(..5)).map(|over| over.len()), Some(0));
+        assert!(routes.route_binary_output(&bytes::Bytes::from_static(b"{}")).is_none());
+        assert_eq!(slot.lock().next(), Next::Wait);
     }
 
     #[test]

@@ -130,6 +130,11 @@ pub(crate) struct Context {
     pub(crate) client_name: Arc<str>,
     /// This connection's bounds on requests in flight and queued bytes.
     pub(crate) budgets: Arc<Budgets>,
+    /// The transport can carry binary frames (a WebSocket), so `binaryOutput` may be granted.
+    carries_binary: bool,
+    /// `initialize` asked for `binaryOutput` and it was granted: pumps send `process/output` as
+    /// binary frames. Set by `initialize` before any pump exists, never changed afterwards.
+    pub(crate) binary_output: bool,
 }
 
 impl Context {
@@ -139,6 +144,13 @@ impl Context {
         let budgets = &self.budgets;
         let permit = Budgets::take(&budgets.outbound_bytes, frame.len(), budgets.outbound_bytes_max).await;
         self.outbound.send(Outgoing::Frame(frame, permit)).await.is_ok()
+    }
+
+    /// [`Context::send`] for a binary frame: the same budget, the same queue, the same order.
+    pub(crate) async fn send_binary(&self, frame: Vec<u8>) -> bool {
+        let budgets = &self.budgets;
+        let permit = Budgets::take(&budgets.outbound_bytes, frame.len(), budgets.outbound_bytes_max).await;
+        self.outbound.send(Outgoing::Binary(Bytes::from(frame), permit)).await.is_ok()
     }
 
     /// Starts the notification pump of one process. The pump ends with the connection, or when
@@ -179,6 +191,15 @@ async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subsc
             }
             _ => false,
         };
+        if context.binary_output
+            && let Event::Output(chunk) = &event
+            && let Some(frame) = handlers::encode_binary_output(process_id, chunk)
+        {
+            if !context.send_binary(frame).await {
+                return;
+            }
+            continue;
+        }
         let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event, denied) else {
             if let Event::Gap { dropped_before } = event {
                 context.shared.metrics.gap();
@@ -219,6 +240,8 @@ pub(crate) async fn serve<Source, Sink>(
             watches: Arc::default(),
             client_name: Arc::from(""),
             budgets,
+            carries_binary: Sink::CARRIES_BINARY,
+            binary_output: false,
         },
         phase: Phase::New,
         source,
@@ -310,7 +333,8 @@ impl<Source: FrameSource> Connection<Source> {
                         return Some((CLOSE_TOO_BIG, "message too big".to_owned()));
                     }
                 }
-                Some(Incoming::Message(bytes)) => {
+                // A Binary frame from a client is read as JSON, like a Text frame (SPEC §3).
+                Some(Incoming::Message(bytes) | Incoming::Binary(bytes)) => {
                     let budgets = Arc::clone(&self.context.budgets);
                     let taken = Budgets::take(&budgets.request_bytes, bytes.len(), budgets.request_bytes_max);
                     let held = tokio::select! {
@@ -503,7 +527,16 @@ impl<Source: FrameSource> Connection<Source> {
             self.context.shared.metrics.resumed();
         }
         self.context.client_name = Arc::from(params.client_name.as_str());
-        let response = handlers::initialize_response(&self.context.shared, &session);
+        // Per connection: a resumed session's new connection decides afresh. Set before the
+        // pumps below start, so every pump of this connection sees the same answer.
+        let carries_binary = self.context.carries_binary;
+        self.context.binary_output = params.binary_output && carries_binary;
+        let response = handlers::initialize_response(
+            &self.context.shared,
+            &session,
+            carries_binary,
+            self.context.binary_output,
+        );
         // Initialized: no longer counted among (nor timed like) the uninitialized connections.
         self.handshake = None;
         let session = Arc::new(session);

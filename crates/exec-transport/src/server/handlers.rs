@@ -62,19 +62,51 @@ fn sandboxed_fs_error(sandboxed: bool, error: FsError) -> ErrorObject {
     }
 }
 
-pub(crate) fn initialize_response(shared: &Shared, session: &SessionHandle) -> wire_init::InitializeResponse {
+/// The `initialize` result. `carries_binary`: whether this connection's transport can carry
+/// binary frames (a WebSocket), so `binaryOutput` is listed; `binary_output`: whether the client
+/// asked for it and it is granted.
+pub(crate) fn initialize_response(
+    shared: &Shared,
+    session: &SessionHandle,
+    carries_binary: bool,
+    binary_output: bool,
+) -> wire_init::InitializeResponse {
     wire_init::InitializeResponse {
         session_id: exec_protocol::SessionId::new(session.session_id().to_string()),
         server_info: Some(wire_init::ServerInfo {
             name: shared.config.server_name.clone(),
             version: shared.config.server_version.clone(),
         }),
-        capabilities: capability::ALL.iter().map(|name| (*name).to_owned()).collect(),
+        capabilities: capability::ALL
+            .iter()
+            .filter(|name| carries_binary || **name != capability::BINARY_OUTPUT)
+            .map(|name| (*name).to_owned())
+            .collect(),
         session_ttl_ms: Some(
             u64::try_from(shared.engine.config().session_ttl.as_millis()).unwrap_or(u64::MAX),
         ),
         environment_info: Some(shared.environment.clone()),
+        binary_output,
     }
+}
+
+/// Encodes an output chunk as a binary `process/output` frame (`exec_protocol::binary`): one
+/// allocation of the exact size, the data copied once into it. `None` only for a process id too
+/// long for the header, which the caller then sends as JSON.
+pub(crate) fn encode_binary_output(
+    process_id: &ProcessId,
+    chunk: &exec_engine::OutputChunk,
+) -> Option<Vec<u8>> {
+    let mut frame = Vec::new();
+    exec_protocol::binary::encode_output_into(
+        &mut frame,
+        process_id.as_str(),
+        chunk.seq.get(),
+        to_wire::stream(chunk.stream),
+        &chunk.data,
+    )
+    .ok()?;
+    Some(frame)
 }
 
 /// Encodes one engine event as a notification frame; `None` for events with no wire form.

@@ -2,11 +2,14 @@
 //!
 //! - `backend`: the engine's behaviour cases, run once against the local engine and once against
 //!   an `ExecClient` connected to a real server over loopback: local and remote must agree.
+//! - `binary`: negotiated binary output frames through `ExecClient` (64 MiB byte-exact, turned
+//!   off, asked for again after recovery).
 //! - `client`: what only a remote backend has: disconnects, recovery through a proxy that cuts
 //!   the TCP connection, ordering and flow control on the client side.
 //! - `transports`: `wss://` with a certificate made at test time, and a caller's own byte stream.
 
 mod backend;
+mod binary;
 mod client;
 mod support;
 mod transports;
