@@ -11,7 +11,7 @@ use exec_engine::{Event, ExitStatus, Signal, StreamKind, WriteOptions, WriteStat
 use exec_protocol::capability;
 use exec_transport::client::{EnvInherit, EnvPolicy};
 use exec_transport::{ClientError, ExecClient, ProcessHandle, ProcessSpec};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::session_file::{Checkpoint, SessionFile};
@@ -262,29 +262,53 @@ pub(crate) enum GapPolicy {
 }
 
 /// Copies a process's output to the local stdout/stderr until it closes; returns how it ended.
+///
+/// The bytes are written by a thread of their own ([`LocalOutput`]), so receiving the next chunk
+/// overlaps writing this one, a chunk is written without a copy, and stdout is flushed only when
+/// nothing more is queued. Everything received is written before this returns.
 pub(crate) async fn follow(
     handle: &mut ProcessHandle,
     gaps: GapPolicy,
-    mut checkpoint: Option<&mut Checkpoint>,
+    checkpoint: Option<&mut Checkpoint>,
 ) -> Result<ExitStatus, Failure> {
-    let mut stdout = tokio::io::stdout();
-    let mut stderr = tokio::io::stderr();
+    let output = LocalOutput::start(handle.last_seq()).map_err(|error| Failure {
+        code: exit::DISCONNECTED,
+        message: format!("cannot start the output writer: {error}"),
+    })?;
+    let followed = follow_into(handle, gaps, checkpoint, &output).await;
+    let written = output.finish().await;
+    match (followed, written) {
+        (Some(outcome), Ok(())) => outcome,
+        // Our reader went away (`exec-client run -- yes | head`): stop the command and end as a
+        // local pipeline would, by SIGPIPE.
+        _ => {
+            let _ = handle.terminate(None).await;
+            Ok(ExitStatus::Signal(13))
+        }
+    }
+}
+
+/// The event loop of [`follow`]; `None` when the local output failed.
+async fn follow_into(
+    handle: &mut ProcessHandle,
+    gaps: GapPolicy,
+    mut checkpoint: Option<&mut Checkpoint>,
+    output: &LocalOutput,
+) -> Option<Result<ExitStatus, Failure>> {
     let mut status = None;
     while let Some(event) = handle.next_event().await {
         match event {
             Event::Output(chunk) => {
-                let written = match chunk.stream {
-                    StreamKind::Stderr => write_all(&mut stderr, &chunk.data).await,
-                    StreamKind::Stdout | StreamKind::Pty => write_all(&mut stdout, &chunk.data).await,
+                let to = match chunk.stream {
+                    StreamKind::Stderr => LocalStream::Stderr,
+                    StreamKind::Stdout | StreamKind::Pty => LocalStream::Stdout,
                 };
-                if written.is_err() {
-                    // Our reader went away (`exec-client run -- yes | head`): stop the command
-                    // and end as a local pipeline would, by SIGPIPE.
-                    let _ = handle.terminate(None).await;
-                    return Ok(ExitStatus::Signal(13));
+                if !output.write(to, chunk.data, chunk.seq.get()).await {
+                    return None;
                 }
                 if let Some(checkpoint) = checkpoint.as_deref_mut() {
-                    checkpoint.seen(handle.last_seq());
+                    // What has reached the local output, not what was received.
+                    checkpoint.seen(output.written_seq());
                 }
             }
             Event::Exited { status: exit, .. } => status = Some(exit),
@@ -295,24 +319,112 @@ pub(crate) async fn follow(
                 );
                 if gaps == GapPolicy::Fatal {
                     let _ = handle.terminate(None).await;
-                    return Err(Failure { code: exit::DISCONNECTED, message });
+                    return Some(Err(Failure { code: exit::DISCONNECTED, message }));
                 }
-                eprintln!("exec-client: {message}");
+                // Through the writer, so the note lands after the output received before it.
+                let note = Bytes::from(format!("exec-client: {message}\n"));
+                if !output.write(LocalStream::Stderr, note, 0).await {
+                    return None;
+                }
             }
             Event::Failed { reason, .. } => {
-                return Err(Failure { code: exit::DISCONNECTED, message: format!("disconnected: {reason}") });
+                return Some(Err(Failure {
+                    code: exit::DISCONNECTED,
+                    message: format!("disconnected: {reason}"),
+                }));
             }
         }
     }
-    match status {
+    Some(match status {
         Some(status) => Ok(status),
         None => handle.wait().await.map_err(Failure::from_client),
-    }
+    })
 }
 
-async fn write_all(out: &mut (impl tokio::io::AsyncWrite + Unpin), data: &[u8]) -> std::io::Result<()> {
-    out.write_all(data).await?;
-    out.flush().await
+/// How many received chunks may wait for the local stdout/stderr: with chunks of up to 64 KiB,
+/// at most 1 MiB, enough that the network side never waits on one slow write, and small enough
+/// that a reader that stops reading (a pager) stops us, and through us the server, soon.
+const OUTPUT_QUEUE_CHUNKS: usize = 16;
+
+#[derive(Clone, Copy, Debug)]
+enum LocalStream {
+    Stdout,
+    Stderr,
+}
+
+/// The writer of the local stdout and stderr: a thread that writes queued chunks in order with
+/// blocking writes (`tokio::io::stdout` copies each write and hands it to the blocking pool, and a
+/// flush per chunk then serialised receiving and writing).
+///
+/// `queue` is the only sender: dropping it (in [`LocalOutput::finish`], or with a cancelled
+/// [`follow`]) lets the thread write what is queued and end. `done` carries the thread's outcome.
+struct LocalOutput {
+    queue: tokio::sync::mpsc::Sender<(LocalStream, Bytes, u64)>,
+    /// The seq of the last chunk written (what was delivered before [`follow`] began, until one
+    /// is), for the session file's checkpoint.
+    written_seq: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    done: tokio::sync::oneshot::Receiver<std::io::Result<()>>,
+}
+
+impl LocalOutput {
+    /// Starts the writer; `written_seq` reads `delivered` until a chunk after it is written.
+    fn start(delivered: u64) -> std::io::Result<LocalOutput> {
+        let (queue, mut receiver) =
+            tokio::sync::mpsc::channel::<(LocalStream, Bytes, u64)>(OUTPUT_QUEUE_CHUNKS);
+        let written_seq = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(delivered));
+        let (finished, done) = tokio::sync::oneshot::channel();
+        let progress = std::sync::Arc::clone(&written_seq);
+        std::thread::Builder::new().name("exec-client-output".to_owned()).spawn(move || {
+            use std::io::Write as _;
+            let outcome = (|| {
+                let mut stdout_dirty = false;
+                while let Some((stream, data, seq)) = receiver.blocking_recv() {
+                    match stream {
+                        // Stdout is line-buffered by std, but a write as large as a chunk goes
+                        // straight through; only a trailing partial line waits for the flush.
+                        LocalStream::Stdout => {
+                            std::io::stdout().write_all(&data)?;
+                            stdout_dirty = true;
+                        }
+                        LocalStream::Stderr => {
+                            if stdout_dirty {
+                                // Keep the two streams in the order the process wrote them.
+                                std::io::stdout().flush()?;
+                                stdout_dirty = false;
+                            }
+                            std::io::stderr().write_all(&data)?;
+                        }
+                    }
+                    if seq > 0 {
+                        progress.store(seq, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if stdout_dirty && receiver.is_empty() {
+                        std::io::stdout().flush()?;
+                        stdout_dirty = false;
+                    }
+                }
+                std::io::stdout().flush()
+            })();
+            // The receiver is gone only if `follow` was cancelled; nobody needs the outcome then.
+            let _ = finished.send(outcome);
+        })?;
+        Ok(LocalOutput { queue, written_seq, done })
+    }
+
+    /// Queues a chunk; false once the writer has failed (the local reader is gone).
+    async fn write(&self, stream: LocalStream, data: Bytes, seq: u64) -> bool {
+        self.queue.send((stream, data, seq)).await.is_ok()
+    }
+
+    fn written_seq(&self) -> u64 {
+        self.written_seq.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until everything queued is written; the first write error, if any.
+    async fn finish(self) -> std::io::Result<()> {
+        drop(self.queue);
+        self.done.await.unwrap_or_else(|_| Err(std::io::Error::other("the output writer panicked")))
+    }
 }
 
 /// Forwards local stdin to the process until EOF, then closes the remote stdin.

@@ -1,4 +1,5 @@
-//! The hand-written encoders must produce exactly the serde bytes.
+//! The hand-written encoders must produce exactly the serde bytes, and the one-pass reader must
+//! agree with serde on every frame it accepts (and leave the rest to serde).
 //!
 //! Inputs cover the edges of JSON string escaping in the process id (quotes, backslashes, every
 //! control character, DEL, non-ASCII, U+2028) and of base64 padding in the chunk (0, 1, 2, 3 and
@@ -66,6 +67,56 @@ fn check_output(process_id: &str, seq: u64, stream: Stream, bytes: &[u8]) {
     let decoded: ProcessOutputNotification = serde_json::from_value(value["params"].clone()).unwrap();
     assert_eq!(decoded.process_id.as_str(), process_id);
     assert_eq!(decoded.chunk.as_bytes(), bytes);
+    // The one-pass reader reads it back, unless the id needs escapes (serde's job then).
+    match fast::read_output_notification(fast_out) {
+        Some(read) => {
+            assert_eq!(read, fast::OutputNotification { process_id, seq, stream, bytes: bytes.to_vec() })
+        }
+        None => assert!(
+            process_id.bytes().any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20),
+            "the reader refused a frame of id {process_id:?}"
+        ),
+    }
+}
+
+/// Frames the one-pass reader must leave to serde (`None`), whatever serde then makes of them.
+#[track_caller]
+fn check_refused(frame: &str) {
+    assert_eq!(fast::read_output_notification(frame.as_bytes()), None, "{frame}");
+}
+
+#[test]
+fn reader_refuses_what_it_does_not_write() {
+    let frame =
+        |rest: &str| format!(r#"{{"jsonrpc":"2.0","method":"process/output","params":{{"processId":{rest}"#);
+    // The reference frame is accepted; each variation below is not.
+    let good = frame(r#""p1","seq":1,"stream":"stdout","chunk":"aGkK"}}"#);
+    assert_eq!(
+        fast::read_output_notification(good.as_bytes()),
+        Some(fast::OutputNotification {
+            process_id: "p1",
+            seq: 1,
+            stream: Stream::Stdout,
+            bytes: b"hi\n".to_vec()
+        })
+    );
+    check_refused(&frame(r#""p\"1","seq":1,"stream":"stdout","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p\u0031","seq":1,"stream":"stdout","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p1","seq":01,"stream":"stdout","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p1","seq":-1,"stream":"stdout","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p1","seq":1.0,"stream":"stdout","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p1","seq":18446744073709551616,"stream":"stdout","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p1","seq":1,"stream":"stdin","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p1","seq":1,"stream":"stdout","chunk":"aGk"}}"#));
+    check_refused(&frame(r#""p1","seq":1,"stream":"stdout","chunk":"aGl="}}"#));
+    check_refused(&frame(r#""p1","seq":1,"stream":"stdout","chunk":"aG\/K"}}"#));
+    check_refused(&frame(r#""p1","seq":1,"stream":"stdout","chunk":"aG"K"}}"#));
+    check_refused(&frame(r#""p1","seq":1,"stream":"stdout","chunk":"aGkK"}} "#));
+    check_refused(&frame(r#""p1","seq":1,"stream":"stdout","chunk":"aGkK","extra":1}}"#));
+    check_refused(&frame(r#""p1", "seq":1,"stream":"stdout","chunk":"aGkK"}}"#));
+    check_refused(&frame(r#""p1","stream":"stdout","seq":1,"chunk":"aGkK"}}"#));
+    check_refused(r#"{"jsonrpc":"2.0","method":"process/exited","params":{"processId":"p1","seq":1}}"#);
+    check_refused(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
 }
 
 #[test]

@@ -86,20 +86,18 @@ impl Routes {
         }
     }
 
-    /// The hot path: a `process/output` frame as our server writes it (`fast::OUTPUT_PREFIX`) is
-    /// decoded in one pass, base64 straight from the frame, instead of being split into an
-    /// envelope first and its params parsed again. `None` for any other frame.
+    /// The hot path: a `process/output` frame as our server writes it is decoded in one pass
+    /// (`fast::read_output_notification`), base64 straight from the frame into the chunk's own
+    /// buffer, instead of being split into an envelope first and its params parsed again. `None`
+    /// for any other frame, which the caller parses the general way.
     pub(crate) fn route_output_frame(&self, frame: &[u8]) -> Option<Vec<Arc<Slot>>> {
-        #[derive(serde::Deserialize)]
-        struct Frame {
-            params: ProcessOutputNotification,
-        }
-        if !frame.starts_with(exec_protocol::fast::OUTPUT_PREFIX) {
-            return None;
-        }
-        let frame: Frame = serde_json::from_slice(frame).ok()?;
-        let (process_id, event) = output_event(frame.params);
-        Some(self.deliver(&process_id, event))
+        let note = exec_protocol::fast::read_output_notification(frame)?;
+        let event = Event::Output(OutputChunk {
+            seq: Seq::new(note.seq),
+            stream: from_wire::stream(note.stream),
+            data: bytes::Bytes::from(note.bytes),
+        });
+        Some(self.deliver(note.process_id, event))
     }
 
     /// A binary `process/output` frame (`exec_protocol::binary`), routed exactly like its JSON
@@ -716,16 +714,20 @@ mod tests {
     #[test]
     fn output_frames_from_our_encoder_take_the_one_pass_path() {
         let routes = Routes::default();
-        let slot = Slot::new("p\"1".to_owned(), SlotState::new(0, false, 1 << 20));
+        let slot = Slot::new("p1".to_owned(), SlotState::new(0, false, 1 << 20));
         routes.register(&slot);
         let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
         let mut frame = Vec::new();
-        exec_protocol::fast::write_output_notification(&mut frame, "p\"1", 1, Stream::Stderr, &data);
+        exec_protocol::fast::write_output_notification(&mut frame, "p1", 1, Stream::Stderr, &data);
         assert_eq!(routes.route_output_frame(&frame).map(|over| over.len()), Some(0));
         let expected =
             Event::Output(OutputChunk { seq: Seq::new(1), stream: StreamKind::Stderr, data: data.into() });
         assert_eq!(slot.lock().next(), Next::Event(expected));
-        // Anything else (another method, another key order) goes the general way.
+        // Anything else (an id with escapes, another method, another key order) goes the general
+        // way.
+        let mut escaped = Vec::new();
+        exec_protocol::fast::write_output_notification(&mut escaped, "p\"1", 1, Stream::Stderr, b"hi");
+        assert!(routes.route_output_frame(&escaped).is_none());
         assert!(routes.route_output_frame(br#"{"method":"process/output","params":{}}"#).is_none());
         assert!(routes.route_output_frame(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).is_none());
     }
