@@ -19,7 +19,24 @@ use tokio_util::sync::CancellationToken;
 
 use settings::{Cli, Listen, LogFormat, Settings};
 
+/// Lets glibc keep up to 2 MiB of freed memory at the top of a heap instead of 128 KiB.
+///
+/// Streaming output allocates and frees a frame per chunk, so with the default the top of each
+/// worker's heap went back to the kernel and was faulted in again, over and over: 30,000 page
+/// faults (about 7 % of the server's time in the profile) for a 256 MiB stream, 11,000 with this
+/// (`perf stat -e page-faults`, the same with 8 MiB). The cost is at most 2 MiB of idle memory per
+/// heap after a burst.
+fn keep_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter, and no other thread exists yet. A zero
+    // return (refused) leaves the default, which is only slower.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 2 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_heap();
     let cli = Cli::parse();
     let settings = match Settings::resolve(cli) {
         Ok(settings) => settings,
