@@ -38,6 +38,10 @@ pub const FS_READ_BLOCK: &str = "fs/readBlock";
 /// Chunked writes are served: `fs/open` (mode `replace`), `fs/writeBlock`, `fs/close`.
 pub const FS_WRITE_BLOCK: &str = "fs/writeBlock";
 
+/// `process/start` honours `wait {timeoutMs, maxBytes}`: it answers once the command closed or a
+/// budget ran out, with the output, exit and close so far (`read` in the result).
+pub const START_WAIT: &str = "startWait";
+
 /// Every extension name this crate defines, in documentation order.
 pub const ALL: &[&str] = &[
     PROCESS_SIGNAL,
@@ -54,4 +58,5 @@ pub const ALL: &[&str] = &[
     ORDERED_NOTIFICATIONS,
     FS_READ_BLOCK,
     FS_WRITE_BLOCK,
+    START_WAIT,
 ];
