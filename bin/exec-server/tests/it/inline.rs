@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use test_support::{DEFAULT_DEADLINE, Notification, RawClient, ReadResult, ServerProcess, Target, start_params};
+use test_support::{
+    DEFAULT_DEADLINE, Notification, RawClient, ReadResult, ServerProcess, Target, start_params,
+};
 
 fn ours() -> Target {
     Target::ours(env!("CARGO_BIN_EXE_exec-server"))
@@ -32,7 +34,8 @@ async fn collect_from(client: &mut RawClient, process_id: &str, from: u64) -> Ve
                 panic!("seq {seq} sent twice: {previous:?} and {event:?}");
             }
         }
-        let closed = by_seq.values().find(|event| event.method == "process/closed").and_then(Notification::seq);
+        let closed =
+            by_seq.values().find(|event| event.method == "process/closed").and_then(Notification::seq);
         if let Some(closed) = closed
             && (from..=closed).all(|seq| by_seq.contains_key(&seq))
         {
@@ -77,7 +80,12 @@ async fn start_waiting(client: &mut RawClient, mut params: Value, wait: Value) -
 async fn whole_history(client: &mut RawClient, process_id: &str, inline: &ReadResult) -> (Vec<u8>, i64) {
     let mut history: BTreeMap<u64, (String, Vec<u8>)> = BTreeMap::new();
     for chunk in &inline.chunks {
-        assert!(chunk.seq < inline.next_seq, "inline chunk {} at or past nextSeq {}", chunk.seq, inline.next_seq);
+        assert!(
+            chunk.seq < inline.next_seq,
+            "inline chunk {} at or past nextSeq {}",
+            chunk.seq,
+            inline.next_seq
+        );
         history.insert(chunk.seq, ("process/output".to_owned(), chunk.bytes.clone()));
     }
     let mut exit_code = inline.exit_code;
@@ -85,7 +93,11 @@ async fn whole_history(client: &mut RawClient, process_id: &str, inline: &ReadRe
         let run = collect_from(client, process_id, inline.next_seq).await;
         for event in run {
             let seq = event.seq().unwrap();
-            assert!(seq >= inline.next_seq, "seq {seq} below the inline nextSeq {} sent again", inline.next_seq);
+            assert!(
+                seq >= inline.next_seq,
+                "seq {seq} below the inline nextSeq {} sent again",
+                inline.next_seq
+            );
             if event.method == "process/exited" {
                 exit_code = event.params["exitCode"].as_i64();
             }
@@ -227,7 +239,10 @@ async fn budgets_beyond_the_caps_are_refused() {
     let mut params = start_params("refused", &["/bin/true"]);
     params["wait"] = json!({ "timeoutMs": 300001 });
     let error = client.request_error("process/start", params.clone()).await;
-    assert_eq!((error.code, error.message.as_str()), (-32602, "wait.timeoutMs is 300001; the limit is 300000"));
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (-32602, "wait.timeoutMs is 300001; the limit is 300000")
+    );
     params["wait"] = json!({ "timeoutMs": 10, "maxBytes": 0 });
     let error = client.request_error("process/start", params.clone()).await;
     assert_eq!(

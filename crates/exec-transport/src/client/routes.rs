@@ -727,7 +727,11 @@ mod tests {
         // Cut by a budget: output 1; then a push that raced ahead of the merge, and one after.
         check(read(&[(1, "a")], 2, false, false), vec![output(2, "b")], &[1, 2]);
         // Exited but not closed: the one hole is the exit; the close comes as a push.
-        check(read(&[(1, "a")], 3, true, false), vec![Event::Closed { seq: Seq::new(4) }, output(3, "b")], &[1, 2, 3, 4]);
+        check(
+            read(&[(1, "a")], 3, true, false),
+            vec![Event::Closed { seq: Seq::new(4) }, output(3, "b")],
+            &[1, 2, 3, 4],
+        );
         // Nothing yet.
         check(read(&[], 1, false, false), vec![output(1, "a")], &[1]);
     }
@@ -737,7 +741,10 @@ mod tests {
         let mut state = SlotState::new(0, false, 1 << 20);
         assert!(state.merge_inline(read(&[(1, "a")], 4, true, false)).is_err(), "two holes, one exit");
         assert!(state.merge_inline(read(&[(1, "a")], 3, false, false)).is_err(), "a hole and no flag");
-        assert!(state.merge_inline(read(&[(1, "a"), (2, "b")], 3, false, true)).is_err(), "no seq for the close");
+        assert!(
+            state.merge_inline(read(&[(1, "a"), (2, "b")], 3, false, true)).is_err(),
+            "no seq for the close"
+        );
         assert_eq!(state.next(), Next::Wait);
     }
 

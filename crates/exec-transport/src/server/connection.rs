@@ -176,7 +176,12 @@ impl Context {
 }
 
 /// Forwards one process's events as notifications, in seq order.
-async fn pump(context: &Context, process_id: &ProcessId, mut first: Option<Event>, mut subscription: Subscription) {
+async fn pump(
+    context: &Context,
+    process_id: &ProcessId,
+    mut first: Option<Event>,
+    mut subscription: Subscription,
+) {
     let mut buffer = Vec::new();
     loop {
         let event = match first.take() {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use exec_engine::{
-    Event, ProcessError, ProcessId, PtySize, ReadOutcome, ReadRequest, Seq, SessionHandle, SpawnSpec, StdinMode,
-    Stdio, Subscription, WriteOptions,
+    Event, ProcessError, ProcessId, PtySize, ReadOutcome, ReadRequest, Seq, SessionHandle, SpawnSpec,
+    StdinMode, Stdio, Subscription, WriteOptions,
 };
 use exec_protocol::environment as wire_env;
 use exec_protocol::fs as wire_fs;
@@ -497,7 +497,10 @@ pub(crate) struct Started {
 }
 
 /// The `process/start` response frame, followed by the start of the process's pump.
-pub(crate) fn start_frame(id: &exec_protocol::jsonrpc::RequestId, started: Started) -> super::methods::Answered {
+pub(crate) fn start_frame(
+    id: &exec_protocol::jsonrpc::RequestId,
+    started: Started,
+) -> super::methods::Answered {
     let frame = super::connection::response_frame(id, encode_result(&started.response));
     super::methods::Answered { frame, then: Some(started.pump) }
 }
@@ -512,7 +515,7 @@ const MAX_INLINE_BYTES: u64 = 1 << 20;
 
 /// The byte cap of an inline wait on a server whose messages may be `max_message_bytes` long.
 fn inline_bytes_limit(max_message_bytes: usize) -> u64 {
-    fs::read_file_limit(max_message_bytes).min(MAX_INLINE_BYTES).max(1)
+    fs::read_file_limit(max_message_bytes).clamp(1, MAX_INLINE_BYTES)
 }
 
 /// Checks a `wait` against the server's caps: its time budget and its byte budget.

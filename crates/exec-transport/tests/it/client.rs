@@ -469,9 +469,10 @@ async fn an_inline_start_cut_short_continues_with_pushes_and_recovers_from_a_dro
     let server = TestServer::start_with(roomy()).await;
     let proxy = Proxy::start(server.address).await;
     let client = connect(&proxy.url(), recovery()).await;
-    let spec = ProcessSpec::new(["/bin/sh", "-c", "echo a; read line; echo $line; read line; echo $line"], "/")
-        .pipe_stdin()
-        .inline_wait(DEADLINE, Some(1));
+    let spec =
+        ProcessSpec::new(["/bin/sh", "-c", "echo a; read line; echo $line; read line; echo $line"], "/")
+            .pipe_stdin()
+            .inline_wait(DEADLINE, Some(1));
     let mut handle = client.start("streamed", spec).await.unwrap();
     let first = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap().unwrap();
     let Event::Output(chunk) = &first else { panic!("{first:?}") };
