@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use test_support::{
-    DEFAULT_DEADLINE, Notification, RawClient, ReadResult, ServerProcess, Target, start_params,
+    DEFAULT_DEADLINE, Notification, RawClient, ReadResult, ServerProcess, Target, TempDir, start_params,
 };
 
 fn ours() -> Target {
@@ -253,4 +253,42 @@ async fn budgets_beyond_the_caps_are_refused() {
     params["wait"] = json!({ "timeoutMs": 60000 });
     let (_, read) = start_waiting(&mut client, params, json!({ "timeoutMs": 60000 })).await;
     assert!(read.closed);
+}
+
+/// `sandboxDenied` in the inline answer is judged as in `process/read`: a sandboxed command that
+/// failed with a denial text is `true`, one that succeeded `false`.
+#[tokio::test]
+async fn the_inline_answer_of_a_sandboxed_command_says_whether_the_sandbox_denied_it() {
+    let server = ours().spawn().await;
+    let mut client = connected(&server).await;
+    let workspace = TempDir::new("inline-sandbox");
+    let uri = format!("file://{}", workspace.path().display());
+    // `codex exec --sandbox read-only` as the 0.171 client sends it on `process/start`.
+    let read_only = json!({
+        "permissions": {"type": "managed", "network": "restricted", "file_system": {"type": "restricted",
+            "entries": [{"access": "read", "path": {"type": "special", "value": {"kind": "root"}}}]}},
+        "cwd": uri, "workspaceRoots": [uri],
+        "windowsSandboxLevel": "disabled", "windowsSandboxProxySettingsMode": "reconcile",
+        "useLegacyLandlock": false
+    });
+    let target = workspace.path().join("written");
+    for (id, script, code, denied) in [
+        ("denied", format!("echo x > '{}'", target.display()), 1, true),
+        ("allowed", "echo x".to_owned(), 0, false),
+    ] {
+        let mut params = start_params(id, &["/bin/bash", "-c", &script]);
+        params["cwd"] = json!(uri);
+        params["sandbox"] = read_only.clone();
+        params["wait"] = json!({ "timeoutMs": 60000 });
+        let result = client.request_ok("process/start", params).await;
+        assert_eq!(result["sandboxType"], "linuxSeccomp", "{result}");
+        let read = ReadResult::from_value(result["read"].clone());
+        assert!(read.closed, "{id}: {read:?}");
+        assert_eq!(
+            (read.exit_code, &read.raw["sandboxDenied"]),
+            (Some(code), &json!(denied)),
+            "{id}: {read:?}"
+        );
+    }
+    assert!(!target.exists(), "a write under read-only happened");
 }
