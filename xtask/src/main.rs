@@ -8,6 +8,8 @@
 //! - `bench`: measures our server and the peer side by side and prints ratios.
 //! - `codex-e2e`: installs `@openai/codex@0.171.0` and runs the real `codex exec` agent, driven
 //!   by a scripted model, against our server and Codex's own as executors, flow by flow.
+//! - `wan`: the latency of a short command over a 50 ms round trip (network namespaces and
+//!   `tc netem`), through the Codex 0.171 client's calls, `ExecClient`, and the inline wait.
 //! - `load`: the load run with churn (200 connections × 20 processes, checked byte for byte).
 //! - `fuzz`: builds and runs each `cargo fuzz` target for a while (see `fuzz.rs`).
 //! - `interop`: installs the Python MCP SDK and `mcp-server-time` into a cache venv and checks
@@ -22,6 +24,7 @@ mod interop;
 mod load;
 mod peer;
 mod tidy;
+mod wan;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Some("load") => load::load(&root, &args[1..]),
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("codex-e2e") => codex_e2e::codex_e2e(&root, &args[1..]),
+        Some("wan") => wan::wan(&root),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -66,6 +70,8 @@ commands:
               flows (executor, TTY stdin, apply_patch, sandbox denials, reconnect) against our
               server and Codex's own (default both); --trace writes every JSON-RPC message,
               --probe sends fixed requests directly and prints the answers
+  wan         one short command over a 50 ms RTT link (netns + tc netem, root only): the
+              0.171 client's calls against Codex 0.171 and ours, ExecClient, the inline wait
   load [--connections N] [--processes N] [--churn P] [--seconds S] ...
               200 connections x 20 processes with checked output while connections drop and
               resume at random (release build, loopback); reports bytes, churn, RSS, start p99

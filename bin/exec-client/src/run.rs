@@ -113,6 +113,14 @@ pub(crate) async fn shell(server: &ServerArgs, args: ShellArgs) -> Result<u8, Fa
     run(server, run_args).await
 }
 
+/// How long `run` lets the server hold `process/start` for a command without stdin: long enough
+/// for a short command to finish, short enough that a long one's first output (and a forwarded
+/// Ctrl-C) is not held back noticeably.
+const RUN_INLINE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The output an inline answer of `run` may carry; past it the output streams at once.
+const RUN_INLINE_BYTES: u64 = 256 * 1024;
+
 pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
@@ -153,6 +161,11 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     // With -t the PTY is the command's stdin whatever we do; local stdin (its end included)
     // goes to it unless -n.
     let forward_stdin = if args.tty { !args.no_stdin } else { stdin_has_data };
+    if !forward_stdin {
+        // Nothing to send meanwhile: a short command is answered inside `process/start`, one
+        // round trip in all (servers with `startWait`; the others ignore it).
+        spec = spec.inline_wait(RUN_INLINE_WAIT, Some(RUN_INLINE_BYTES));
+    }
 
     let id = args.id.unwrap_or_else(|| format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
     let mut handle =

@@ -212,6 +212,7 @@ impl LaunchSpec {
             pipe_stdin: true,
             arg0: None,
             size: None,
+            inline_wait: None,
         })
     }
 }
@@ -611,6 +612,7 @@ mod tests {
             pipe_stdin: true,
             arg0: None,
             size: None,
+            inline_wait: None,
         };
         assert_eq!(process, expected);
     }

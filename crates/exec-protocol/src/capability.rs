@@ -42,6 +42,9 @@ pub const FS_WRITE_BLOCK: &str = "fs/writeBlock";
 /// Binary frames laid out by [`crate::binary`]. Listed only where the transport can carry them
 /// (not over stdio).
 pub const BINARY_OUTPUT: &str = "binaryOutput";
+/// `process/start` honours `wait {timeoutMs, maxBytes}`: it answers once the command closed or a
+/// budget ran out, with the output, exit and close so far (`read` in the result).
+pub const START_WAIT: &str = "startWait";
 
 /// Every extension name this crate defines, in documentation order.
 pub const ALL: &[&str] = &[
@@ -60,4 +63,5 @@ pub const ALL: &[&str] = &[
     FS_READ_BLOCK,
     FS_WRITE_BLOCK,
     BINARY_OUTPUT,
+    START_WAIT,
 ];

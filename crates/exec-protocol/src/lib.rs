@@ -44,7 +44,7 @@
 //! assert!(!params.pipe_stdin);
 //!
 //! let mut out = Vec::new();
-//! let result = ProcessStartResponse { process_id: params.process_id, sandbox_type: None };
+//! let result = ProcessStartResponse { process_id: params.process_id, sandbox_type: None, read: None };
 //! jsonrpc::write_response(&mut out, &request.id, &result).unwrap();
 //! assert_eq!(out, br#"{"jsonrpc":"2.0","id":3,"result":{"processId":"build"}}"#);
 //! ```

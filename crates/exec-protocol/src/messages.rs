@@ -22,6 +22,16 @@ pub const LIST_TAKES_NO_PARAMS: &str = "process/list takes no params";
 /// -32600: an in-flight call on a connection that another connection took the session from.
 pub const SESSION_RESUMED_ELSEWHERE: &str = "session has been resumed by another connection";
 
+/// -32602: `process/start {wait}` whose `timeoutMs` is above the server's limit.
+pub fn start_wait_too_long(timeout_ms: u64, limit_ms: u64) -> String {
+    format!("wait.timeoutMs is {timeout_ms}; the limit is {limit_ms}")
+}
+
+/// -32602: `process/start {wait}` whose `maxBytes` is 0 or above the server's limit.
+pub fn start_wait_bytes_out_of_range(max_bytes: u64, limit: u64) -> String {
+    format!("wait.maxBytes is {max_bytes}; it must be between 1 and {limit}")
+}
+
 /// -32600: `process/start` with a `processId` already used in the session.
 pub fn process_already_exists(process_id: &str) -> String {
     format!("process {process_id} already exists")

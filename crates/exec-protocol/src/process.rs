@@ -72,7 +72,30 @@ pub struct ProcessStartParams {
     /// The sandbox intent the process must run under (0.171); `null` or absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<crate::sandbox::SandboxParams>,
+    /// Extension (capability `startWait`): answer only once the command closed, or the time or
+    /// byte budget ran out, with what it printed so far (`ProcessStartResponse::read`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<StartWait>,
 }
+
+/// The budgets of an inline wait on `process/start` (extension, capability `startWait`).
+///
+/// The server answers when the command has closed, `timeoutMs` have passed, or the output it
+/// holds reached `maxBytes`, whichever comes first. Whatever comes after the answer streams as
+/// notifications, as it does without a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartWait {
+    /// The time budget in milliseconds (0: answer with what is there at once); at most
+    /// [`MAX_START_WAIT_MS`].
+    pub timeout_ms: u64,
+    /// The byte budget for the answer's chunks (at least 1); absent: the server's cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+/// The longest inline wait a server grants on `process/start`: a request slot is held meanwhile.
+pub const MAX_START_WAIT_MS: u64 = 300_000;
 
 /// A TTY window size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +153,13 @@ pub struct ProcessStartResponse {
     /// server; absent from the April peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_type: Option<crate::sandbox::SandboxType>,
+    /// Extension: present exactly when the params carried `wait`. The process's output, exit and
+    /// close up to `nextSeq`, shaped as a `process/read {afterSeq: 0}` answer that returned every
+    /// event below `nextSeq`: a seq below `nextSeq` that is not one of the chunks is the exit
+    /// (`exited`) or the close (`closed`, always `nextSeq - 1`). Notifications of the process
+    /// start at `nextSeq` and come after this answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<ProcessReadResponse>,
 }
 
 /// Params of `process/read`.

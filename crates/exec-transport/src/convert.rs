@@ -94,8 +94,8 @@ pub(crate) mod to_wire {
         unsafe { String::from_utf8_unchecked(frame) }
     }
 
-    /// The `process/read` result as the wire struct (for callers that want a value, not a frame).
-    #[cfg(test)]
+    /// The `process/read` result as the wire struct (for callers that want a value, not a frame:
+    /// the inline answer of `process/start {wait}`).
     /// `sandbox_denied` is the server's judgement (`handlers::sandbox_denied`).
     pub(crate) fn read_response(outcome: ReadOutcome, sandbox_denied: bool) -> wire::ProcessReadResponse {
         wire::ProcessReadResponse {

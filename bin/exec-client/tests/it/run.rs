@@ -202,3 +202,53 @@ async fn completions_and_help_examples() {
     let run_help = finish(client("ws://127.0.0.1:1", &["run", "--help"])).await;
     assert!(run_help.stdout_text().contains("--timeout 30s"), "{}", run_help.stdout_text());
 }
+
+/// With a server that offers `startWait`, a command without stdin costs one request after the
+/// handshake: `process/start` carries `wait`, and its inline answer alone (nothing follows it
+/// here) is the whole run. The server is a script on a real socket, so what the client sent is
+/// exactly what it saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_command_costs_one_request_after_the_handshake() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let (mut methods, mut start) = (Vec::new(), Value::Null);
+        while let Some(Ok(message)) = socket.next().await {
+            let Message::Text(text) = message else { continue };
+            let request: Value = serde_json::from_str(&text).unwrap();
+            methods.push(request["method"].as_str().unwrap_or("?").to_owned());
+            let result = match request["method"].as_str() {
+                Some("initialize") => json!({
+                    "sessionId": "5f0c6e4e-8f0a-4c1e-9a57-0d8f6f1f7a10",
+                    "capabilities": ["startWait", "eof", "writeId", "process/signal", "size"],
+                }),
+                Some("process/start") => {
+                    start = request["params"].clone();
+                    json!({
+                        "processId": start["processId"],
+                        "sandboxType": "none",
+                        "read": {
+                            "chunks": [{ "seq": 1, "stream": "stdout", "chunk": "aGkK" }],
+                            "nextSeq": 4, "exited": true, "exitCode": 7, "closed": true, "failure": null,
+                        },
+                    })
+                }
+                _ => continue,
+            };
+            let response = json!({ "id": request["id"], "result": result });
+            socket.send(Message::Text(response.to_string().into())).await.unwrap();
+        }
+        (methods, start)
+    });
+    let finished = finish(client(&url, &["run", "--", "/bin/echo", "hi"])).await;
+    assert_eq!((finished.stdout_text().as_str(), finished.code), ("hi\n", Some(7)), "{}", finished.stderr);
+    let (methods, start) = tokio::time::timeout(DEADLINE, server).await.unwrap().unwrap();
+    assert_eq!(methods, ["initialize", "initialized", "process/start"]);
+    assert!(start["wait"]["timeoutMs"].as_u64().is_some_and(|ms| ms > 0), "{start}");
+}

@@ -13,6 +13,8 @@
 //! - `deploy`: the recipes in `deploy/` (systemd unit, Containerfile, Kubernetes manifest), checked
 //!   as far as this machine allows, each saying what it could not check.
 //! - `docs`: every error code and text `docs/protocol.md` states, replayed against the server.
+//! - `inline`: the inline wait on `process/start` (`startWait`): answered whole, at the time or
+//!   byte budget with the rest streamed, resumed after a drop, refused past the caps.
 //! - `lifecycle`: `/livez`, `/readyz`, and the drain on SIGTERM (`--drain-timeout`).
 //! - `metrics`: `/metrics` behind the token, and its families moving as processes run.
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
@@ -31,6 +33,7 @@ mod conformance;
 mod deploy;
 mod docs;
 mod hostile;
+mod inline;
 mod lifecycle;
 mod limits;
 mod metrics;

@@ -63,6 +63,21 @@ fn initialize() {
 
 #[test]
 fn process_start() {
+    // The inline wait (`startWait`): `maxBytes` optional; the answer's `read` is a read result.
+    check(
+        "ProcessStartParams",
+        r#"{"processId":"w","argv":["true"],"cwd":"/","env":{},"tty":false,"wait":{"timeoutMs":500}}"#,
+        expect![[
+            r#"ok: {"processId":"w","argv":["true"],"cwd":"/","env":{},"tty":false,"pipeStdin":false,"arg0":null,"wait":{"timeoutMs":500}}"#
+        ]],
+    );
+    check(
+        "ProcessStartResponse",
+        r#"{"processId":"w","sandboxType":"none","read":{"chunks":[],"nextSeq":3,"exited":true,"exitCode":0,"closed":true,"failure":null,"sandboxDenied":false}}"#,
+        expect![[
+            r#"ok: {"processId":"w","sandboxType":"none","read":{"chunks":[],"nextSeq":3,"exited":true,"exitCode":0,"closed":true,"failure":null,"sandboxDenied":false}}"#
+        ]],
+    );
     // What a Codex client sends: no pipeStdin, arg0 null.
     check(
         "ProcessStartParams",
@@ -490,6 +505,8 @@ fn pinned_messages() {
         unknown_session("00000000-0000-0000-0000-000000000000"),
         method_not_found("bogus"),
         path_not_absolute("relative.txt"),
+        start_wait_too_long(300001, 300000),
+        start_wait_bytes_out_of_range(0, 1048576),
     ]
     .join("\n");
     expect![[r#"
@@ -505,7 +522,9 @@ fn pinned_messages() {
         unknown process id nope
         unknown session id 00000000-0000-0000-0000-000000000000
         unknown method `bogus`
-        path must be absolute: relative.txt"#]]
+        path must be absolute: relative.txt
+        wait.timeoutMs is 300001; the limit is 300000
+        wait.maxBytes is 0; it must be between 1 and 1048576"#]]
     .assert_eq(&actual);
 }
 
@@ -723,5 +742,5 @@ fn constants() {
     expect!["initialize process/start process/read process/write process/terminate process/signal process/resize process/list fs/readFile fs/writeFile fs/createDirectory fs/getMetadata fs/readDirectory fs/remove fs/copy fs/canonicalize fs/walk fs/open fs/readBlock fs/writeBlock fs/close fs/watchMissing environment/info environment/status"].assert_eq(&method::REQUESTS.join(" "));
     expect!["initialized process/output process/exited process/closed fs/missingChanged"]
         .assert_eq(&method::NOTIFICATIONS.join(" "));
-    expect!["process/signal process/resize process/list droppedBefore writeId eof graceMs size exitSignal fs sessionTakeover orderedNotifications fs/readBlock fs/writeBlock binaryOutput"].assert_eq(&capability::ALL.join(" "));
+    expect!["process/signal process/resize process/list droppedBefore writeId eof graceMs size exitSignal fs sessionTakeover orderedNotifications fs/readBlock fs/writeBlock binaryOutput startWait"].assert_eq(&capability::ALL.join(" "));
 }

@@ -53,7 +53,7 @@ pub use self::bridge::bridge;
 use self::connection::{CallError, Connection, DialError};
 pub use self::dial::{ByteStream, Endpoint, StreamDialer};
 pub use self::fs::{FileHandle, FsEntry, FsMetadata, OpenMode};
-pub use self::process::{ProcessHandle, ProcessSpec};
+pub use self::process::{InlineWait, ProcessHandle, ProcessSpec};
 use self::routes::{Routes, Slot, SlotState};
 use crate::convert::{from_wire, to_wire};
 pub use exec_protocol::process::{EnvInherit, EnvPolicy};
@@ -387,6 +387,11 @@ impl ExecClient {
         if spec.size.is_some() && !self.has_capability(capability::SIZE) {
             return Err(ClientError::Unsupported(capability::SIZE));
         }
+        let mut spec = spec;
+        if !self.has_capability(capability::START_WAIT) {
+            // The peers answer at once; the events then all come as notifications.
+            spec.inline_wait = None;
+        }
         let slot = Slot::new(
             id.clone(),
             SlotState::new(0, false, self.inner.options.max_buffered_bytes_per_process),
@@ -405,17 +410,23 @@ impl ExecClient {
                     match self.read_wire(&id, probe).await {
                         Ok(_) => {
                             slot.mark_behind();
-                            break Ok(());
+                            break Ok(None);
                         }
                         Err(ClientError::Remote { .. }) => continue,
                         Err(_) => break Err(ClientError::Disconnected(reason)),
                     }
                 }
-                other => break other.map(drop),
+                other => break other.map(|response| response.read),
             }
         };
         match result {
-            Ok(()) => Ok(ProcessHandle::new(self.clone(), id, slot)),
+            Ok(inline) => {
+                let handle = ProcessHandle::new(self.clone(), id, Arc::clone(&slot));
+                if let Some(read) = inline {
+                    slot.merge_inline(read);
+                }
+                Ok(handle)
+            }
             Err(error) => {
                 self.inner.routes.unregister(&slot);
                 Err(error)
@@ -819,6 +830,7 @@ impl From<SpawnSpec> for ProcessSpec {
             pipe_stdin,
             arg0: spec.arg0,
             size,
+            inline_wait: None,
         }
     }
 }

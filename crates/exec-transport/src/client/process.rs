@@ -33,6 +33,20 @@ pub struct ProcessSpec {
     pub arg0: Option<String>,
     /// Initial PTY size (the `size` extension).
     pub size: Option<PtySize>,
+    /// Wait for the command inside `process/start` (the `startWait` extension): a command that
+    /// finishes within the budget costs one round trip. Ignored by a server without it.
+    pub inline_wait: Option<InlineWait>,
+}
+
+/// The budgets of an inline wait on `process/start`: the server answers once the command closed,
+/// `timeout` passed, or `max_bytes` of output are in the answer, whichever comes first; the rest
+/// follows as usual. The handle's events are the same either way.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct InlineWait {
+    /// The time budget (the server caps it at `exec_protocol::process::MAX_START_WAIT_MS`).
+    pub timeout: Duration,
+    /// The byte budget; `None`: the server's cap.
+    pub max_bytes: Option<u64>,
 }
 
 impl ProcessSpec {
@@ -58,6 +72,7 @@ impl ProcessSpec {
             pipe_stdin: false,
             arg0: None,
             size: None,
+            inline_wait: None,
         }
     }
 
@@ -86,6 +101,12 @@ impl ProcessSpec {
         self
     }
 
+    /// Waits for the command inside `process/start`, when the server offers it (`startWait`).
+    pub fn inline_wait(mut self, timeout: Duration, max_bytes: Option<u64>) -> ProcessSpec {
+        self.inline_wait = Some(InlineWait { timeout, max_bytes });
+        self
+    }
+
     pub(crate) fn into_wire(self, id: &str) -> wire::ProcessStartParams {
         wire::ProcessStartParams {
             process_id: exec_protocol::ProcessId::new(id),
@@ -98,6 +119,10 @@ impl ProcessSpec {
             arg0: self.arg0,
             size: self.size.map(|size| wire::TerminalSize { rows: size.rows, cols: size.cols }),
             sandbox: None,
+            wait: self.inline_wait.map(|wait| wire::StartWait {
+                timeout_ms: u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX),
+                max_bytes: wait.max_bytes,
+            }),
         }
     }
 }

@@ -249,6 +249,19 @@ impl Slot {
         self.drained.notify_waiters();
     }
 
+    /// Adds the inline answer of `process/start {wait}`; a slot that cannot account for it asks
+    /// the server instead.
+    pub(crate) fn merge_inline(&self, read: ProcessReadResponse) {
+        {
+            let mut state = self.lock();
+            if let Err(reason) = state.merge_inline(read) {
+                tracing::debug!(process = %self.process_id, %reason, "catching up with process/read");
+                state.mark_behind();
+            }
+        }
+        self.changed.notify_one();
+    }
+
     /// Something may have been missed (a reconnect): the consumer asks the server before waiting.
     pub(crate) fn mark_behind(&self) {
         self.lock().mark_behind();
@@ -524,6 +537,52 @@ impl SlotState {
         Ok(())
     }
 
+    /// Merges the inline answer of `process/start {wait}` into a new slot. That answer holds every
+    /// event below its `nextSeq` (notifications start there): each seq that is not a chunk is
+    /// the close (`closed`: always the last, `nextSeq - 1`) or the exit (`exited`), which may come
+    /// before the last chunks. `Err` when the seqs do not add up (the caller then pulls).
+    pub(crate) fn merge_inline(&mut self, read: ProcessReadResponse) -> Result<(), String> {
+        if self.finished || self.closed_delivered || read.dropped_before.is_some() {
+            return Err("the inline answer is incomplete".to_owned());
+        }
+        // Checked whole before anything is added: a refused answer leaves the slot as it was.
+        let mut answered = BTreeMap::new();
+        for chunk in read.chunks {
+            if chunk.seq > self.delivered && chunk.seq < read.next_seq {
+                let event = Event::Output(OutputChunk {
+                    seq: Seq::new(chunk.seq),
+                    stream: from_wire::stream(chunk.stream),
+                    data: bytes::Bytes::from(chunk.chunk.into_vec()),
+                });
+                answered.insert(chunk.seq, event);
+            }
+        }
+        let mut missing: Vec<u64> = (self.delivered + 1..read.next_seq)
+            .filter(|seq| !answered.contains_key(seq) && !self.pending.contains_key(seq))
+            .collect();
+        if read.closed {
+            match missing.pop() {
+                Some(seq) if seq + 1 == read.next_seq => {
+                    answered.insert(seq, Event::Closed { seq: Seq::new(seq) });
+                }
+                _ => return Err(format!("no seq left for the close below {}", read.next_seq)),
+            }
+        }
+        if read.exited {
+            let Some(seq) = missing.pop() else {
+                return Err(format!("no seq left for the exit below {}", read.next_seq));
+            };
+            let status = from_wire::exit_status(read.exit_code.unwrap_or(-1), read.signal);
+            answered.insert(seq, Event::Exited { seq: Seq::new(seq), status });
+        }
+        if !missing.is_empty() {
+            return Err(format!("cannot account for seqs {missing:?} of the inline answer"));
+        }
+        self.pending.extend(answered);
+        self.drain();
+        Ok(())
+    }
+
     /// A pull brought nothing new: unless something was missed since it was issued, the queue is
     /// complete and pushes can be trusted again.
     fn settle(&mut self, epoch: u64) {
@@ -659,6 +718,55 @@ mod tests {
             ]
         );
         assert_eq!(state.next(), Next::End);
+    }
+
+    /// The inline answer of `process/start {wait}` is a complete prefix: its holes are the exit
+    /// and (last) the close, wherever the exit fell among the chunks, and pushes continue it.
+    #[test]
+    fn an_inline_answer_fills_the_queue_up_to_its_next_seq() {
+        let check = |answer: ProcessReadResponse, pushes: Vec<Event>, expected: &[u64]| {
+            let mut state = SlotState::new(0, false, 1 << 20);
+            for event in pushes {
+                state.push(event);
+            }
+            state.merge_inline(answer).unwrap();
+            let mut events = Vec::new();
+            while let Next::Event(event) = state.next() {
+                events.push(event);
+            }
+            let seqs: Vec<u64> = events.iter().map(|event| event.seq().get()).collect();
+            assert_eq!(seqs, expected, "{events:?}");
+            events
+        };
+        // Closed: output 1, exited 2, closed 3.
+        let events = check(read(&[(1, "hi")], 4, true, true), vec![], &[1, 2, 3]);
+        assert_eq!(events[1], Event::Exited { seq: Seq::new(2), status: ExitStatus::Code(0) });
+        assert_eq!(events[2], Event::Closed { seq: Seq::new(3) });
+        // The exit numbered before the last output: exited 1, output 2, closed 3.
+        let events = check(read(&[(2, "late")], 4, true, true), vec![], &[1, 2, 3]);
+        assert!(matches!(events[0], Event::Exited { .. }));
+        // Cut by a budget: output 1; then a push that raced ahead of the merge, and one after.
+        check(read(&[(1, "a")], 2, false, false), vec![output(2, "b")], &[1, 2]);
+        // Exited but not closed: the one hole is the exit; the close comes as a push.
+        check(
+            read(&[(1, "a")], 3, true, false),
+            vec![Event::Closed { seq: Seq::new(4) }, output(3, "b")],
+            &[1, 2, 3, 4],
+        );
+        // Nothing yet.
+        check(read(&[], 1, false, false), vec![output(1, "a")], &[1]);
+    }
+
+    #[test]
+    fn an_inline_answer_that_does_not_add_up_leaves_the_slot_untouched() {
+        let mut state = SlotState::new(0, false, 1 << 20);
+        assert!(state.merge_inline(read(&[(1, "a")], 4, true, false)).is_err(), "two holes, one exit");
+        assert!(state.merge_inline(read(&[(1, "a")], 3, false, false)).is_err(), "a hole and no flag");
+        assert!(
+            state.merge_inline(read(&[(1, "a"), (2, "b")], 3, false, true)).is_err(),
+            "no seq for the close"
+        );
+        assert_eq!(state.next(), Next::Wait);
     }
 
     #[test]

@@ -161,12 +161,25 @@ impl Context {
         process_id: ProcessId,
         subscription: Subscription,
     ) {
+        self.spawn_pump_from(session, process_id, None, subscription);
+    }
+
+    /// [`spawn_pump`](Context::spawn_pump) for a subscription that was partly consumed (by an
+    /// inline wait on `process/start`): `first`, an event taken from it but not answered, is
+    /// sent before the rest.
+    pub(crate) fn spawn_pump_from(
+        &self,
+        session: Arc<SessionHandle>,
+        process_id: ProcessId,
+        first: Option<Event>,
+        subscription: Subscription,
+    ) {
         let context = self.clone();
         tokio::spawn(async move {
             let closed = context.closed.clone();
             tokio::select! {
                 _ = closed.cancelled() => {}
-                _ = pump(&context, &process_id, subscription) => {}
+                _ = pump(&context, &process_id, first, subscription) => {}
             }
             // Held until here so that the session stays attached while the pump runs.
             drop(session);
@@ -175,9 +188,21 @@ impl Context {
 }
 
 /// Forwards one process's events as notifications, in seq order.
-async fn pump(context: &Context, process_id: &ProcessId, mut subscription: Subscription) {
+async fn pump(
+    context: &Context,
+    process_id: &ProcessId,
+    mut first: Option<Event>,
+    mut subscription: Subscription,
+) {
     let mut buffer = Vec::new();
-    while let Some(event) = subscription.next().await {
+    loop {
+        let event = match first.take() {
+            Some(event) => event,
+            None => match subscription.next().await {
+                Some(event) => event,
+                None => break,
+            },
+        };
         // Everything the process printed before its exit is retained by the time `Exited` comes
         // out of the subscription (seq order), so its tail is the evidence for `sandboxDenied`.
         let denied = match event {
@@ -464,7 +489,13 @@ impl<Source: FrameSource> Connection<Source> {
                             Some(fs) => fs.acquire_owned().await.ok(),
                             None => None,
                         };
-                        outbound.send(answer.await).await;
+                        let answered = answer.await;
+                        outbound.send(answered.frame).await;
+                        // Only now, so that whatever it starts (a process's notification pump)
+                        // is queued behind the answer.
+                        if let Some(then) = answered.then {
+                            then();
+                        }
                     } => {}
                 }
                 // The answer is queued (or the connection is gone): free the slot and bytes.

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use exec_engine::{
-    Event, ProcessError, ProcessId, PtySize, ReadRequest, Seq, SessionHandle, SpawnSpec, StdinMode, Stdio,
-    WriteOptions,
+    Event, ProcessError, ProcessId, PtySize, ReadOutcome, ReadRequest, Seq, SessionHandle, SpawnSpec,
+    StdinMode, Stdio, Subscription, WriteOptions,
 };
 use exec_protocol::environment as wire_env;
 use exec_protocol::fs as wire_fs;
@@ -521,14 +521,124 @@ pub(crate) async fn environment_status(
     Ok(wire_env::EnvironmentStatusResponse { status: "ready".to_owned() })
 }
 
+/// A started process: the answer, and its notification pump, to be started once the answer is
+/// queued ([`start_frame`]).
+pub(crate) struct Started {
+    response: wire::ProcessStartResponse,
+    pump: Box<dyn FnOnce() + Send>,
+}
+
+/// The `process/start` response frame, followed by the start of the process's pump.
+pub(crate) fn start_frame(
+    id: &exec_protocol::jsonrpc::RequestId,
+    started: Started,
+) -> super::methods::Answered {
+    let frame = super::connection::response_frame(id, encode_result(&started.response));
+    super::methods::Answered { frame, then: Some(started.pump) }
+}
+
+/// At most this many chunks go into an inline answer, whatever `maxBytes` says: each costs its
+/// JSON around the base64, and the answer must stay one frame well under the message limit.
+const MAX_INLINE_CHUNKS: usize = 4096;
+
+/// The most output an inline answer carries: the retention default, and at most what fits one
+/// message as base64.
+const MAX_INLINE_BYTES: u64 = 1 << 20;
+
+/// The byte cap of an inline wait on a server whose messages may be `max_message_bytes` long.
+fn inline_bytes_limit(max_message_bytes: usize) -> u64 {
+    fs::read_file_limit(max_message_bytes).clamp(1, MAX_INLINE_BYTES)
+}
+
+/// Checks a `wait` against the server's caps: its time budget and its byte budget.
+fn inline_budget(context: &Context, wait: wire::StartWait) -> Result<(Duration, usize), ErrorObject> {
+    if wait.timeout_ms > wire::MAX_START_WAIT_MS {
+        return Err(ErrorObject::invalid_params(messages::start_wait_too_long(
+            wait.timeout_ms,
+            wire::MAX_START_WAIT_MS,
+        )));
+    }
+    let limit = inline_bytes_limit(context.shared.config.max_message_bytes);
+    let max_bytes = wait.max_bytes.unwrap_or(limit);
+    if max_bytes == 0 || max_bytes > limit {
+        return Err(ErrorObject::invalid_params(messages::start_wait_bytes_out_of_range(max_bytes, limit)));
+    }
+    Ok((Duration::from_millis(wait.timeout_ms), usize::try_from(max_bytes).unwrap_or(usize::MAX)))
+}
+
+/// Takes events from a new process's subscription until it closed, `budget` ran out, or the
+/// chunks reached `max_bytes`: the inline answer of `process/start {wait}`, as a read from the
+/// start that returned every event below its `next_seq`.
+///
+/// Returns the outcome and, when the byte budget ended it, the chunk that did not fit (taken
+/// from the subscription, so the pump must send it first). Relies on seq order only: the exit
+/// may come before output written just before it.
+async fn wait_inline(
+    subscription: &mut Subscription,
+    budget: Duration,
+    max_bytes: usize,
+) -> (ReadOutcome, Option<Event>) {
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut outcome = ReadOutcome {
+        chunks: Vec::new(),
+        next_seq: Seq::new(1),
+        exit: None,
+        closed: false,
+        failure: None,
+        dropped_before: None,
+    };
+    let mut bytes = 0usize;
+    loop {
+        // Polls the subscription before the clock: a zero budget still takes what is ready.
+        let Ok(Some(event)) = tokio::time::timeout_at(deadline, subscription.next()).await else {
+            return (outcome, None);
+        };
+        match event {
+            Event::Output(chunk) => {
+                let full = !outcome.chunks.is_empty()
+                    && (bytes + chunk.data.len() > max_bytes || outcome.chunks.len() >= MAX_INLINE_CHUNKS);
+                if full {
+                    return (outcome, Some(Event::Output(chunk)));
+                }
+                bytes += chunk.data.len();
+                outcome.next_seq = Seq::new(chunk.seq.get() + 1);
+                outcome.chunks.push(chunk);
+                if bytes >= max_bytes {
+                    return (outcome, None);
+                }
+            }
+            Event::Exited { seq, status } => {
+                outcome.exit = Some(status);
+                outcome.next_seq = Seq::new(seq.get() + 1);
+            }
+            Event::Closed { seq } => {
+                outcome.closed = true;
+                outcome.next_seq = Seq::new(seq.get() + 1);
+                return (outcome, None);
+            }
+            Event::Gap { dropped_before } => {
+                // Not expected from a subscription taken at the start; reported, never silent.
+                outcome.dropped_before.get_or_insert(dropped_before);
+                outcome.next_seq = dropped_before;
+            }
+            Event::Failed { next_seq, reason } => {
+                outcome.failure = Some(reason);
+                outcome.next_seq = next_seq;
+                return (outcome, None);
+            }
+        }
+    }
+}
+
 pub(crate) async fn start(
     context: &Context,
     session: &Arc<SessionHandle>,
     params: wire::ProcessStartParams,
-) -> Result<wire::ProcessStartResponse, ErrorObject> {
+) -> Result<Started, ErrorObject> {
     if params.argv.is_empty() {
         return Err(ErrorObject::invalid_params(messages::ARGV_EMPTY));
     }
+    let inline = params.wait.map(|wait| inline_budget(context, wait)).transpose()?;
     let cwd = fs::absolute_path(&params.cwd)
         .map_err(|_| ErrorObject::invalid_params(messages::cwd_not_absolute(&params.cwd)))?;
     let env_policy = params.env_policy.is_some();
@@ -561,13 +671,35 @@ pub(crate) async fn start(
     let spawn_began = std::time::Instant::now();
     let started = session.start(process_id.clone(), spec).await;
     context.shared.metrics.process_start(&started, spawn_began.elapsed());
-    let subscription = started.map_err(to_wire::start_error)?;
+    let mut subscription = started.map_err(to_wire::start_error)?;
     audit::started(context, session, &process_id, audit);
-    context.spawn_pump(Arc::clone(session), process_id.clone(), subscription);
-    Ok(wire::ProcessStartResponse {
+    let (read, first) = match inline {
+        None => (None, None),
+        Some((budget, max_bytes)) => {
+            let (outcome, first) = wait_inline(&mut subscription, budget, max_bytes).await;
+            let denied = match outcome.exit {
+                Some(exit) if subscription.sandboxed() => {
+                    let tail = subscription.output_tail(exec_sandbox::DENIAL_TAIL_BYTES);
+                    let denied = sandbox_denied(true, Some(exit), std::iter::once(tail.as_slice()));
+                    if denied {
+                        context.shared.metrics.sandbox_denied();
+                    }
+                    denied
+                }
+                _ => false,
+            };
+            (Some(to_wire::read_response(outcome, denied)), first)
+        }
+    };
+    let response = wire::ProcessStartResponse {
         process_id: to_wire::process_id(&process_id),
         sandbox_type: Some(sandbox_type),
-    })
+        read,
+    };
+    // The pump starts where the inline answer stopped (or at the start), after the answer.
+    let (pump_context, pump_session) = (context.clone(), Arc::clone(session));
+    let pump = Box::new(move || pump_context.spawn_pump_from(pump_session, process_id, first, subscription));
+    Ok(Started { response, pump })
 }
 
 /// Above this many bytes of patterns and `set` names, a policy is evaluated on the blocking pool

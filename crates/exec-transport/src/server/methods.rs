@@ -58,7 +58,21 @@ pub(crate) struct Call {
 }
 
 /// The complete response frame (result or error) of one call.
-type Answer = Pin<Box<dyn Future<Output = String> + Send>>;
+type Answer = Pin<Box<dyn Future<Output = Answered> + Send>>;
+
+/// A response frame, and what to do once it is queued for the socket.
+pub(crate) struct Answered {
+    pub(crate) frame: String,
+    /// Run by the connection right after `frame` is queued: a `process/start` starts its
+    /// process's notification pump here, so no notification of it can overtake the answer.
+    pub(crate) then: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl From<String> for Answered {
+    fn from(frame: String) -> Answered {
+        Answered { frame, then: None }
+    }
+}
 
 /// One row of the table.
 pub(crate) struct Method {
@@ -83,8 +97,8 @@ impl std::fmt::Debug for Method {
 
 /// A table row for a marker type, its gate and an `async fn(&Context, &Arc<SessionHandle>,
 /// Params) -> Result<Response, ErrorObject>`. With `frame = ENCODER`, the handler returns what
-/// `ENCODER(&RequestId, value) -> String` writes as the whole response frame by hand (the hot
-/// `process/read` result); without it, the marker's `Response` goes through serde
+/// `ENCODER(&RequestId, value) -> impl Into<Answered>` writes as the whole response frame by hand
+/// (the hot `process/read` result), or the frame and what follows it (`process/start`); without it, the marker's `Response` goes through serde
 /// ([`serde_frame`], which also pins the handler's result to the marker's type).
 macro_rules! on {
     ($marker:ty, $gate:expr, $handler:path) => {
@@ -104,8 +118,8 @@ macro_rules! on {
                     .await;
                     call.context.shared.metrics.request(<$marker>::NAME, &result);
                     match result {
-                        Ok(value) => $encoder(&id, value),
-                        Err(error) => response_frame(&id, Err(error)),
+                        Ok(value) => Answered::from($encoder(&id, value)),
+                        Err(error) => Answered::from(response_frame(&id, Err(error))),
                     }
                 })
             },
@@ -120,7 +134,7 @@ fn serde_frame<M: method::Request>(id: &exec_protocol::jsonrpc::RequestId, respo
 
 /// Every method answered after the handshake.
 pub(crate) static METHODS: &[Method] = &[
-    on!(method::ProcessStart, Gate::Exec, handlers::start),
+    on!(method::ProcessStart, Gate::Exec, handlers::start, frame = handlers::start_frame),
     on!(method::ProcessRead, Gate::Exec, handlers::read, frame = to_wire::read_response_frame),
     on!(method::ProcessWrite, Gate::Exec, handlers::write),
     on!(method::ProcessTerminate, Gate::Exec, handlers::terminate),

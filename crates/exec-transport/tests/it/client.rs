@@ -436,3 +436,55 @@ async fn a_thousand_concurrent_processes_complete_with_every_byte() {
     assert_eq!(listed.len(), 1000);
     assert!(listed.iter().all(|info| !info.running && info.exit == Some(ExitStatus::Code(0))));
 }
+
+/// `ProcessSpec::inline_wait` against a server with `startWait`: `start` returns once the command
+/// closed, with every event already in the handle, so a connection cut right after the answer
+/// loses nothing (recovery off). The command's last act is to create a file: it exists when
+/// `start` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_start_hands_the_whole_run_to_the_handle() {
+    let server = TestServer::start().await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), None).await;
+    assert!(client.has_capability(exec_protocol::capability::START_WAIT));
+    let marker = std::env::temp_dir().join(format!("exec-inline-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let script = format!("echo hi; sleep 0.2; echo done > {}; exit 5", marker.display());
+    let spec = ProcessSpec::new(["/bin/sh", "-c", script.as_str()], "/").inline_wait(DEADLINE, None);
+    let mut handle = client.start("inline", spec).await.unwrap();
+    assert!(marker.exists(), "start returned before the command finished");
+    proxy.cut();
+    let collected = collect(&mut handle).await;
+    assert_eq!(collected.output, b"hi\n");
+    let seqs: Vec<u64> = collected.events.iter().map(|event| event.seq().get()).collect();
+    assert_eq!(seqs, [1, 2, 3], "{:?}", collected.events);
+    assert!(collected.events.contains(&Event::Exited { seq: Seq::new(2), status: ExitStatus::Code(5) }));
+    std::fs::remove_file(&marker).unwrap();
+}
+
+/// A budget that ends first (bytes here): the handle gets the answer's events, then the pushed
+/// rest, in seq order with nothing twice; and after a cut in the middle, recovery catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_start_cut_short_continues_with_pushes_and_recovers_from_a_drop() {
+    let server = TestServer::start_with(roomy()).await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), recovery()).await;
+    let spec =
+        ProcessSpec::new(["/bin/sh", "-c", "echo a; read line; echo $line; read line; echo $line"], "/")
+            .pipe_stdin()
+            .inline_wait(DEADLINE, Some(1));
+    let mut handle = client.start("streamed", spec).await.unwrap();
+    let first = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap().unwrap();
+    let Event::Output(chunk) = &first else { panic!("{first:?}") };
+    assert_eq!((chunk.seq.get(), chunk.data.as_ref()), (1, &b"a\n"[..]));
+    handle.write("b\n").await.unwrap();
+    let second = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap().unwrap();
+    let Event::Output(chunk) = &second else { panic!("{second:?}") };
+    assert_eq!((chunk.seq.get(), chunk.data.as_ref()), (2, &b"b\n"[..]));
+    proxy.cut();
+    handle.write("c\n").await.unwrap();
+    let rest = collect(&mut handle).await;
+    assert_eq!(rest.output, b"c\n");
+    let seqs: Vec<u64> = rest.events.iter().map(|event| event.seq().get()).collect();
+    assert_eq!(seqs, [3, 4, 5], "{:?}", rest.events);
+}
