@@ -466,8 +466,12 @@ fn run_client(client: &Path, args: &[&str]) -> Result<ClientResult, String> {
         .map(|(key, reason)| (key.to_owned(), reason.to_owned()))
         .collect();
     let Some((line, values)) = parse_result(&stdout) else {
-        let last = stderr.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("no output");
-        return Err(format!("{name} failed: {last}"));
+        // A panic's message is the line after "panicked at"; else the last line said.
+        let lines: Vec<&str> = stderr.lines().filter(|line| !line.trim().is_empty()).collect();
+        let panic =
+            lines.iter().position(|line| line.contains("panicked at")).and_then(|at| lines.get(at + 1));
+        let reason = panic.or(lines.last()).map_or("no output", |line| line.trim());
+        return Err(format!("{name} failed: {reason}"));
     };
     eprintln!("xtask: {line}");
     Ok((values, notes))

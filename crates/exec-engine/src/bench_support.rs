@@ -1,7 +1,7 @@
 //! Entry points for the criterion benchmarks in `benches/` (hidden from the docs, not an API):
 //! output retention is crate-private, and a benchmark is a separate crate.
 //!
-//! [`RetentionLog`] drives one [`Retention`] the way a process's reader task and its one
+//! [`RetentionLog`] drives one `Retention` the way a process's reader task and its one
 //! subscriber do, with nothing else around it (no lock, no process, no runtime). It adds no
 //! behaviour of its own.
 

@@ -45,7 +45,7 @@ const ECHOES: usize = 100;
 const WS_ECHOES: usize = 2000;
 const STREAM_BYTES: u64 = 256 << 20;
 /// How long any single wait may take before the measurement is given up as unsupported.
-const PATIENCE: Duration = Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(60);
 
 type Socket = tokio_tungstenite::WebSocketStream<TcpStream>;
 type Outcome<T> = Result<T, String>;
@@ -66,23 +66,33 @@ fn main() {
     let pattern = Pattern::create();
     let mut fields: Vec<(&str, String)> = Vec::new();
     runtime.block_on(async {
+        // One connection (one session) per measurement, so one that a server cannot finish
+        // leaves nothing behind for the next.
         let mut socket = connect(url).await.expect("connect");
         let server = server_processes(group);
         let idle_kib = server_rss_kib(&server);
         fields.push(("idle_rss_mib", format!("{:.1}", idle_kib as f64 / 1024.0)));
-        record(
-            &mut fields,
-            "per_idle_process_kib",
-            idle_processes(&mut socket, &server, idle_kib).await,
-            |kib| format!("{kib:.1}"),
-        );
+        let outcome = idle_processes(&mut socket, &server, idle_kib).await;
+        record(&mut fields, "per_idle_process_kib", outcome, |kib| format!("{kib:.1}"));
+        drop(socket);
         // Before the scale runs: their output stays retained for a while after they close.
-        record(&mut fields, "stream_peak_rss_mib", stream_peak(&mut socket, &server).await, |kib| {
-            format!("{:.1}", kib as f64 / 1024.0)
-        });
-        record(&mut fields, "echo_pipe_us", echo(&mut socket, false).await, micros);
-        record(&mut fields, "echo_pty_us", echo(&mut socket, true).await, micros);
-        record(&mut fields, "scale_1000x64k_s", one_session(&mut socket, &pattern).await, seconds);
+        let outcome = match connect(url).await {
+            Ok(mut socket) => stream_peak(&mut socket, &server).await,
+            Err(error) => Err(error),
+        };
+        record(&mut fields, "stream_peak_rss_mib", outcome, |kib| format!("{:.1}", kib as f64 / 1024.0));
+        for (key, tty) in [("echo_pipe_us", false), ("echo_pty_us", true)] {
+            let outcome = match connect(url).await {
+                Ok(mut socket) => echo(&mut socket, tty).await,
+                Err(error) => Err(error),
+            };
+            record(&mut fields, key, outcome, micros);
+        }
+        let outcome = match connect(url).await {
+            Ok(mut socket) => one_session(&mut socket, &pattern).await,
+            Err(error) => Err(error),
+        };
+        record(&mut fields, "scale_1000x64k_s", outcome, seconds);
         record(&mut fields, "scale_100x10_s", many_connections(url, &pattern).await, seconds);
     });
     let fields: Vec<String> = fields.iter().map(|(key, value)| format!("{key}={value}")).collect();
@@ -150,7 +160,9 @@ async fn send(socket: &mut Socket, value: Value) -> Outcome<()> {
 async fn next_frame(socket: &mut Socket) -> Outcome<tokio_tungstenite::tungstenite::Bytes> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let next = tokio::time::timeout_at(deadline, socket.next()).await.map_err(|_| "no frame in time")?;
+        let next = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .map_err(|_| format!("nothing for {} s", PATIENCE.as_secs()))?;
         match next.ok_or("the server closed the connection")?.map_err(|error| format!("read: {error}"))? {
             message @ (Message::Text(_) | Message::Binary(_)) => return Ok(message.into_data()),
             _ => continue,
@@ -199,7 +211,10 @@ struct Expected {
 async fn collect(socket: &mut Socket, expected: &mut HashMap<String, Expected>) -> Outcome<()> {
     let mut open = expected.len();
     while open > 0 {
-        let data = next_frame(socket).await?;
+        let total = expected.len();
+        let data = next_frame(socket)
+            .await
+            .map_err(|error| format!("{} of {total} processes closed, then {error}", total - open))?;
         let Some(frame) = parse(&data) else { continue };
         if frame.error.is_some() {
             return Err(format!("the server answered request {:?} with an error", frame.id));
@@ -407,7 +422,9 @@ async fn idle_processes(socket: &mut Socket, server: &[i32], idle_kib: u64) -> O
     }
     let mut answered = 0;
     while answered < MANY {
-        let data = next_frame(socket).await?;
+        let data = next_frame(socket)
+            .await
+            .map_err(|error| format!("{answered} of {MANY} starts answered, then {error}"))?;
         let Some(frame) = parse(&data) else { continue };
         if frame.id.is_some_and(|id| (40_000..40_000 + MANY as u64).contains(&id)) {
             if frame.error.is_some() {
