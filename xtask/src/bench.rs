@@ -676,7 +676,7 @@ fn table(local: &BTreeMap<String, f64>, results: &[(&str, &str, Measured)]) -> S
     if !footnotes.is_empty() {
         out.push('\n');
         for (index, note) in footnotes.iter().enumerate() {
-            out.push_str(&format!("[{}] {note}\n", index + 1));
+            out.push_str(&format!("- [{}] {note}\n", index + 1));
         }
     }
     out
