@@ -5,7 +5,8 @@
 //!   tidy). If `cargo xtask ci` passes locally, CI is green.
 //! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
 //! - `peer-test`: installs the Codex peer with npm and runs the conformance cases against it.
-//! - `bench`: measures our server and the peer side by side and prints ratios.
+//! - `bench`: measures our server, both Codex servers and the machine's local limits side by side;
+//!   prints one table and writes it as JSON.
 //! - `codex-e2e`: installs `@openai/codex@0.171.0` and runs the real `codex exec` agent, driven
 //!   by a scripted model, against our server and Codex's own as executors, flow by flow.
 //! - `wan`: the latency of a short command over a 50 ms round trip (network namespaces and
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(&root),
         Some("tidy") => tidy::run(&root),
         Some("peer-test") => peer::peer_test(&root),
-        Some("bench") => bench::bench(&root),
+        Some("bench") => bench::bench(&root, &args[1..]),
         Some("interop") => interop::interop(&root),
         Some("load") => load::load(&root, &args[1..]),
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
@@ -64,7 +65,9 @@ commands:
   ci          run the whole gate: fmt, clippy, tests, docs, tidy
   tidy        check repository hygiene (module docs, banned attributes, dependency edges)
   peer-test   install the Codex peer (npm) and run the conformance cases against it
-  bench       measure our server and the Codex peer side by side (release builds)
+  bench [--json PATH]
+              measure our server, Codex 0.123 and 0.171 and the local limits side by side
+              (release builds); one table, also written to <target>/bench/<UTC time>.json
   codex-e2e [--server ours|codex|both] [--flow NAME] [--trace FILE] [--probe]
               install @openai/codex@0.171.0 (npm, into .cache/codex-0.171) and run `codex exec`
               flows (executor, TTY stdin, apply_patch, sandbox denials, reconnect) against our

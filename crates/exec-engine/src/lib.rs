@@ -98,6 +98,8 @@
 //! environment; see the `shell-env-policy` crate), no Windows.
 
 mod backend;
+#[doc(hidden)]
+pub mod bench_support;
 mod config;
 mod engine;
 mod error;

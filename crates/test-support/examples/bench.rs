@@ -46,13 +46,26 @@ fn main() {
     });
 }
 
+/// The `cwd` every start sends: a plain path, or a `file://` URI for a server of the 0.171
+/// generation (one that answers `initialize` with `environmentInfo`; Codex 0.171 refuses a plain
+/// path, ours takes both).
+static CWD: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
 async fn connect(url: &str) -> Socket {
     let authority = url.strip_prefix("ws://").expect("a ws:// URL").trim_end_matches('/');
     let stream = TcpStream::connect(authority).await.expect("connect");
     stream.set_nodelay(true).expect("TCP_NODELAY");
     let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.expect("websocket handshake");
     send(&mut socket, json!({"id": 0, "method": "initialize", "params": {"clientName": "bench"}})).await;
-    wait_for(&mut socket, |message| message["id"] == 0).await;
+    let answer = loop {
+        let message = next_text(&mut socket).await;
+        let value: Value = serde_json::from_slice(&message.into_data()).expect("JSON");
+        if value["id"] == 0 {
+            break value;
+        }
+    };
+    let uri = answer["result"].get("environmentInfo").is_some();
+    CWD.get_or_init(|| if uri { "file:///" } else { "/" });
     send(&mut socket, json!({"method": "initialized"})).await;
     socket
 }
@@ -81,7 +94,7 @@ async fn wait_for(socket: &mut Socket, done: impl Fn(&Value) -> bool) {
 }
 
 fn start_params(process_id: &str, argv: &[&str]) -> Value {
-    json!({"processId": process_id, "argv": argv, "cwd": "/", "env": {}, "tty": false})
+    json!({"processId": process_id, "argv": argv, "cwd": CWD.get().copied().unwrap_or("/"), "env": {}, "tty": false})
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
