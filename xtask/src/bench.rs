@@ -20,6 +20,10 @@
 //! cannot do something shows `—` with a footnote giving the reason. Numbers move with the
 //! machine's load, so they are reported, never asserted.
 //!
+//! Then the wide-area rows of `cargo xtask wan` (`crate::wan`): a short command over a 50 ms
+//! round-trip link between two network namespaces, skipped with a message where the machine
+//! does not allow it.
+//!
 //! Usage: `cargo xtask bench [--json PATH]`; the JSON also goes to
 //! `<target>/bench/<UTC date-time>.json`.
 
@@ -56,6 +60,8 @@ enum Target {
     AtLeast(f64),
     /// At most this many times the local limit.
     TimesLocal(f64),
+    /// At least this much, and at least this share of the local limit.
+    AtLeastAndShare(f64, f64),
     Text(&'static str),
 }
 
@@ -96,6 +102,12 @@ const ROWS: &[Row] = &[
         key: "client_stream_gbps",
         local: Some("pipe_gbps"),
         target: Target::AtLeast(0.8),
+    },
+    Row {
+        what: "256 MiB stdout, `ExecClient`, binary frames (extension)",
+        key: "client_binary_stream_gbps",
+        local: Some("pipe_gbps"),
+        target: Target::AtLeastAndShare(1.5, 0.75),
     },
     Row {
         what: "256 MiB stdout, `exec-client run` into a pipe",
@@ -231,6 +243,12 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     // Best effort: a leftover scratch folder in the temp dir is harmless.
     let _ = std::fs::remove_dir_all(&scratch);
 
+    eprintln!("xtask: measuring a short command over a 50 ms round-trip link (cargo xtask wan)");
+    let wan = crate::wan::measure(root).unwrap_or_else(|error| {
+        eprintln!("xtask: the wide-area measurement failed: {error}");
+        Vec::new()
+    });
+
     let elapsed = started.elapsed();
     let table = table(&local, &results);
     println!();
@@ -238,13 +256,26 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     println!();
     print!("{table}");
     println!();
+    if wan.is_empty() {
+        println!("Short command over a 50 ms round-trip link: not measured (see the message above).");
+    } else {
+        println!("Short command (`/bin/echo hi`) over a 50 ms round-trip link, median of 10:");
+        println!();
+        println!("| pattern | latency | network round trips (÷ 50 ms) | target |");
+        println!("| --- | --- | --- | --- |");
+        for (pattern, ms) in &wan {
+            let target = if pattern.contains("inline") { "≤ 1.1" } else { "" };
+            println!("| {pattern} | {ms:.1} ms | {:.2} | {target} |", ms / 50.0);
+        }
+    }
+    println!();
     println!(
         "bench: measured in {:.0} s (build {:.0} s before it)",
         elapsed.as_secs_f64(),
         build_time.as_secs_f64()
     );
 
-    let json = to_json(&machine, elapsed, &local, &results);
+    let json = to_json(&machine, elapsed, &local, &results, &wan);
     let folder = target.join("bench");
     std::fs::create_dir_all(&folder)
         .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
@@ -695,6 +726,19 @@ fn target_text(target: Target, unit: Unit, ours: Option<f64>, limit: Option<f64>
             }
             None => format!("≤ {times}× local"),
         },
+        (Target::AtLeastAndShare(goal, share), Some(ours)) => match limit {
+            Some(limit) => format!(
+                "≥ {} and ≥ {:.0} % of local: {:.0} %, {}",
+                unit.show(goal),
+                share * 100.0,
+                ours / limit * 100.0,
+                verdict(ours >= goal && ours >= share * limit)
+            ),
+            None => format!("≥ {}: {}", unit.show(goal), verdict(ours >= goal)),
+        },
+        (Target::AtLeastAndShare(goal, share), None) => {
+            format!("≥ {} and ≥ {:.0} % of local", unit.show(goal), share * 100.0)
+        }
         (Target::AtMost(goal), None) => format!("≤ {}", unit.show(goal)),
         (Target::AtLeast(goal), None) => format!("≥ {}", unit.show(goal)),
         (Target::TimesLocal(times), None) => format!("≤ {times}× local"),
@@ -756,6 +800,7 @@ fn to_json(
     elapsed: Duration,
     local: &BTreeMap<String, f64>,
     results: &[(&str, &str, Measured)],
+    wan: &[(String, f64)],
 ) -> String {
     let servers: serde_json::Map<String, serde_json::Value> = results
         .iter()
@@ -775,6 +820,7 @@ fn to_json(
         "elapsed_s": elapsed.as_secs_f64(),
         "local": local,
         "servers": servers,
+        "wan_ms": wan.iter().cloned().collect::<BTreeMap<String, f64>>(),
     });
     let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
     text.push('\n');
