@@ -1,7 +1,9 @@
 //! Criterion micro-benchmarks of a `process/output` frame: encoding it by hand
 //! ([`exec_protocol::fast::write_output_notification`], what our server sends), through serde
-//! (the path it replaced, for comparison), and decoding it the way `ExecClient` does (one pass,
-//! base64 straight from the frame into the chunk; `exec-transport`'s `client::routes`).
+//! (the path it replaced, for comparison), and decoding it the way `ExecClient` does
+//! ([`exec_protocol::fast::read_output_notification`], one pass, base64 straight from the frame;
+//! serde as the general fallback); and the negotiated binary frame ([`exec_protocol::binary`]),
+//! encoded and decoded.
 //!
 //! Run with `cargo bench -p exec-protocol --bench output_frame`. Nothing here is a test.
 
@@ -50,6 +52,15 @@ fn encode(criterion: &mut Criterion) {
                 black_box(&out);
             });
         });
+        group.bench_with_input(BenchmarkId::new("binary", size), &bytes, |bench, bytes| {
+            bench.iter(|| {
+                // A fresh frame each time, as the server sends it (the frame is handed away).
+                let mut frame = Vec::new();
+                exec_protocol::binary::encode_output_into(&mut frame, "build-1", 42, Stream::Stdout, bytes)
+                    .expect("encode");
+                black_box(frame);
+            });
+        });
     }
     group.finish();
 }
@@ -72,8 +83,23 @@ fn decode(criterion: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_with_input(BenchmarkId::new("one_pass", size), &frame, |bench, frame| {
             bench.iter(|| {
+                let note = exec_protocol::fast::read_output_notification(black_box(frame)).expect("decode");
+                black_box(note.bytes);
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("serde", size), &frame, |bench, frame| {
+            bench.iter(|| {
                 let frame: Frame = serde_json::from_slice(black_box(frame)).expect("decode");
                 black_box(frame.params.chunk.into_vec());
+            });
+        });
+        let mut binary = Vec::new();
+        exec_protocol::binary::encode_output_into(&mut binary, "build-1", 42, Stream::Stdout, &chunk(size))
+            .expect("encode");
+        group.bench_with_input(BenchmarkId::new("binary", size), &binary, |bench, binary| {
+            bench.iter(|| {
+                let note = exec_protocol::binary::decode_output(black_box(binary)).expect("decode");
+                black_box(note.data);
             });
         });
     }
