@@ -103,18 +103,25 @@ async fn kill_terminates_by_default_and_unknown_sessions_are_server_errors() {
     assert_eq!(kill.code, Some(0), "{}", kill.stderr);
     let status = tokio::time::timeout(DEADLINE, run.wait()).await.unwrap().unwrap();
     assert!(matches!(status.code(), Some(253 | 143)), "{status:?}");
-    let ps = finish(client(&url, &["ps", "--session-file", &file_arg])).await;
-    let row = ps
-        .stdout_text()
-        .lines()
-        .find(|line| line.starts_with("sleeper "))
-        .map(str::to_owned)
-        .unwrap_or_default();
+    // `kill` returns once the signal is sent; the exit is recorded when the child is reaped.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let (row, listing) = loop {
+        let ps = finish(client(&url, &["ps", "--session-file", &file_arg])).await;
+        let row = ps
+            .stdout_text()
+            .lines()
+            .find(|line| line.starts_with("sleeper "))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        if !row.contains("running") || tokio::time::Instant::now() > deadline {
+            break (row, ps.stdout_text());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(
         row.split_whitespace().skip(2).take(2).collect::<Vec<_>>(),
         ["killed", "SIGTERM"],
-        "SIGTERM first: {}",
-        ps.stdout_text()
+        "SIGTERM first: {listing}"
     );
 
     let unknown = finish(client(&url, &["ps", "--session", "00000000-0000-4000-8000-000000000000"])).await;
