@@ -5,7 +5,8 @@
 //! `conformance::peer::*` tests of `exec-server`'s `it` test binary (and `exec-client`'s `peer::*`
 //! tests) run with `EXEC_PEER_CODEX`
 //! pointing at its `codex` launcher; `exec-client`'s cases against the current generation's server
-//! (`codex_171` in their names) run with `EXEC_CODEX_171` pointing at `@openai/codex@0.171.0`. Those tests pin what the peer answers, so this command
+//! (`codex_171` in their names: `run`, `cp` and `ExecClient`) run with `EXEC_CODEX_171` pointing at
+//! `@openai/codex@0.171.0`. Those tests pin what the peer answers, so this command
 //! checks the tests themselves; `cargo xtask ci` runs the same cases against our server.
 //!
 //! It uses std only, like the rest of xtask. It needs `npm` on PATH for the first install and
@@ -21,8 +22,8 @@ const PEER_VERSION: &str = "0.123.0";
 /// The environment variable the conformance tests read (see `test_support::PEER_ENV`).
 const PEER_ENV: &str = "EXEC_PEER_CODEX";
 
-/// The current Codex generation, for the cases that need its server (`exec-client cp` through
-/// its chunked file methods); the same install `cargo xtask codex-e2e` uses.
+/// The current Codex generation, for the cases against its server (`exec-client run` and `cp`,
+/// `ExecClient`); the same install `cargo xtask codex-e2e` uses.
 const CURRENT_VERSION: &str = "0.171.0";
 const CURRENT_ENV: &str = "EXEC_CODEX_171";
 
@@ -84,7 +85,7 @@ pub fn peer_test(root: &Path) -> Result<(), String> {
         crate::run(root, "cargo", &["test", "--package", "exec-client", "--test", "it", "codex_171"], &env)?;
     }
     eprintln!(
-        "xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION} (and @{CURRENT_VERSION} for cp)"
+        "xtask: peer-test passed against {PEER_PACKAGE}@{PEER_VERSION} (and @{CURRENT_VERSION} for run, cp and ExecClient)"
     );
     Ok(())
 }

@@ -433,8 +433,7 @@ async fn remote_modes(client: &ExecClient, paths: &[String]) -> Option<Vec<u32>>
 /// Runs `argv` on the executor; its exit status and its stdout and stderr together.
 async fn run_captured(client: &ExecClient, argv: Vec<String>) -> Result<(ExitStatus, Vec<u8>), ClientError> {
     let id = format!("cp-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let cwd = client.fs_wire_path("/");
-    let mut handle = client.start(id, ProcessSpec::new(argv, cwd)).await?;
+    let mut handle = client.start(id, ProcessSpec::new(argv, "/")).await?;
     let mut output = Vec::new();
     let mut status = None;
     while let Some(event) = handle.next_event().await {

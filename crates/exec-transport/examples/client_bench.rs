@@ -2,15 +2,14 @@
 //! client (`test-support`'s `bench` example), made through the library an agent embeds, so the
 //! cost of ordering, routing and decoding shows up next to the wire's.
 //!
-//! With the server's process-group id as a third argument it also measures memory: the RSS of
-//! the server's process group idle, and per process with 1,000 idle processes (`sleep`, stdin
-//! open) running in the session (the children themselves are not counted).
+//! Memory is not measured here: the scale client of `cargo xtask bench` does that (one
+//! measurement, made once).
 //!
 //! The 256 MiB stream is measured twice: with JSON frames (`client_stream_gbps`, binary output
 //! turned off) and with negotiated binary frames (`client_binary_stream_gbps`, on a second
 //! connection; `0` against a server that does not grant them, such as the Codex peer).
 //!
-//! Usage: `client_bench URL [LABEL [SERVER_PGID]]`; prints one `RESULT LABEL key=value ...` line.
+//! Usage: `client_bench URL [LABEL]`; prints one `RESULT LABEL key=value ...` line.
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,6 @@ use exec_transport::{ConnectOptions, ExecClient, ProcessSpec};
 const STARTS: usize = 200;
 const ROUND_TRIPS: usize = 2000;
 const STREAM_BYTES: u64 = 256 << 20;
-const IDLE_PROCESSES: usize = 1000;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -28,13 +26,11 @@ fn main() {
         eprintln!("usage: client_bench URL [LABEL]");
         std::process::exit(2);
     };
-    let server_group: Option<i32> = args.next().and_then(|pgid| pgid.parse().ok());
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let json_only = ConnectOptions { binary_output: false, ..ConnectOptions::default() };
         let client = ExecClient::connect(&url, json_only).await.expect("connect");
-        let idle_kib = server_group.map(group_rss_kib);
         let start_closed = start_to_closed(&client).await;
         let round_trip = round_trips(&client).await;
         let throughput = stream(&client, "stream").await;
@@ -45,7 +41,7 @@ fn main() {
             0.0
         };
         binary_client.close().await;
-        let mut line = format!(
+        let line = format!(
             "RESULT {label} client_start_closed_ms={:.3} client_rtt_us={:.1} client_stream_gbps={:.3} \
              client_binary_stream_gbps={:.3}",
             start_closed.as_secs_f64() * 1e3,
@@ -53,13 +49,6 @@ fn main() {
             throughput,
             binary_throughput
         );
-        if let (Some(group), Some(idle_kib)) = (server_group, idle_kib) {
-            let per_process_kib = idle_processes(&client, group).await;
-            line.push_str(&format!(
-                " idle_rss_mib={:.1} per_idle_process_kib={per_process_kib:.1}",
-                idle_kib / 1024.0
-            ));
-        }
         println!("{line}");
     });
 }
@@ -116,48 +105,4 @@ async fn stream(client: &ExecClient, id: &str) -> f64 {
     let elapsed = started.elapsed();
     assert_eq!(received, STREAM_BYTES, "bytes lost in the stream");
     received as f64 / elapsed.as_secs_f64() / 1e9
-}
-
-/// Starts [`IDLE_PROCESSES`] processes that wait on their stdin, measures the server group's RSS
-/// growth per process (from just before they start), and ends them.
-async fn idle_processes(client: &ExecClient, group: i32) -> f64 {
-    let before_kib = group_rss_kib(group);
-    let mut handles = Vec::with_capacity(IDLE_PROCESSES);
-    for index in 0..IDLE_PROCESSES {
-        let spec = spec(&["sleep", "600"]).pipe_stdin();
-        handles.push(client.start(format!("idle-{index}"), spec).await.expect("start"));
-    }
-    // Settle: the list answers once every start has been processed.
-    let listed = client.list().await.map(|list| list.len()).unwrap_or(IDLE_PROCESSES);
-    assert!(listed >= IDLE_PROCESSES || listed == 0);
-    let busy_kib = group_rss_kib(group);
-    for handle in &handles {
-        let _ = handle.terminate(None).await;
-    }
-    (busy_kib - before_kib) / IDLE_PROCESSES as f64
-}
-
-/// The summed RSS (KiB) of the processes in process group `group`, leaving out `sleep`s (a
-/// server that does not give its children their own group would otherwise count them).
-fn group_rss_kib(group: i32) -> f64 {
-    let mut total = 0u64;
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else { continue };
-        // pid (comm) state ppid pgrp ...; comm may hold spaces, so split after the last ')'.
-        let Some((head, tail)) = stat.rsplit_once(')') else { continue };
-        let comm = head.split_once('(').map_or("", |(_, comm)| comm);
-        let pgrp: Option<i32> = tail.split_whitespace().nth(2).and_then(|field| field.parse().ok());
-        if pgrp != Some(group) || comm == "sleep" {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(path.join("status")) else { continue };
-        let rss = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-        total += rss.unwrap_or(0);
-    }
-    total as f64
 }

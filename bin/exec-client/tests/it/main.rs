@@ -2,6 +2,7 @@
 //! test process), driving the built binary as a user would: pipes, signals, and a real
 //! pseudo-terminal for `-t`.
 
+mod codex171;
 mod commands;
 mod connect;
 mod cp;

@@ -63,7 +63,8 @@ pub struct FileHandle {
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
 impl ExecClient {
-    /// Whether the server wants `file://` URIs for paths (a current Codex server).
+    /// Whether the server wants `file://` URIs for paths, in `fs/*` calls and as the `cwd` of
+    /// `process/start` (a current Codex server; [`ExecClient::start`] converts `cwd` itself).
     pub fn fs_wants_uris(&self) -> bool {
         self.inner.environment_info.is_some()
     }
@@ -215,6 +216,11 @@ mod method_names {
     pub(super) const READ_BLOCK: &str = exec_protocol::method::FS_READ_BLOCK;
     pub(super) const WRITE_BLOCK: &str = exec_protocol::method::FS_WRITE_BLOCK;
     pub(super) const CLOSE: &str = exec_protocol::method::FS_CLOSE;
+}
+
+/// `path` as a `file://` URI, unless it already is one (a caller that converted it itself).
+pub(super) fn file_uri_of(path: &str) -> String {
+    if path.starts_with("file://") { path.to_owned() } else { file_uri(path) }
 }
 
 /// `file://` + the path, percent-encoding what a URI path may not hold.

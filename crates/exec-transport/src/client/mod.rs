@@ -1,4 +1,4 @@
-//! [`ExecClient`]: the Rust client of an exec-server (ours or the Codex peer), over WebSocket.
+//! [`ExecClient`]: the Rust client of an exec-server (ours or a Codex one), over WebSocket.
 //!
 //! ```text
 //!  caller ──► ExecClient::call ──► Connection::send (the caller writes, under a lock) ──► socket
@@ -23,7 +23,14 @@
 //!   not stop reading a process's events while it waits for that process to take its stdin,
 //!   exactly as with a local pipe.
 //! - Extensions are used only when `initialize` listed them in `capabilities`; against a server
-//!   without them (the Codex peer), the calls that need them return [`ClientError::Unsupported`].
+//!   without them (the Codex servers), the calls that need them return [`ClientError::Unsupported`]
+//!   (so `list` is a clear error there, never a call left waiting).
+//! - Three servers, one client, decided per connection from the `initialize` result: ours, the
+//!   April Codex server (`@openai/codex@0.123.0`) and the current one (`@openai/codex@0.171.0`,
+//!   recognized by its `environmentInfo`). The current one parses every path as a URL, so
+//!   [`ExecClient::start`] sends `cwd` as a `file://` URI there (the fs helpers do the same), and
+//!   it refuses a `process/write` without a `writeId`, so every write carries one. The April
+//!   server refuses a URI `cwd` and gets plain paths and no `writeId`, as before.
 
 mod bridge;
 mod connection;
@@ -388,6 +395,11 @@ impl ExecClient {
             return Err(ClientError::Unsupported(capability::SIZE));
         }
         let mut spec = spec;
+        if self.fs_wants_uris() {
+            // The 0.171 server parses `cwd` as a URL and refuses a plain path; ours and the April
+            // one take a plain path (the April one refuses the URI).
+            spec.cwd = fs::file_uri_of(&spec.cwd);
+        }
         if !self.has_capability(capability::START_WAIT) {
             // The peers answer at once; the events then all come as notifications.
             spec.inline_wait = None;
@@ -489,7 +501,9 @@ impl ExecClient {
 
     /// Writes to a process's stdin. With the `writeId` extension every write carries an id and
     /// is retried across a reconnect without being doubled; without it, a write interrupted by a
-    /// disconnect fails with `Disconnected` (it may or may not have been written).
+    /// disconnect fails with `Disconnected` (it may or may not have been written). A current
+    /// (0.171) Codex server requires a `writeId` on every write, so it gets one too (its writes
+    /// are still not resent: nothing says it deduplicates them); the April server gets none.
     pub async fn write(
         &self,
         id: &str,
@@ -501,7 +515,9 @@ impl ExecClient {
         }
         let write_id = match options.write_id {
             Some(write_id) => Some(write_id),
-            None if self.has_capability(capability::WRITE_ID) => Some(uuid::Uuid::new_v4().to_string()),
+            None if self.has_capability(capability::WRITE_ID) || self.fs_wants_uris() => {
+                Some(uuid::Uuid::new_v4().to_string())
+            }
             None => None,
         };
         let params = wire::ProcessWriteParams {
