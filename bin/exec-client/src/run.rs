@@ -451,6 +451,12 @@ pub(crate) async fn forward_input(client: ExecClient, id: String) {
         };
         match client.write(&id, Bytes::copy_from_slice(&buffer[..read]), WriteOptions::default()).await {
             Ok(WriteStatus::Accepted) => {}
+            // The server refused the input (not a lost connection, which `run` reports itself):
+            // the command will not get it, so say why rather than leave it waiting silently.
+            Err(error @ ClientError::Remote { .. }) => {
+                eprintln!("exec-client: stdin could not be forwarded: {error}");
+                return;
+            }
             // The command closed its stdin or is gone: nothing more to forward.
             Ok(_) | Err(_) => return,
         }
