@@ -86,12 +86,16 @@ async fn next_output(handle: &mut exec_transport::ProcessHandle) -> Event {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_over_a_stream_runs_the_command_again_and_resumes_the_session() {
     let server = TestServer::start().await;
-    let pid_file = temp_path("bridge-pids");
-    let command = format!(
-        "echo $$ >> {}; exec {}",
-        pid_file.display(),
-        stand_in(&format!("{CLIENT} --url {} bridge", server.url()))
-    );
+    let relay = stand_in(&format!("{CLIENT} --url {} bridge", server.url()));
+    a_cut_stream_is_recovered_through(&relay, "the command ran again").await;
+}
+
+/// Runs `relay` (a command reaching a long-lived server's relay) as the client's transport, cuts
+/// it mid-command by killing it, and checks that the client ran it again, resumed the session,
+/// wrote the pending stdin once, and lost no output.
+async fn a_cut_stream_is_recovered_through(relay: &str, ran_again: &str) {
+    let pid_file = temp_path("relay-pids");
+    let command = format!("echo $$ >> {}; exec {relay}", pid_file.display());
     let client = ExecClient::connect(Endpoint::Command(command), ConnectOptions::default()).await.unwrap();
     let spec = ProcessSpec::new(["sh", "-c", "echo one; read x; echo two-$x"], "/").pipe_stdin();
     let mut handle = client.start("p", spec).await.unwrap();
@@ -118,7 +122,7 @@ async fn recovery_over_a_stream_runs_the_command_again_and_resumes_the_session()
     }
     assert_eq!(String::from_utf8_lossy(&output), "two-x\n");
     assert_eq!(status, Some(ExitStatus::Code(0)));
-    assert_eq!(runs(&pid_file).len(), 2, "the command ran again");
+    assert_eq!(runs(&pid_file).len(), 2, "{ran_again}");
     client.close().await;
     let _ = std::fs::remove_file(&pid_file);
 }
@@ -290,35 +294,6 @@ async fn run_over_a_real_sshd_on_loopback() {
 async fn recovery_over_a_real_ssh_connection_resumes_the_session() {
     let Some(sshd) = real_sshd_or_say_why() else { return };
     let server = TestServer::start().await;
-    let pid_file = temp_path("ssh-pids");
-    let command = format!(
-        "echo $$ >> {}; exec {}",
-        pid_file.display(),
-        sshd.ssh(&format!("{CLIENT} --url {} bridge", server.url()))
-    );
-    let client = ExecClient::connect(Endpoint::Command(command), ConnectOptions::default()).await.unwrap();
-    let spec = ProcessSpec::new(["sh", "-c", "echo one; read x; echo two-$x"], "/").pipe_stdin();
-    let mut handle = client.start("p", spec).await.unwrap();
-    let Event::Output(first) = next_output(&mut handle).await else { panic!("output first") };
-    assert_eq!(&first.data[..], b"one\n");
-
-    let first_run = runs(&pid_file);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first_run[0]), nix::sys::signal::Signal::SIGKILL)
-        .unwrap();
-    client.write("p", bytes::Bytes::from_static(b"x\n"), WriteOptions::default()).await.unwrap();
-    let mut output = Vec::new();
-    let mut status = None;
-    while let Some(event) = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap() {
-        match event {
-            Event::Output(chunk) => output.extend_from_slice(&chunk.data),
-            Event::Exited { status: exit, .. } => status = Some(exit),
-            Event::Closed { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(String::from_utf8_lossy(&output), "two-x\n");
-    assert_eq!(status, Some(ExitStatus::Code(0)));
-    assert_eq!(runs(&pid_file).len(), 2, "ssh ran again");
-    client.close().await;
-    let _ = std::fs::remove_file(&pid_file);
+    let relay = sshd.ssh(&format!("{CLIENT} --url {} bridge", server.url()));
+    a_cut_stream_is_recovered_through(&relay, "ssh ran again").await;
 }
