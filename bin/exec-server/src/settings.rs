@@ -149,6 +149,11 @@ struct Options {
     /// Append the audit log (a JSON line per process start and end) to this file instead of stderr.
     #[arg(long, value_name = "PATH")]
     audit_log: Option<PathBuf>,
+
+    /// Threads running the server's async work (connections, requests, output pumps); file
+    /// operations and sandbox set-up use a separate blocking pool.
+    #[arg(long, value_name = "N")]
+    worker_threads: Option<usize>,
 }
 
 /// The drain on SIGTERM when neither a flag nor the file sets one: short enough for a default
@@ -196,6 +201,7 @@ impl Options {
             log_format: self.log_format.or(file.log_format),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
             audit_log: self.audit_log.or(file.audit_log),
+            worker_threads: self.worker_threads.or(file.worker_threads),
         }
     }
 }
@@ -228,6 +234,7 @@ pub(crate) struct Settings {
     pub(crate) log_format: LogFormat,
     pub(crate) engine: exec_engine::Config,
     pub(crate) server: exec_transport::server::ServerConfig,
+    pub(crate) worker_threads: usize,
     /// Risks worth a warning at start-up (a token over plain text on a non-loopback address).
     pub(crate) warnings: Vec<String>,
 }
@@ -288,6 +295,12 @@ impl Settings {
                  pass --tls-cert/--tls-key or put a TLS proxy in front"
             ));
         }
+
+        let worker_threads = match options.worker_threads {
+            Some(0) => anyhow::bail!("--worker-threads must be at least 1"),
+            Some(threads) => threads,
+            None => default_worker_threads(),
+        };
 
         let defaults = exec_engine::Config::default();
         let engine = exec_engine::Config {
@@ -351,9 +364,18 @@ impl Settings {
             log_format: options.log_format.unwrap_or(LogFormat::Text),
             engine,
             server,
+            worker_threads,
             warnings,
         })
     }
+}
+
+/// Half the CPUs, at least one. The async work is moving bytes between pipes and sockets; the
+/// commands need the CPUs more. Measured on 2 CPUs (`cargo xtask bench`, docs/benchmarks.md): one
+/// worker halves a small request's round trip (≈ 55 → 25 µs: no hop to a sleeping second worker)
+/// and streams as fast as two.
+pub(crate) fn default_worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |cpus| (cpus.get() / 2).max(1))
 }
 
 /// Reads a token file: its content without surrounding whitespace, which must not be empty.
@@ -430,6 +452,17 @@ mod tests {
         assert!(error.contains("without --auth-token-file"), "{error}");
         let cli = Cli::parse_from(["exec-server", "--listen", "ws://0.0.0.0:0", "--insecure-no-auth"]);
         assert!(Settings::resolve(cli).is_ok());
+    }
+
+    #[test]
+    fn worker_threads_default_to_half_the_cpus_and_zero_is_refused() {
+        let settings = Settings::resolve(Cli::parse_from(["exec-server"])).unwrap();
+        assert_eq!(settings.worker_threads, default_worker_threads());
+        assert!(settings.worker_threads >= 1);
+        let two = Settings::resolve(Cli::parse_from(["exec-server", "--worker-threads", "2"])).unwrap();
+        assert_eq!(two.worker_threads, 2);
+        let error = Settings::resolve(Cli::parse_from(["exec-server", "--worker-threads", "0"])).unwrap_err();
+        assert_eq!(error.to_string(), "--worker-threads must be at least 1");
     }
 
     #[test]

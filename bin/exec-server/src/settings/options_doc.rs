@@ -85,6 +85,7 @@ fn default_of(id: &str) -> String {
         "max_uninitialized_connections" => format!("`{}`", server.max_uninitialized_connections),
         "initialize_timeout" => duration(server.initialize_timeout),
         "stdin_write_timeout" => duration(server.stdin_write_timeout),
+        "worker_threads" => "half the CPUs, at least 1".to_owned(),
         other => panic!("state the default of `{other}` in settings/options_doc.rs"),
     }
 }
