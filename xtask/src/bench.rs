@@ -12,7 +12,7 @@
 //!   connections, echo round trips on a pipe and a PTY, and the server's memory.
 //!
 //! The local limits are measured in the same run: `/bin/true` spawned and waited with std
-//! `Command` (posix_spawn), 256 MiB through `head -c 268435456 /dev/zero | cat`, a line through
+//! `Command` (posix_spawn), 256 MiB through `head -c 268435456 /dev/zero | cat` (median of 7), a line through
 //! `cat` on pipes, and a WebSocket echo on loopback (`scale --ws-echo`).
 //!
 //! A new measurement is a new `key=value` on a client's `RESULT` line plus one line in [`ROWS`];
@@ -39,6 +39,8 @@ const STREAM_BYTES: u64 = 256 << 20;
 /// Samples of the local `/bin/true` spawn and of the local `cat` echo.
 const LOCAL_SPAWNS: usize = 300;
 const LOCAL_ECHOES: usize = 1000;
+/// Runs of the local 256 MiB pipe (median).
+const LOCAL_PIPES: usize = 7;
 /// How long one client may take against one server (the slowest, Codex 0.123's scale run, takes
 /// about 1 minute here).
 const CLIENT_DEADLINE: Duration = Duration::from_secs(240);
@@ -324,14 +326,19 @@ fn local_limits(tools: &Tools) -> Result<BTreeMap<String, f64>, String> {
     }
     local.insert("spawn_wait_ms".to_owned(), median(samples).as_secs_f64() * 1e3);
 
+    // A single pipe run takes 50–150 ms here and varies threefold: the median of a few.
     let script = format!("head -c {STREAM_BYTES} /dev/zero | cat > /dev/null");
-    let started = Instant::now();
-    let status = Command::new("sh").args(["-c", &script]).status().map_err(|error| format!("sh: {error}"))?;
-    let elapsed = started.elapsed();
-    if !status.success() {
-        return Err(format!("`{script}` failed"));
+    let mut samples = Vec::with_capacity(LOCAL_PIPES);
+    for _ in 0..LOCAL_PIPES {
+        let started = Instant::now();
+        let status =
+            Command::new("sh").args(["-c", &script]).status().map_err(|error| format!("sh: {error}"))?;
+        samples.push(started.elapsed());
+        if !status.success() {
+            return Err(format!("`{script}` failed"));
+        }
     }
-    local.insert("pipe_gbps".to_owned(), STREAM_BYTES as f64 / elapsed.as_secs_f64() / 1e9);
+    local.insert("pipe_gbps".to_owned(), STREAM_BYTES as f64 / median(samples).as_secs_f64() / 1e9);
 
     local.insert("cat_echo_us".to_owned(), cat_echo()?.as_secs_f64() * 1e6);
 
