@@ -15,7 +15,7 @@ use test_support::{
     DEFAULT_DEADLINE, Notification, RawClient, ServerProcess, Target, TempDir, decode_base64, encode_base64,
     start_params,
 };
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
 async fn spawn(args: &[&str]) -> ServerProcess {
     let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
@@ -262,16 +262,7 @@ async fn each_resumed_connection_decides_and_no_byte_is_lost() {
 /// capability is not listed), and output stays JSON lines.
 #[tokio::test]
 async fn over_stdio_asking_yields_json() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_exec-server"))
-        .args(["--listen", "stdio"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn exec-server --listen stdio");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let (_child, mut stdin, mut lines) = crate::stdio_server();
     let exchange = async {
         let mut send = async |message: Value| {
             stdin.write_all(format!("{message}\n").as_bytes()).await.expect("write to the server");

@@ -39,3 +39,24 @@ mod limits;
 mod metrics;
 mod server;
 mod trace;
+
+/// `exec-server --listen stdio` as a child (killed on drop): the child, its stdin, and its stdout
+/// as lines.
+pub(crate) fn stdio_server() -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_exec-server"))
+        .args(["--listen", "stdio"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn exec-server --listen stdio");
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    (child, stdin, lines)
+}

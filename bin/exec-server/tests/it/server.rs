@@ -14,7 +14,7 @@ use test_support::{
     DEFAULT_DEADLINE, RawClient, ServerProcess, Signal, Target, TempDir, authority, decode_base64,
     encode_base64, raw_http, start_params, status_of,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn ours() -> Target {
@@ -569,16 +569,7 @@ async fn sigterm_leaves_no_orphans() {
 
 #[tokio::test]
 async fn stdio_mode_runs_a_process_and_exits_on_eof() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_exec-server"))
-        .args(["--listen", "stdio"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn exec-server --listen stdio");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let (mut child, mut stdin, mut lines) = crate::stdio_server();
 
     let exchange = async {
         let mut send = async |message: Value| {
