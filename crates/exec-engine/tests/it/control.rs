@@ -125,38 +125,49 @@ async fn a_retried_write_id_is_written_once() {
 /// old connection's request had not reached the pipe yet) must not be acknowledged on the
 /// original's word: the original's caller is then cancelled (its connection is gone) and its
 /// write skipped, and the bytes would be lost although both were told `Accepted`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+///
+/// On one thread, so that "let the spawned writes run until they wait" is a few yields, not a
+/// guess at a duration; the child reads nothing until the test creates its go file.
+#[tokio::test(flavor = "current_thread")]
 async fn a_retry_of_a_queued_write_whose_caller_is_gone_is_still_written() {
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
     let engine = engine();
     let session = std::sync::Arc::new(session(&engine));
     let id = pid("cat");
-    // The child reads nothing for a while, so a big first write holds the stdin writer while the
-    // others queue behind it.
-    let mut events = session.start(id.clone(), sh("sleep 0.5; exec cat", Backend::Pipes)).await.unwrap();
+    let go = std::env::temp_dir().join(format!("exec-engine-retry-go-{}", std::process::id()));
+    let script = format!("while [ ! -e {} ]; do sleep 0.01; done; exec cat", go.display());
+    let mut events = session.start(id.clone(), sh(&script, Backend::Pipes)).await.unwrap();
+    // A big first write fills the pipe and holds the stdin writer; the others queue behind it.
     let big = Bytes::from(vec![b'a'; 1 << 20]);
     let first = tokio::spawn({
         let (session, id) = (std::sync::Arc::clone(&session), id.clone());
         async move { session.write(&id, big, WriteOptions::default()).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    settle().await;
     let with_id = WriteOptions { eof: false, write_id: Some("w".to_owned()) };
     let original = tokio::spawn({
         let (session, id, options) = (std::sync::Arc::clone(&session), id.clone(), with_id.clone());
         async move { session.write(&id, Bytes::from_static(b"B"), options).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    settle().await;
     let retry = tokio::spawn({
         let (session, id, options) = (std::sync::Arc::clone(&session), id.clone(), with_id.clone());
         async move { session.write(&id, Bytes::from_static(b"B"), options).await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // The old connection goes away: its request task is cancelled.
+    settle().await;
+    // The old connection goes away: its request task is cancelled. Then the child reads.
     original.abort();
+    std::fs::write(&go, "").unwrap();
     assert_eq!(within("big write", first).await.unwrap(), WriteStatus::Accepted);
     assert_eq!(within("retry", retry).await.unwrap(), WriteStatus::Accepted);
     let eof = WriteOptions { eof: true, write_id: None };
     assert_eq!(session.write(&id, Bytes::new(), eof).await, WriteStatus::Accepted);
     let collected = collect(&mut events).await;
+    let _ = std::fs::remove_file(&go);
     assert_eq!(collected.stdout.len(), (1 << 20) + 1, "the retried byte is written exactly once");
     assert_eq!(collected.stdout.last(), Some(&b'B'));
 }
