@@ -6,7 +6,7 @@
 
 use std::process::Stdio;
 
-use exec_engine::{Event, ExitStatus};
+use exec_engine::ExitStatus;
 use exec_transport::{ClientError, ConnectOptions, ExecClient, ProcessSpec};
 use test_support::ServerProcess;
 use tokio::io::AsyncWriteExt as _;
@@ -38,16 +38,7 @@ async fn library_runs_a_command_with_stdin_against_codex_171() {
     // Two writes: the server wants a `writeId` on each.
     handle.write(&b"hel"[..]).await.unwrap();
     handle.write(&b"lo\n"[..]).await.unwrap();
-    let mut output = Vec::new();
-    let mut status = None;
-    while let Some(event) = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap() {
-        match event {
-            Event::Output(chunk) => output.extend_from_slice(&chunk.data),
-            Event::Exited { status: exit, .. } => status = Some(exit),
-            Event::Closed { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let (output, status) = crate::support::drain(&mut handle).await;
     let output = String::from_utf8_lossy(&output);
     assert!(
         output.contains("got hello\n") && output.contains("/tmp\n") && output.contains("err\n"),

@@ -110,16 +110,7 @@ async fn a_cut_stream_is_recovered_through(relay: &str, ran_again: &str) {
 
     // A write waits for the new stream and is sent once (it carries a writeId).
     client.write("p", bytes::Bytes::from_static(b"x\n"), WriteOptions::default()).await.unwrap();
-    let mut output = Vec::new();
-    let mut status = None;
-    while let Some(event) = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap() {
-        match event {
-            Event::Output(chunk) => output.extend_from_slice(&chunk.data),
-            Event::Exited { status: exit, .. } => status = Some(exit),
-            Event::Closed { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let (output, status) = crate::support::drain(&mut handle).await;
     assert_eq!(String::from_utf8_lossy(&output), "two-x\n");
     assert_eq!(status, Some(ExitStatus::Code(0)));
     assert_eq!(runs(&pid_file).len(), 2, "{ran_again}");

@@ -105,3 +105,22 @@ fn uuid_like() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Reads a process handle to its end: everything it printed, and its exit status. Any event but
+/// output, the exit and the close fails the test.
+pub async fn drain(handle: &mut exec_transport::ProcessHandle) -> (Vec<u8>, Option<exec_engine::ExitStatus>) {
+    use exec_engine::Event;
+    let mut output = Vec::new();
+    let mut status = None;
+    while let Some(event) =
+        tokio::time::timeout(DEADLINE, handle.next_event()).await.expect("an event in time")
+    {
+        match event {
+            Event::Output(chunk) => output.extend_from_slice(&chunk.data),
+            Event::Exited { status: exit, .. } => status = Some(exit),
+            Event::Closed { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (output, status)
+}
