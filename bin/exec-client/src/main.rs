@@ -155,9 +155,10 @@ impl Failure {
             ClientError::Connect { .. } => exit::CONNECT,
             ClientError::AuthRefused { .. } => exit::AUTH,
             ClientError::Disconnected(_) => exit::DISCONNECTED,
-            ClientError::Remote { .. } | ClientError::Unsupported(_) | ClientError::Protocol(_) => {
-                exit::SERVER
-            }
+            ClientError::Remote { .. }
+            | ClientError::Unsupported(_)
+            | ClientError::SandboxUnavailable(_)
+            | ClientError::Protocol(_) => exit::SERVER,
         };
         Failure { code, message: error.to_string() }
     }
