@@ -73,7 +73,9 @@ Examples:
   exec-client run -t -- htop                    a PTY, the local terminal in raw mode
   tar c dir | exec-client run -- tar x -C /w    stdin is forwarded, its end included
   exec-client run -n -- ./server                no stdin at all (as ssh -n)
-  exec-client run --timeout 30s -- make         exit 124 if it takes longer";
+  exec-client run --timeout 30s -- make         exit 124 if it takes longer
+  exec-client run --sandbox workspace-write --cwd /w -- make
+                                                writes only in /w, /tmp and TMPDIR; no network";
 
 const CP_EXAMPLES: &str = "\
 Examples:
