@@ -175,12 +175,14 @@ pub const DENIAL_TAIL_BYTES: usize = 8 * 1024;
 /// **A heuristic** for `sandboxDenied`: whether a sandboxed command that exited with
 /// `exit_code` probably failed because the sandbox refused it.
 ///
-/// True when the exit code is non-zero and the last [`DENIAL_TAIL_BYTES`] of `output_tail`
-/// (stderr, or the PTY stream) contain "Permission denied", "Operation not permitted" or
-/// "Read-only file system": the texts of the errors Landlock, seccomp and the read-only mounts
-/// produce. It is a guess, wrong both ways: a command can fail on ordinary permissions outside
-/// the sandbox's doing (true), or swallow the error and fail later with its own message (false).
-/// The kernel gives no per-process record of denials that a server could read cheaply.
+/// True when the exit code is non-zero and the last [`DENIAL_TAIL_BYTES`] of `output_tail` (the
+/// exec-server passes the end of the output it still retains, stdout and stderr together, or the
+/// PTY stream) contain "Permission denied", "Operation not permitted" or "Read-only file system":
+/// the texts of the errors Landlock, seccomp and the read-only mounts produce. It is a guess,
+/// wrong both ways: a command can fail on ordinary permissions outside the sandbox's doing
+/// (true), or swallow the error and fail later with its own message (false); a refused hard link
+/// (`EXDEV`, "Invalid cross-device link", also the plain error across file systems) is not
+/// counted. The kernel gives no per-process record of denials that a server could read cheaply.
 pub fn output_suggests_denial(exit_code: i32, output_tail: &[u8]) -> bool {
     if exit_code == 0 {
         return false;
