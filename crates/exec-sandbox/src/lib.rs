@@ -135,7 +135,9 @@
 //! filters on x86_64 or aarch64, and for carve-outs the privilege to make a mount namespace
 //! (`CAP_SYS_ADMIN`; an unprivileged user namespace is not attempted). When any of these is
 //! missing, [`SandboxPolicy::prepare`] fails with [`SandboxErrorKind::Unavailable`]: the caller
-//! must refuse the request, never run it with less confinement than asked.
+//! must refuse the request, never run it with less confinement than asked. [`WITHHOLD_ENV`]
+//! (`EXEC_SANDBOX_WITHHOLD=landlock,seccomp,mount-namespace|all`) makes [`probe`] report
+//! mechanisms missing, to test or force those refusals; it can only take away.
 //!
 //! # Invariants
 //!
@@ -149,7 +151,8 @@
 //! # Non-goals
 //!
 //! - Spawning processes (the engine does), parsing JSON (the protocol edge does), reading the
-//!   environment (the caller passes `TMPDIR`).
+//!   environment (the caller passes `TMPDIR`; the one exception is [`WITHHOLD_ENV`], read once by
+//!   [`probe`], which can only make it stricter).
 //! - Non-Linux platforms, and containers: no user namespace, no `pivot_root`, no cgroups.
 
 mod enforce;
@@ -164,7 +167,7 @@ pub use intent::{
     SandboxIntent, SpecialKind,
 };
 pub use policy::{Network, PROTECTED_WORKSPACE_NAMES, SandboxError, SandboxErrorKind, SandboxPolicy};
-pub use probe::{MINIMUM_LANDLOCK_ABI, Support, probe};
+pub use probe::{MINIMUM_LANDLOCK_ABI, Support, WITHHOLD_ENV, probe};
 
 /// The texts of `EACCES`, `EPERM` and `EROFS` as programs print them.
 const DENIAL_TEXTS: &[&[u8]] = &[b"Permission denied", b"Operation not permitted", b"Read-only file system"];

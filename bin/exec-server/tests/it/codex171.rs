@@ -411,6 +411,64 @@ async fn intents_we_cannot_read_are_refused_before_anything_runs() {
     assert!(!target_file.exists(), "a refused write happened");
 }
 
+/// A server whose probe reports a mechanism missing (`EXEC_SANDBOX_WITHHOLD`, the knob that can
+/// only take away) refuses every request that needs it, `process/start` and `fs/*` alike, with
+/// -32603 `sandboxUnavailable`, and nothing runs or is written; requests that do not need it are
+/// served as before.
+#[tokio::test]
+async fn a_mechanism_the_probe_lacks_refuses_the_requests_that_need_it() {
+    let scene = Scene::new();
+    let marker = scene.ws().join("ran");
+    let script = format!("echo x > '{}'", text(&marker));
+    for withheld in ["landlock", "seccomp", "all", "a typo"] {
+        let server = target()
+            .spawn_with(|command| {
+                command.env("EXEC_SANDBOX_WITHHOLD", withheld);
+            })
+            .await;
+        let mut client = connected(&server).await;
+        for (id, sandbox) in [("ws", workspace_write(scene.ws())), ("ro", read_only(scene.ws()))] {
+            let mut params = test_support::start_params(id, &["/bin/sh", "-c", &script]);
+            params["cwd"] = json!(uri(scene.ws()));
+            params["sandbox"] = sandbox.clone();
+            let error = client.request_error("process/start", params).await;
+            assert_kind(&error, -32603, "sandboxUnavailable");
+            // Never started: the id is unknown, and the command left no trace.
+            let read = client.request_error("process/read", json!({"processId": id, "afterSeq": 0})).await;
+            assert_eq!(read.code, -32600, "{withheld} {id}: {read:?}");
+            let error = write(&mut client, &uri(&scene.ws().join("file")), "x", &sandbox).await.unwrap_err();
+            assert_kind(&error, -32603, "sandboxUnavailable");
+        }
+        assert!(!marker.exists() && !scene.ws().join("file").exists(), "{withheld}: a refused request ran");
+        // Without an intent nothing changes.
+        let mut params = test_support::start_params("free", &["/bin/sh", "-c", &script]);
+        params["sandbox"] = Value::Null;
+        client.request_ok("process/start", params).await;
+        client.collect_until_closed("free").await;
+        assert!(marker.exists(), "{withheld}: the unsandboxed start did not run");
+        std::fs::remove_file(&marker).unwrap();
+    }
+
+    // Without a mount namespace only read-only carve-outs are refused: workspace-write with an
+    // existing `.git` is, read-only (no carve-out) still runs confined.
+    let server = target()
+        .spawn_with(|command| {
+            command.env("EXEC_SANDBOX_WITHHOLD", "mount-namespace");
+        })
+        .await;
+    let mut client = connected(&server).await;
+    let mut params = test_support::start_params("carve", &["/bin/sh", "-c", &script]);
+    params["cwd"] = json!(uri(scene.ws()));
+    params["sandbox"] = workspace_write(scene.ws());
+    assert_kind(&client.request_error("process/start", params).await, -32603, "sandboxUnavailable");
+    let error = write(&mut client, &uri(&scene.ws().join("file")), "x", &workspace_write(scene.ws())).await;
+    assert_kind(&error.unwrap_err(), -32603, "sandboxUnavailable");
+    let (code, denied, output) =
+        run_sandboxed(&mut client, &scene, "ro", &read_only(scene.ws()), false, &script).await;
+    assert_eq!((code, denied), (json!(1), json!(true)), "{output}");
+    assert!(!marker.exists() && !scene.ws().join("file").exists(), "a refused request ran");
+}
+
 // ---------------------------------------------------------------------------------------------
 // fs/* under the intent: the kernel decides, escapes fail closed
 
