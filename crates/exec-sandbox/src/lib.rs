@@ -7,8 +7,10 @@
 //! exec-server converts a request's Codex `sandbox` intent (wire JSON) into a [`SandboxIntent`],
 //! resolves it into a [`SandboxPolicy`], prepares that once per request and then confines the
 //! child between fork and exec (`process/start`), or runs the file operation on a confined thread
-//! (`fs/*`). An embedding agent or `exec-client run --sandbox ...` builds a [`SandboxPolicy`]
-//! directly. Operators' view, with the Codex path-kind table: `docs/sandbox.md`.
+//! (`fs/*`). An embedding agent that starts children itself builds a [`SandboxPolicy`]
+//! directly; a remote process (`ExecClient`'s `ProcessSandbox`, `exec-client run --sandbox ...`)
+//! travels as an intent that the server resolves on its own machine. Operators' view, with the
+//! Codex path-kind table: `docs/sandbox.md`.
 //!
 //! # Main types
 //!
