@@ -76,6 +76,12 @@ const ROWS: &[Row] = &[
         target: Target::TimesLocal(2.0),
     },
     Row {
+        what: "`/bin/true` start → closed, workspace-write sandbox, raw client, median",
+        key: "sandboxed_start_closed_ms",
+        local: Some("spawn_wait_ms"),
+        target: Target::None,
+    },
+    Row {
         what: "`/bin/true` start → closed, `ExecClient`, median",
         key: "client_start_closed_ms",
         local: Some("spawn_wait_ms"),

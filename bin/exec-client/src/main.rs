@@ -73,7 +73,9 @@ Examples:
   exec-client run -t -- htop                    a PTY, the local terminal in raw mode
   tar c dir | exec-client run -- tar x -C /w    stdin is forwarded, its end included
   exec-client run -n -- ./server                no stdin at all (as ssh -n)
-  exec-client run --timeout 30s -- make         exit 124 if it takes longer";
+  exec-client run --timeout 30s -- make         exit 124 if it takes longer
+  exec-client run --sandbox workspace-write --cwd /w -- make
+                                                writes only in /w, /tmp and TMPDIR; no network";
 
 const CP_EXAMPLES: &str = "\
 Examples:
@@ -155,9 +157,10 @@ impl Failure {
             ClientError::Connect { .. } => exit::CONNECT,
             ClientError::AuthRefused { .. } => exit::AUTH,
             ClientError::Disconnected(_) => exit::DISCONNECTED,
-            ClientError::Remote { .. } | ClientError::Unsupported(_) | ClientError::Protocol(_) => {
-                exit::SERVER
-            }
+            ClientError::Remote { .. }
+            | ClientError::Unsupported(_)
+            | ClientError::SandboxUnavailable(_)
+            | ClientError::Protocol(_) => exit::SERVER,
         };
         Failure { code, message: error.to_string() }
     }

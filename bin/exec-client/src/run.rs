@@ -9,7 +9,7 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use exec_engine::{Event, ExitStatus, Signal, StreamKind, WriteOptions, WriteStatus};
 use exec_protocol::capability;
-use exec_transport::client::{EnvInherit, EnvPolicy};
+use exec_transport::client::{EnvInherit, EnvPolicy, Network, ProcessSandbox};
 use exec_transport::{ClientError, ExecClient, ProcessHandle, ProcessSpec};
 use tokio::io::AsyncReadExt as _;
 use tokio::signal::unix::{SignalKind, signal};
@@ -50,9 +50,48 @@ pub(crate) struct RunArgs {
     /// as timeout(1) does: SIGTERM to its process group, SIGKILL after 5 s more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// Confine the command with the executor's kernel sandbox: `read-only` (it may write
+    /// nothing) or `workspace-write` (it may write --cwd, each --writable DIR, /tmp and the
+    /// server's TMPDIR; `.git`, `.agents` and `.codex` inside them stay read-only). Everything
+    /// stays readable; network sockets are off unless --network. A server that cannot enforce it
+    /// refuses (exit 252): the command never runs unconfined.
+    #[arg(long, value_enum, value_name = "MODE")]
+    sandbox: Option<SandboxArg>,
+    /// With --sandbox workspace-write: one more writable directory on the executor (absolute;
+    /// repeatable).
+    #[arg(long, value_name = "DIR")]
+    writable: Vec<String>,
+    /// With --sandbox: leave network sockets on.
+    #[arg(long)]
+    network: bool,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SandboxArg {
+    ReadOnly,
+    WorkspaceWrite,
+}
+
+/// The sandbox the flags ask for; a usage error for flags that make no sense together.
+fn sandbox_of(args: &RunArgs) -> Result<Option<ProcessSandbox>, Failure> {
+    if let Some(relative) = args.writable.iter().find(|dir| !dir.starts_with('/')) {
+        return Err(Failure::usage(format!("--writable {relative}: the directory must be absolute")));
+    }
+    let sandbox = match args.sandbox {
+        None if args.network || !args.writable.is_empty() => {
+            return Err(Failure::usage("--writable and --network need --sandbox"));
+        }
+        None => return Ok(None),
+        Some(SandboxArg::ReadOnly) if !args.writable.is_empty() => {
+            return Err(Failure::usage("--writable needs --sandbox workspace-write"));
+        }
+        Some(SandboxArg::ReadOnly) => ProcessSandbox::read_only(),
+        Some(SandboxArg::WorkspaceWrite) => ProcessSandbox::workspace_write(args.writable.iter().cloned()),
+    };
+    Ok(Some(if args.network { sandbox.with_network(Network::Enabled) } else { sandbox }))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,6 +147,9 @@ pub(crate) async fn shell(server: &ServerArgs, args: ShellArgs) -> Result<u8, Fa
         session_file: None,
         id: None,
         timeout: None,
+        sandbox: None,
+        writable: Vec::new(),
+        network: false,
         command: vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()],
     };
     run(server, run_args).await
@@ -129,6 +171,7 @@ pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
 }
 
 pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failure> {
+    let sandbox = sandbox_of(&args)?;
     let url = server.target()?;
     let client = server.connect(&url, None).await?;
 
@@ -149,6 +192,7 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     };
     let mut spec = ProcessSpec::new(args.command.iter().cloned(), args.cwd.clone()).env_policy(Some(policy));
     spec.env = args.env.into_iter().collect();
+    spec.sandbox = sandbox;
     if args.tty {
         let size = terminal::window_size().filter(|_| client.has_capability(capability::SIZE));
         spec = spec.tty(size);
@@ -218,11 +262,19 @@ pub(crate) async fn run(server: &ServerArgs, args: RunArgs) -> Result<u8, Failur
     if let Some(checkpoint) = &mut checkpoint {
         checkpoint.finish(handle.last_seq())?;
     }
+    if handle.sandbox_denied() == Some(true) {
+        eprintln!("exec-client: {SANDBOX_DENIED_NOTE}");
+    }
     if timed_out {
         return outcome.map(|_| TIMED_OUT);
     }
     outcome.map(exit_code)
 }
+
+/// The line printed after a sandboxed command the server judged refused by the sandbox
+/// (`sandboxDenied`, a heuristic: docs/sandbox.md).
+pub(crate) const SANDBOX_DENIED_NOTE: &str =
+    "the command failed, probably because the sandbox refused it (the server's sandboxDenied)";
 
 /// SIGTERM to the process group, SIGKILL after the grace (a server without `graceMs`, like the
 /// Codex peer, can only kill at once).

@@ -111,6 +111,7 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
+    log_sandbox_support();
     let engine = exec_engine::Engine::new(settings.engine.clone());
     tokio::spawn(cancel_on_signal(shutdown.clone(), engine.clone()));
     match settings.listen {
@@ -144,6 +145,30 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Logs once, at start, what sandbox this kernel lets the server enforce (the probe is cached,
+/// so the first sandboxed request does not pay for it again). Without Landlock or seccomp every
+/// request with a sandbox intent is refused (`sandboxUnavailable`); without a mount namespace,
+/// only those with read-only carve-outs (a `.git` under workspace-write).
+fn log_sandbox_support() {
+    use exec_transport::server::{SANDBOX_WITHHOLD_ENV, probe_sandbox};
+    let support = probe_sandbox();
+    let withheld = std::env::var(SANDBOX_WITHHOLD_ENV).unwrap_or_default();
+    let withheld = (!withheld.is_empty()).then_some(withheld);
+    let (landlock_abi, seccomp, mount_namespace) =
+        (support.landlock_abi, support.seccomp_filter, support.mount_namespace);
+    if support.can_sandbox() {
+        tracing::info!(landlock_abi, seccomp, mount_namespace, ?withheld, "sandbox available");
+    } else {
+        tracing::warn!(
+            landlock_abi,
+            seccomp,
+            mount_namespace,
+            ?withheld,
+            "sandbox unavailable: every request with a sandbox intent will be refused"
+        );
+    }
 }
 
 /// Rereads the token file on every SIGHUP, so a rotated token takes effect without a restart

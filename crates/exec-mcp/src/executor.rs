@@ -213,6 +213,7 @@ impl LaunchSpec {
             arg0: None,
             size: None,
             inline_wait: None,
+            sandbox: None,
         })
     }
 }
@@ -613,6 +614,7 @@ mod tests {
             arg0: None,
             size: None,
             inline_wait: None,
+            sandbox: None,
         };
         assert_eq!(process, expected);
     }

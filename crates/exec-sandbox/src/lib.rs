@@ -7,8 +7,10 @@
 //! exec-server converts a request's Codex `sandbox` intent (wire JSON) into a [`SandboxIntent`],
 //! resolves it into a [`SandboxPolicy`], prepares that once per request and then confines the
 //! child between fork and exec (`process/start`), or runs the file operation on a confined thread
-//! (`fs/*`). An embedding agent or `exec-client run --sandbox ...` builds a [`SandboxPolicy`]
-//! directly. Operators' view, with the Codex path-kind table: `docs/sandbox.md`.
+//! (`fs/*`). An embedding agent that starts children itself builds a [`SandboxPolicy`]
+//! directly; a remote process (`ExecClient`'s `ProcessSandbox`, `exec-client run --sandbox ...`)
+//! travels as an intent that the server resolves on its own machine. Operators' view, with the
+//! Codex path-kind table: `docs/sandbox.md`.
 //!
 //! # Main types
 //!
@@ -135,7 +137,9 @@
 //! filters on x86_64 or aarch64, and for carve-outs the privilege to make a mount namespace
 //! (`CAP_SYS_ADMIN`; an unprivileged user namespace is not attempted). When any of these is
 //! missing, [`SandboxPolicy::prepare`] fails with [`SandboxErrorKind::Unavailable`]: the caller
-//! must refuse the request, never run it with less confinement than asked.
+//! must refuse the request, never run it with less confinement than asked. [`WITHHOLD_ENV`]
+//! (`EXEC_SANDBOX_WITHHOLD=landlock,seccomp,mount-namespace|all`) makes [`probe`] report
+//! mechanisms missing, to test or force those refusals; it can only take away.
 //!
 //! # Invariants
 //!
@@ -149,7 +153,8 @@
 //! # Non-goals
 //!
 //! - Spawning processes (the engine does), parsing JSON (the protocol edge does), reading the
-//!   environment (the caller passes `TMPDIR`).
+//!   environment (the caller passes `TMPDIR`; the one exception is [`WITHHOLD_ENV`], read once by
+//!   [`probe`], which can only make it stricter).
 //! - Non-Linux platforms, and containers: no user namespace, no `pivot_root`, no cgroups.
 
 mod enforce;
@@ -164,7 +169,7 @@ pub use intent::{
     SandboxIntent, SpecialKind,
 };
 pub use policy::{Network, PROTECTED_WORKSPACE_NAMES, SandboxError, SandboxErrorKind, SandboxPolicy};
-pub use probe::{MINIMUM_LANDLOCK_ABI, Support, probe};
+pub use probe::{MINIMUM_LANDLOCK_ABI, Support, WITHHOLD_ENV, probe};
 
 /// The texts of `EACCES`, `EPERM` and `EROFS` as programs print them.
 const DENIAL_TEXTS: &[&[u8]] = &[b"Permission denied", b"Operation not permitted", b"Read-only file system"];
@@ -175,12 +180,14 @@ pub const DENIAL_TAIL_BYTES: usize = 8 * 1024;
 /// **A heuristic** for `sandboxDenied`: whether a sandboxed command that exited with
 /// `exit_code` probably failed because the sandbox refused it.
 ///
-/// True when the exit code is non-zero and the last [`DENIAL_TAIL_BYTES`] of `output_tail`
-/// (stderr, or the PTY stream) contain "Permission denied", "Operation not permitted" or
-/// "Read-only file system": the texts of the errors Landlock, seccomp and the read-only mounts
-/// produce. It is a guess, wrong both ways: a command can fail on ordinary permissions outside
-/// the sandbox's doing (true), or swallow the error and fail later with its own message (false).
-/// The kernel gives no per-process record of denials that a server could read cheaply.
+/// True when the exit code is non-zero and the last [`DENIAL_TAIL_BYTES`] of `output_tail` (the
+/// exec-server passes the end of the output it still retains, stdout and stderr together, or the
+/// PTY stream) contain "Permission denied", "Operation not permitted" or "Read-only file system":
+/// the texts of the errors Landlock, seccomp and the read-only mounts produce. It is a guess,
+/// wrong both ways: a command can fail on ordinary permissions outside the sandbox's doing
+/// (true), or swallow the error and fail later with its own message (false); a refused hard link
+/// (`EXDEV`, "Invalid cross-device link", also the plain error across file systems) is not
+/// counted. The kernel gives no per-process record of denials that a server could read cheaply.
 pub fn output_suggests_denial(exit_code: i32, output_tail: &[u8]) -> bool {
     if exit_code == 0 {
         return false;

@@ -1,8 +1,9 @@
 //! [`SandboxPolicy`]: the resolved rules as plain data, and the errors of enforcing them.
 //!
-//! A policy is what [`crate::SandboxIntent::resolve`] produces and what an embedder or
-//! `exec-client run --sandbox ...` builds directly. It does no I/O until
-//! [`SandboxPolicy::prepare`] (in `enforce.rs`) turns it into kernel objects.
+//! A policy is what [`crate::SandboxIntent::resolve`] produces and what an embedder that starts
+//! children itself builds directly (`exec-client run --sandbox ...` sends an intent instead, for
+//! the server to resolve on its machine). It does no I/O until [`SandboxPolicy::prepare`] (in
+//! `enforce.rs`) turns it into kernel objects.
 
 use std::fmt;
 use std::path::PathBuf;

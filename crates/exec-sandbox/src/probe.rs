@@ -1,8 +1,10 @@
 //! [`probe`]: what this kernel and this process can enforce, asked once and cached.
 //!
 //! It asks the kernel directly (the Landlock ABI version, seccomp filter support, whether a
-//! private mount namespace can be made and mounted in); it reads no configuration and changes
-//! nothing that outlives the probe (the mount-namespace check runs on a thread that then exits).
+//! private mount namespace can be made and mounted in), and changes nothing that outlives the
+//! probe (the mount-namespace check runs on a thread that then exits). The one setting it reads
+//! is [`WITHHOLD_ENV`], which can only make the answer poorer: a test and operator knob to see
+//! (or force) the refusals of a kernel without a mechanism.
 
 use std::sync::OnceLock;
 
@@ -36,14 +38,54 @@ impl Support {
     }
 }
 
-/// Probes the kernel once per process; later calls return the cached answer.
+/// The environment variable that makes [`probe`] report mechanisms as missing: a comma-separated
+/// list of `landlock`, `seccomp`, `mount-namespace`, or `all`. Read once, with the first probe.
+///
+/// It can only make the process stricter: a withheld mechanism is reported absent, so
+/// [`SandboxPolicy::prepare`](crate::SandboxPolicy::prepare) refuses what needs it
+/// ([`SandboxErrorKind::Unavailable`](crate::SandboxErrorKind::Unavailable), worded as if the
+/// kernel lacked it); nothing it says can turn on what the kernel lacks. A word it does not know
+/// withholds everything (a typo never leaves on what was meant to be off). Unset or empty:
+/// nothing is withheld.
+pub const WITHHOLD_ENV: &str = "EXEC_SANDBOX_WITHHOLD";
+
+/// Probes the kernel once per process (minus what [`WITHHOLD_ENV`] withholds); later calls
+/// return the cached answer.
 pub fn probe() -> Support {
     static SUPPORT: OnceLock<Support> = OnceLock::new();
-    *SUPPORT.get_or_init(|| Support {
-        landlock_abi: landlock_abi(),
-        seccomp_filter: crate::seccomp::SUPPORTED_ARCH && seccomp_filter_works(),
-        mount_namespace: mount_namespace_works(),
+    *SUPPORT.get_or_init(|| {
+        let withheld = std::env::var(WITHHOLD_ENV).unwrap_or_default();
+        withhold(
+            Support {
+                landlock_abi: landlock_abi(),
+                seccomp_filter: crate::seccomp::SUPPORTED_ARCH && seccomp_filter_works(),
+                mount_namespace: mount_namespace_works(),
+            },
+            &withheld,
+        )
     })
+}
+
+/// `support` without the mechanisms `list` (the value of [`WITHHOLD_ENV`]) names.
+fn withhold(mut support: Support, list: &str) -> Support {
+    for word in list.split(',').map(str::trim).filter(|word| !word.is_empty()) {
+        let (landlock, seccomp, mount_namespace) = match word {
+            "landlock" => (true, false, false),
+            "seccomp" => (false, true, false),
+            "mount-namespace" => (false, false, true),
+            _ => (true, true, true),
+        };
+        if landlock {
+            support.landlock_abi = 0;
+        }
+        if seccomp {
+            support.seccomp_filter = false;
+        }
+        if mount_namespace {
+            support.mount_namespace = false;
+        }
+    }
+    support
 }
 
 fn landlock_abi() -> u32 {
@@ -89,4 +131,31 @@ fn mount_namespace_works() -> bool {
     })
     .join()
     .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Support, withhold};
+
+    #[track_caller]
+    fn check(list: &str, expect: (u32, bool, bool)) {
+        let full = Support { landlock_abi: 6, seccomp_filter: true, mount_namespace: true };
+        let got = withhold(full, list);
+        assert_eq!((got.landlock_abi, got.seccomp_filter, got.mount_namespace), expect, "{list:?}");
+        // Never richer than the kernel, whatever the list says.
+        let none = Support { landlock_abi: 0, seccomp_filter: false, mount_namespace: false };
+        assert_eq!(withhold(none, list), none, "{list:?}");
+    }
+
+    #[test]
+    fn the_knob_only_takes_away() {
+        check("", (6, true, true));
+        check(" , ", (6, true, true));
+        check("landlock", (0, true, true));
+        check("seccomp", (6, false, true));
+        check("mount-namespace", (6, true, false));
+        check("landlock, mount-namespace", (0, true, false));
+        check("all", (0, false, false));
+        check("landlok", (0, false, false));
+    }
 }

@@ -181,6 +181,58 @@ pub(crate) mod to_wire {
         }
     }
 
+    /// A client's [`ProcessSandbox`](crate::client::ProcessSandbox) as the `sandbox` intent of
+    /// `process/start`, in the shape the 0.171 Codex client sends for `--sandbox read-only` and
+    /// `--sandbox workspace-write` (docs/codex-0.171-wire.md §2): `root: read`, and for
+    /// workspace-write `project_roots`, `slash_tmp` and `tmpdir` writable with the protected
+    /// names inside each project root read-only (`skip` when missing). The project roots are
+    /// `cwd` and the extra writable roots; `path` puts each in the server's path form.
+    pub(crate) fn sandbox_intent(
+        sandbox: &crate::client::ProcessSandbox,
+        cwd: &str,
+        path: &impl Fn(&str) -> String,
+    ) -> exec_protocol::sandbox::SandboxParams {
+        use exec_protocol::sandbox::{
+            AccessMode, FileSystemEntry, FileSystemPath, FileSystemPermissions, NetworkPermission,
+            Permissions, SandboxParams, SpecialKind, SpecialPath,
+        };
+        let special = |kind: SpecialKind, subpath: Option<&str>, access: AccessMode| FileSystemEntry {
+            path: FileSystemPath::Special {
+                value: SpecialPath { kind, subpath: subpath.map(str::to_owned) },
+            },
+            access,
+            missing_path_behavior: subpath.map(|_| "skip".to_owned()),
+        };
+        let mut entries = vec![special(SpecialKind::Root, None, AccessMode::Read)];
+        let mut workspace_roots = vec![cwd.to_owned()];
+        if let crate::client::SandboxFiles::WorkspaceWrite { writable_roots } = &sandbox.files {
+            entries.push(special(SpecialKind::ProjectRoots, None, AccessMode::Write));
+            entries.push(special(SpecialKind::SlashTmp, None, AccessMode::Write));
+            entries.push(special(SpecialKind::Tmpdir, None, AccessMode::Write));
+            for name in exec_sandbox::PROTECTED_WORKSPACE_NAMES {
+                entries.push(special(SpecialKind::ProjectRoots, Some(name), AccessMode::Read));
+            }
+            workspace_roots.extend(writable_roots.iter().map(|root| path(root)));
+        }
+        let network = match sandbox.network {
+            exec_sandbox::Network::Restricted => NetworkPermission::Restricted,
+            exec_sandbox::Network::Enabled => NetworkPermission::Enabled,
+        };
+        SandboxParams {
+            permissions: Permissions::Managed {
+                file_system: FileSystemPermissions::Restricted { entries },
+                network,
+            },
+            cwd: Some(cwd.to_owned()),
+            workspace_roots,
+            policy_context: None,
+            user_home_dir: None,
+            windows_sandbox_level: Some(serde_json::json!("disabled")),
+            windows_sandbox_proxy_settings_mode: Some(serde_json::json!("reconcile")),
+            use_legacy_landlock: false,
+        }
+    }
+
     /// An intent the sandbox cannot express: -32603 `sandboxUnavailable`; the request did not run.
     pub(crate) fn intent_error(error: &exec_sandbox::IntentError) -> ErrorObject {
         internal_with_kind(messages::sandbox_intent_refused(error), messages::KIND_SANDBOX_UNAVAILABLE)
@@ -605,6 +657,43 @@ mod tests {
             None,
             "error -32602 null sandbox path must be absolute: a",
         );
+    }
+
+    /// A client's sandbox goes out in the 0.171 client's shapes, and our own server's decoder
+    /// reads it back as the same rules.
+    #[test]
+    fn client_sandboxes_take_the_codex_shapes() {
+        use crate::client::{ProcessSandbox, SandboxFiles};
+        let uri = |path: &str| format!("file://{path}");
+        let read_only = to_wire::sandbox_intent(&ProcessSandbox::read_only(), "file:///w", &uri);
+        assert_eq!(
+            serde_json::to_value(&read_only).unwrap(),
+            json!({"permissions": entries(json!([
+                    {"access": "read", "path": {"type": "special", "value": {"kind": "root"}}}])),
+                "cwd": "file:///w", "workspaceRoots": ["file:///w"], "useLegacyLandlock": false,
+                "windowsSandboxLevel": "disabled", "windowsSandboxProxySettingsMode": "reconcile"})
+        );
+        let write = ProcessSandbox::workspace_write(["/data"]).with_network(Network::Enabled);
+        assert_eq!(write.files, SandboxFiles::WorkspaceWrite { writable_roots: vec!["/data".to_owned()] });
+        let write = to_wire::sandbox_intent(&write, "file:///w", &uri);
+        let protected = |name: &str| {
+            json!({"access": "read", "missing_path_behavior": "skip",
+            "path": {"type": "special", "value": {"kind": "project_roots", "subpath": name}}})
+        };
+        assert_eq!(
+            serde_json::to_value(&write).unwrap(),
+            json!({"permissions": {"type": "managed", "network": "enabled", "file_system": {"type": "restricted", "entries": [
+                    {"access": "read", "path": {"type": "special", "value": {"kind": "root"}}},
+                    {"access": "write", "path": {"type": "special", "value": {"kind": "project_roots"}}},
+                    {"access": "write", "path": {"type": "special", "value": {"kind": "slash_tmp"}}},
+                    {"access": "write", "path": {"type": "special", "value": {"kind": "tmpdir"}}},
+                    protected(".git"), protected(".agents"), protected(".codex")]}},
+                "cwd": "file:///w", "workspaceRoots": ["file:///w", "file:///data"], "useLegacyLandlock": false,
+                "windowsSandboxLevel": "disabled", "windowsSandboxProxySettingsMode": "reconcile"})
+        );
+        let (intent, context) = from_wire::sandbox(write, None, None).expect("our server reads it");
+        assert_eq!(intent.network, Network::Enabled);
+        assert_eq!((context.cwd, context.workspace_roots), ("/w".into(), vec!["/w".into(), "/data".into()]));
     }
 
     #[test]

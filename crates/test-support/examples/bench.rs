@@ -1,9 +1,15 @@
 //! The benchmark client behind `cargo xtask bench`: measures one running server at a URL and
 //! prints one `RESULT` line that xtask parses and compares across servers.
 //!
-//! Three measurements, all on one connection (SPEC.md §10):
+//! Four measurements, all on one connection (SPEC.md §10):
 //! - `start_closed_ms`: median time from sending `process/start` of `/bin/true` to receiving its
 //!   `process/closed`, back to back;
+//! - `sandboxed_start_closed_ms`: the same with the `sandbox` intent `codex exec --sandbox
+//!   workspace-write` sends, in a workspace with a `.git` (so the server resolves and prepares the
+//!   intent for each request, and the child makes the mount namespace of the read-only `.git`).
+//!   Only for a server of the 0.171 generation (its `initialize` has `environmentInfo`): the April
+//!   server would ignore the intent and measure an unconfined start, so it gets a `SKIP` line, as
+//!   does a server that refuses the intent;
 //! - `rtt_us`: median round trip of a small request (`process/read` of an unknown id, which every
 //!   server answers at once with an error);
 //! - `stream_gbps`: bytes per second of one process writing 256 MiB to stdout, decoded by this
@@ -34,11 +40,19 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async move {
         let mut socket = connect(&url).await;
-        let start_closed = start_to_closed(&mut socket).await;
+        let start_closed = start_to_closed(&mut socket, "true", None).await.expect("unsandboxed starts");
+        let sandboxed = sandboxed_start_to_closed(&mut socket).await;
         let round_trip = round_trips(&mut socket).await;
         let throughput = stream(&mut socket).await;
+        let sandboxed = match sandboxed {
+            Ok(sandboxed) => format!(" sandboxed_start_closed_ms={:.3}", sandboxed.as_secs_f64() * 1e3),
+            Err(reason) => {
+                eprintln!("SKIP sandboxed_start_closed_ms: {reason}");
+                String::new()
+            }
+        };
         println!(
-            "RESULT {label} start_closed_ms={:.3} rtt_us={:.1} stream_gbps={:.3}",
+            "RESULT {label} start_closed_ms={:.3}{sandboxed} rtt_us={:.1} stream_gbps={:.3}",
             start_closed.as_secs_f64() * 1e3,
             round_trip.as_secs_f64() * 1e6,
             throughput
@@ -83,7 +97,7 @@ async fn next_text(socket: &mut Socket) -> Message {
     }
 }
 
-async fn wait_for(socket: &mut Socket, done: impl Fn(&Value) -> bool) {
+async fn wait_for(socket: &mut Socket, mut done: impl FnMut(&Value) -> bool) {
     loop {
         let message = next_text(socket).await;
         let value: Value = serde_json::from_slice(&message.into_data()).expect("JSON");
@@ -102,20 +116,73 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-async fn start_to_closed(socket: &mut Socket) -> Duration {
+/// The median of [`STARTS`] back-to-back `/bin/true` starts, each timed to its `process/closed`,
+/// with `sandbox` (and its workspace as `cwd`) when given; the server's error if it refuses one.
+async fn start_to_closed(
+    socket: &mut Socket,
+    prefix: &str,
+    sandbox: Option<(&str, &Value)>,
+) -> Result<Duration, String> {
     let mut samples = Vec::with_capacity(STARTS);
     for index in 0..STARTS {
-        let process_id = format!("true-{index}");
+        let process_id = format!("{prefix}-{index}");
+        let request_id = format!("{prefix}-{index}");
+        let mut params = start_params(&process_id, &["/bin/true"]);
+        if let Some((cwd, sandbox)) = sandbox {
+            params["cwd"] = json!(cwd);
+            params["sandbox"] = sandbox.clone();
+        }
         let started = Instant::now();
-        let params = start_params(&process_id, &["/bin/true"]);
-        send(socket, json!({"id": 1000 + index, "method": "process/start", "params": params})).await;
+        send(socket, json!({"id": request_id, "method": "process/start", "params": params})).await;
+        let mut refused = None;
         wait_for(socket, |message| {
+            if message["id"] == request_id.as_str() && message.get("error").is_some() {
+                refused = Some(message["error"].to_string());
+                return true;
+            }
             message["method"] == "process/closed" && message["params"]["processId"] == process_id.as_str()
         })
         .await;
+        if let Some(error) = refused {
+            return Err(format!("the server refused the start: {error}"));
+        }
         samples.push(started.elapsed());
     }
-    median(samples)
+    Ok(median(samples))
+}
+
+/// [`start_to_closed`] under `codex exec --sandbox workspace-write`'s intent (its `process/start`
+/// shape, docs/codex-0.171-wire.md §2), in a scratch workspace with a `.git` folder.
+async fn sandboxed_start_to_closed(socket: &mut Socket) -> Result<Duration, String> {
+    if CWD.get().copied() != Some("file:///") {
+        return Err(
+            "no environmentInfo in initialize: this server would ignore the sandbox intent".to_owned()
+        );
+    }
+    let workspace = std::env::temp_dir().join(format!("exec-bench-workspace-{}", std::process::id()));
+    std::fs::create_dir_all(workspace.join(".git"))
+        .map_err(|error| format!("cannot make the workspace: {error}"))?;
+    let uri = format!("file://{}", workspace.display());
+    let special = |kind: &str| json!({"type": "special", "value": {"kind": kind}});
+    let protected = |name: &str| {
+        json!({"access": "read", "missing_path_behavior": "skip",
+        "path": {"type": "special", "value": {"kind": "project_roots", "subpath": name}}})
+    };
+    let sandbox = json!({
+        "permissions": {"type": "managed", "network": "restricted", "file_system": {"type": "restricted", "entries": [
+            {"access": "read", "path": special("root")},
+            {"access": "write", "path": special("project_roots")},
+            {"access": "write", "path": special("slash_tmp")},
+            {"access": "write", "path": special("tmpdir")},
+            protected(".git"), protected(".agents"), protected(".codex"), protected(".aws")]}},
+        "cwd": uri, "workspaceRoots": [uri],
+        "windowsSandboxLevel": "disabled", "windowsSandboxProxySettingsMode": "reconcile",
+        "useLegacyLandlock": false
+    });
+    let measured = start_to_closed(socket, "sandboxed-true", Some((&uri, &sandbox))).await;
+    // A leftover folder in the temp dir breaks nothing; removing it is a courtesy.
+    let _ = std::fs::remove_dir_all(&workspace);
+    measured
 }
 
 async fn round_trips(socket: &mut Socket) -> Duration {

@@ -252,3 +252,107 @@ async fn a_short_command_costs_one_request_after_the_handshake() {
     assert_eq!(methods, ["initialize", "initialized", "process/start"]);
     assert!(start["wait"]["timeoutMs"].as_u64().is_some_and(|ms| ms > 0), "{start}");
 }
+
+/// A folder outside `/tmp` (a workspace-write sandbox makes `/tmp` writable), removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let path = temp_path(name);
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(path.file_name().unwrap());
+        std::fs::create_dir_all(&path).unwrap();
+        Scratch(path)
+    }
+
+    fn text(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // A courtesy: a leftover folder under the target directory breaks nothing.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_flags_confine_the_command() {
+    let server = TestServer::start().await;
+    let (ws, extra, outside) = (Scratch::new("ws"), Scratch::new("extra"), Scratch::new("outside"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect = format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected");
+    let run = |flags: &[&str], script: &str| {
+        let mut args = vec!["run", "--cwd", ws.text()];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "/bin/bash", "-c", script]);
+        finish(client(&server.url(), &args))
+    };
+    let write = ["--sandbox", "workspace-write", "--writable", extra.text()];
+
+    let inside = format!("echo in > here && echo in > '{}/there'", extra.text());
+    let done = run(&write, &inside).await;
+    assert_eq!((done.code, done.stderr.as_str()), (Some(0), ""));
+    assert!(ws.0.join("here").exists() && extra.0.join("there").exists());
+
+    let escape = format!("echo x > '{}/ran'", outside.text());
+    let done = run(&write, &escape).await;
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(done.stderr.contains("Permission denied"), "{}", done.stderr);
+    assert!(done.stderr.ends_with("the server's sandboxDenied)\n"), "{}", done.stderr);
+    assert!(!outside.0.join("ran").exists(), "a write outside the roots happened");
+
+    let done = run(&["--sandbox", "read-only"], "echo x > here2").await;
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(!ws.0.join("here2").exists(), "a write under read-only happened");
+
+    let done = run(&write, &connect).await;
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(listener.accept().is_err(), "the sandboxed command reached the network");
+    let done = run(&["--sandbox", "read-only", "--network"], &connect).await;
+    assert_eq!((done.code, done.stdout_text().as_str()), (Some(0), "connected\n"), "{}", done.stderr);
+    assert!(listener.accept().is_ok(), "the allowed connect did not arrive");
+
+    // Flags that make no sense together are usage errors, before anything connects.
+    for flags in [
+        &["--writable", "/x"][..],
+        &["--network"],
+        &["--sandbox", "read-only", "--writable", "/x"],
+        &["--sandbox", "workspace-write", "--writable", "rel"],
+    ] {
+        let done = run(flags, "true").await;
+        assert_eq!(done.code, Some(2), "{flags:?}: {}", done.stderr);
+    }
+}
+
+/// A server without `environmentInfo` (as the April Codex server) never receives a sandboxed
+/// start: the client refuses (exit 252) and the command does not run. The stand-in server is a
+/// shell loop over `--connect` that notes any `process/start` it receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_enforce_the_sandbox_gets_no_command() {
+    let marker = temp_path("start-received");
+    let script = format!(
+        r#"while IFS= read -r line; do id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9]*\).*/\1/p'); case "$line" in *'"method":"initialize"'*) echo "{{\"id\":$id,\"result\":{{\"sessionId\":\"s\"}}}}";; *'"method":"process/start"'*) echo start >> '{0}'; echo "{{\"id\":$id,\"result\":{{\"processId\":\"p\"}}}}"; echo '{{"method":"process/exited","params":{{"processId":"p","seq":1,"exitCode":0}}}}'; echo '{{"method":"process/closed","params":{{"processId":"p","seq":2}}}}';; *'"id":'*) echo "{{\"id\":$id,\"result\":{{}}}}";; esac; done"#,
+        marker.display()
+    );
+    let mut command =
+        client("ws://unused", &["--connect", &script, "run", "--sandbox", "read-only", "--", "true"]);
+    command.env_remove("EXEC_SERVER_URL");
+    let done = finish(command).await;
+    assert_eq!(done.code, Some(252), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("sandbox unavailable") && done.stderr.contains("does not enforce sandboxes"),
+        "{}",
+        done.stderr
+    );
+    assert!(!marker.exists(), "the server received the sandboxed start");
+    // The same stand-in starts an unsandboxed command (so the check above can fail).
+    let mut command = client("ws://unused", &["--connect", &script, "run", "--id", "p", "--", "true"]);
+    command.env_remove("EXEC_SERVER_URL");
+    let done = finish(command).await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert!(marker.exists(), "the stand-in did not see an unsandboxed start");
+    let _ = std::fs::remove_file(&marker);
+}

@@ -1,7 +1,8 @@
 //! The 0.171 Codex surface against our server (issue 11): `environmentInfo`, the sandbox intent
-//! on `fs/*` (enforced by the kernel: escape attempts fail closed) and on `process/start`
-//! (refused until the engine can confine a child), `sandboxType`/`sandboxDenied`, spawn error
-//! kinds, and the new methods (`fs/canonicalize`, `fs/walk`, chunked files, `followSymlinks`).
+//! on `fs/*` and on `process/start` (pipes and PTY), both enforced by the kernel so that escape
+//! attempts (symlinks, `..`, hard links, `/proc/self/fd`, a forked `setsid` grandchild, the
+//! network) fail closed, `sandboxType`/`sandboxDenied`, spawn error kinds, and the new methods
+//! (`fs/canonicalize`, `fs/walk`, chunked files, `followSymlinks`).
 //!
 //! The intents are built here in the exact wire shapes the 0.171 client sends
 //! (docs/codex-0.171-wire.md §2), without `slash_tmp`/`tmpdir` entries, so that a second scratch
@@ -170,7 +171,7 @@ async fn without_tmpdir_the_temp_dir_is_slash_tmp_and_the_list_is_empty() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// process/start: sandboxType, sandboxDenied, spawn error kinds, the refused sandbox
+// process/start: sandboxType, sandboxDenied, escapes, spawn error kinds, refused intents
 
 #[tokio::test]
 async fn an_unsandboxed_start_reports_none_and_never_denied() {
@@ -258,6 +259,93 @@ async fn a_sandboxed_start_runs_confined_and_reports_denials() {
     assert!(listener.accept().is_err(), "the sandboxed command reached the network");
 }
 
+/// Starts `script` under bash in the workspace with `sandbox` (on a PTY when `tty`) and returns
+/// its exit code, its `sandboxDenied` on `process/exited` and what it printed.
+async fn run_sandboxed(
+    client: &mut RawClient,
+    scene: &Scene,
+    id: &str,
+    sandbox: &Value,
+    tty: bool,
+    script: &str,
+) -> (Value, Value, String) {
+    let mut params = test_support::start_params(id, &["/bin/bash", "-c", script]);
+    params["cwd"] = json!(uri(scene.ws()));
+    params["sandbox"] = sandbox.clone();
+    params["tty"] = json!(tty);
+    let result = client.request_ok("process/start", params).await;
+    assert_eq!(result, json!({"processId": id, "sandboxType": "linuxSeccomp"}), "{id}");
+    let run = client.collect_until_closed(id).await;
+    let exited = run.exits()[0];
+    let output = String::from_utf8_lossy(&run.output()).into_owned();
+    (exited.params["exitCode"].clone(), exited.params["sandboxDenied"].clone(), output)
+}
+
+/// The escapes the kernel must stop, through `process/start` as the 0.171 client sends it: a
+/// symlink into a protected path, `..`, a hard link, a reopen through `/proc/self/fd`, and a
+/// child that forks, calls `setsid` and execs another program. Each fails and writes nothing;
+/// all but the hard links are reported as denials. (`crates/exec-sandbox/tests/it/files.rs` has the same routes
+/// against the crate alone.)
+#[tokio::test]
+async fn sandboxed_commands_cannot_escape_by_any_route() {
+    let server = target().spawn().await;
+    let mut client = connected(&server).await;
+    let scene = Scene::new();
+    let sandbox = workspace_write(scene.ws());
+    let (ws, out) = (text(scene.ws()), text(scene.out()));
+    let out_name = scene.out().file_name().unwrap().to_str().unwrap();
+    // (id, script, whether `sandboxDenied` says so). A refused hard link fails with EXDEV
+    // ("Invalid cross-device link"), which the heuristic does not count: it is also the plain
+    // error of a link across two file systems (docs/sandbox.md, "Telling a sandbox denial...").
+    let cases = [
+        ("symlink-out", format!("ln -s '{out}/secret' link && echo x > link"), true),
+        ("symlink-dir", format!("ln -s '{out}' door && echo x > door/escaped"), true),
+        ("symlink-git", "ln -s .git gitlink && echo x > gitlink/config".to_owned(), true),
+        ("dotdot", format!("echo x > '../{out_name}/escaped'"), true),
+        ("dotdot-git", format!("echo x > '{ws}/.git/../../{out_name}/escaped'"), true),
+        ("hardlink", format!("ln '{out}/secret' hard && echo x > hard"), false),
+        ("hardlink-git", "ln .git/config hard-config && echo x > hard-config".to_owned(), false),
+        ("proc-fd", format!("exec 3< '{out}/secret' && echo x > /proc/self/fd/3"), true),
+        ("proc-fd-dir", format!("exec 3< '{out}' && echo x > /proc/self/fd/3/escaped"), true),
+        ("proc-fd-git", "exec 3< .git/config && echo x > /proc/self/fd/3".to_owned(), true),
+        // setsid(1) forks (the command leads its process group), calls setsid and execs sh.
+        ("setsid", format!("setsid --wait /bin/sh -c 'echo x > {out}/escaped'"), true),
+        ("setsid-git", "setsid --wait /usr/bin/env sh -c 'echo x > .git/new'".to_owned(), true),
+    ];
+    for (id, script, reported) in &cases {
+        let (code, denied, output) = run_sandboxed(&mut client, &scene, id, &sandbox, false, script).await;
+        assert_ne!(code, json!(0), "{id}: the escape worked: {output}");
+        assert_eq!(denied, json!(reported), "{id}: sandboxDenied: {output}");
+        if !reported {
+            assert!(output.contains("Invalid cross-device link"), "{id}: {output}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(scene.out().join("secret")).unwrap(), "untouched");
+    assert_eq!(std::fs::read_to_string(scene.ws().join(".git/config")).unwrap(), "original");
+    let outside: Vec<String> = names(scene.out());
+    assert_eq!(outside, ["secret"], "something was written outside the workspace");
+    assert!(!scene.ws().join(".git/new").exists(), "something was written into .git");
+}
+
+/// On a PTY the sandbox holds the same, and the denial is read from the terminal's output.
+#[tokio::test]
+async fn a_sandboxed_tty_command_is_confined_and_reported() {
+    let server = target().spawn().await;
+    let mut client = connected(&server).await;
+    let scene = Scene::new();
+    let sandbox = workspace_write(scene.ws());
+    let script = format!("echo x > '{}/escaped'", text(scene.out()));
+    let (code, denied, output) = run_sandboxed(&mut client, &scene, "tty-out", &sandbox, true, &script).await;
+    assert_eq!((code, denied), (json!(1), json!(true)), "{output}");
+    assert!(output.contains("Permission denied"), "{output}");
+    assert!(!scene.out().join("escaped").exists(), "a write outside the workspace happened");
+    let (code, denied, output) =
+        run_sandboxed(&mut client, &scene, "tty-in", &sandbox, true, "echo x > inside && tty").await;
+    assert_eq!((code, denied), (json!(0), json!(false)), "{output}");
+    assert!(output.contains("/dev/pts/"), "not on a terminal: {output}");
+    assert!(scene.ws().join("inside").exists());
+}
+
 #[tokio::test]
 async fn spawn_errors_carry_the_reference_kind_beside_our_fields() {
     let server = target().spawn().await;
@@ -321,6 +409,64 @@ async fn intents_we_cannot_read_are_refused_before_anything_runs() {
         assert_kind(&error, -32603, "sandboxUnavailable");
     }
     assert!(!target_file.exists(), "a refused write happened");
+}
+
+/// A server whose probe reports a mechanism missing (`EXEC_SANDBOX_WITHHOLD`, the knob that can
+/// only take away) refuses every request that needs it, `process/start` and `fs/*` alike, with
+/// -32603 `sandboxUnavailable`, and nothing runs or is written; requests that do not need it are
+/// served as before.
+#[tokio::test]
+async fn a_mechanism_the_probe_lacks_refuses_the_requests_that_need_it() {
+    let scene = Scene::new();
+    let marker = scene.ws().join("ran");
+    let script = format!("echo x > '{}'", text(&marker));
+    for withheld in ["landlock", "seccomp", "all", "a typo"] {
+        let server = target()
+            .spawn_with(|command| {
+                command.env("EXEC_SANDBOX_WITHHOLD", withheld);
+            })
+            .await;
+        let mut client = connected(&server).await;
+        for (id, sandbox) in [("ws", workspace_write(scene.ws())), ("ro", read_only(scene.ws()))] {
+            let mut params = test_support::start_params(id, &["/bin/sh", "-c", &script]);
+            params["cwd"] = json!(uri(scene.ws()));
+            params["sandbox"] = sandbox.clone();
+            let error = client.request_error("process/start", params).await;
+            assert_kind(&error, -32603, "sandboxUnavailable");
+            // Never started: the id is unknown, and the command left no trace.
+            let read = client.request_error("process/read", json!({"processId": id, "afterSeq": 0})).await;
+            assert_eq!(read.code, -32600, "{withheld} {id}: {read:?}");
+            let error = write(&mut client, &uri(&scene.ws().join("file")), "x", &sandbox).await.unwrap_err();
+            assert_kind(&error, -32603, "sandboxUnavailable");
+        }
+        assert!(!marker.exists() && !scene.ws().join("file").exists(), "{withheld}: a refused request ran");
+        // Without an intent nothing changes.
+        let mut params = test_support::start_params("free", &["/bin/sh", "-c", &script]);
+        params["sandbox"] = Value::Null;
+        client.request_ok("process/start", params).await;
+        client.collect_until_closed("free").await;
+        assert!(marker.exists(), "{withheld}: the unsandboxed start did not run");
+        std::fs::remove_file(&marker).unwrap();
+    }
+
+    // Without a mount namespace only read-only carve-outs are refused: workspace-write with an
+    // existing `.git` is, read-only (no carve-out) still runs confined.
+    let server = target()
+        .spawn_with(|command| {
+            command.env("EXEC_SANDBOX_WITHHOLD", "mount-namespace");
+        })
+        .await;
+    let mut client = connected(&server).await;
+    let mut params = test_support::start_params("carve", &["/bin/sh", "-c", &script]);
+    params["cwd"] = json!(uri(scene.ws()));
+    params["sandbox"] = workspace_write(scene.ws());
+    assert_kind(&client.request_error("process/start", params).await, -32603, "sandboxUnavailable");
+    let error = write(&mut client, &uri(&scene.ws().join("file")), "x", &workspace_write(scene.ws())).await;
+    assert_kind(&error.unwrap_err(), -32603, "sandboxUnavailable");
+    let (code, denied, output) =
+        run_sandboxed(&mut client, &scene, "ro", &read_only(scene.ws()), false, &script).await;
+    assert_eq!((code, denied), (json!(1), json!(true)), "{output}");
+    assert!(!marker.exists() && !scene.ws().join("file").exists(), "a refused request ran");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,6 +31,12 @@
 //!   [`ExecClient::start`] sends `cwd` as a `file://` URI there (the fs helpers do the same), and
 //!   it refuses a `process/write` without a `writeId`, so every write carries one. The April
 //!   server refuses a URI `cwd` and gets plain paths and no `writeId`, as before.
+//! - A [`ProcessSpec::sandbox`] fails closed. It is sent (as the 0.171 `sandbox` intent) only to
+//!   a server whose `initialize` result carries `environmentInfo`: the current Codex server and
+//!   ours, both of which enforce the intent or refuse the start. Any other server (the April one)
+//!   gets nothing: [`ExecClient::start`] returns [`ClientError::SandboxUnavailable`] before
+//!   sending anything. As a second line, a start result that does not say `linuxSeccomp` (a
+//!   server that ignored the intent) gets the process killed at once and the same error.
 
 mod bridge;
 mod connection;
@@ -60,10 +66,11 @@ pub use self::bridge::bridge;
 use self::connection::{CallError, Connection, DialError};
 pub use self::dial::{ByteStream, Endpoint, StreamDialer};
 pub use self::fs::{FileHandle, FsEntry, FsMetadata, OpenMode};
-pub use self::process::{InlineWait, ProcessHandle, ProcessSpec};
+pub use self::process::{InlineWait, Network, ProcessHandle, ProcessSandbox, ProcessSpec, SandboxFiles};
 use self::routes::{Routes, Slot, SlotState};
 use crate::convert::{from_wire, to_wire};
 pub use exec_protocol::process::{EnvInherit, EnvPolicy};
+pub use exec_protocol::sandbox::SandboxType;
 
 /// How to connect, and how hard to try to stay connected.
 #[derive(Clone, Debug)]
@@ -175,6 +182,12 @@ pub enum ClientError {
     /// The server did not advertise the extension this call needs.
     #[error("the server does not support the `{0}` extension")]
     Unsupported(&'static str),
+    /// A sandboxed start was refused by this client because the server cannot be trusted to
+    /// enforce the sandbox (see [`ExecClient::enforces_sandbox`]); nothing ran unconfined. (A
+    /// server that refuses a sandbox itself answers [`ClientError::Remote`] with
+    /// `data.kind: "sandboxUnavailable"`.)
+    #[error("sandbox unavailable: {0}")]
+    SandboxUnavailable(String),
     /// The server sent something this client cannot understand.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -352,6 +365,15 @@ impl ExecClient {
         self.inner.server_info.as_ref()
     }
 
+    /// Whether this client sends a [`ProcessSpec::sandbox`] to this server: only when its
+    /// `initialize` result carried `environmentInfo` (the 0.171 generation: the current Codex
+    /// server and ours, which enforce the intent with the kernel or refuse the start). The April
+    /// Codex server has none and would ignore the intent, so [`ExecClient::start`] refuses a
+    /// sandboxed spec there with [`ClientError::SandboxUnavailable`].
+    pub fn enforces_sandbox(&self) -> bool {
+        self.inner.environment_info.is_some()
+    }
+
     /// Whether the server advertised an extension (see `exec_protocol::capability`).
     pub fn has_capability(&self, name: &str) -> bool {
         self.inner.capabilities.iter().any(|capability| capability == name)
@@ -394,12 +416,17 @@ impl ExecClient {
         if spec.size.is_some() && !self.has_capability(capability::SIZE) {
             return Err(ClientError::Unsupported(capability::SIZE));
         }
-        let mut spec = spec;
-        if self.fs_wants_uris() {
-            // The 0.171 server parses `cwd` as a URL and refuses a plain path; ours and the April
-            // one take a plain path (the April one refuses the URI).
-            spec.cwd = fs::file_uri_of(&spec.cwd);
+        let sandboxed = spec.sandbox.is_some();
+        if sandboxed && !self.enforces_sandbox() {
+            // Fail closed: a server that does not know the intent would run the command
+            // unconfined, so it is never sent one.
+            return Err(ClientError::SandboxUnavailable(format!(
+                "the server at {} does not enforce sandboxes (no environmentInfo in its initialize \
+                 result: an April-2026 Codex server?); the process was not started",
+                self.url()
+            )));
         }
+        let mut spec = spec;
         if !self.has_capability(capability::START_WAIT) {
             // The peers answer at once; the events then all come as notifications.
             spec.inline_wait = None;
@@ -410,7 +437,10 @@ impl ExecClient {
         );
         // Registered first: the server may send output before it answers `start`.
         self.inner.routes.register(&slot);
-        let params = spec.into_wire(&id);
+        // The 0.171 server parses paths as URLs and refuses a plain one; ours and the April one
+        // take a plain path (the April one refuses the URI).
+        let uris = self.fs_wants_uris();
+        let params = spec.into_wire(&id, |path| if uris { fs::file_uri_of(path) } else { path.to_owned() });
         let result = loop {
             match self.request::<method::ProcessStart>(&params).await {
                 Err(ClientError::Disconnected(reason)) if self.inner.options.recovery.is_some() => {
@@ -422,18 +452,32 @@ impl ExecClient {
                     match self.read_wire(&id, probe).await {
                         Ok(_) => {
                             slot.mark_behind();
-                            break Ok(None);
+                            // No answer to judge: the server had the intent, and the servers this
+                            // client sends one to confine a process or refuse to start it.
+                            break Ok((None, None, false));
                         }
                         Err(ClientError::Remote { .. }) => continue,
                         Err(_) => break Err(ClientError::Disconnected(reason)),
                     }
                 }
-                other => break other.map(|response| response.read),
+                other => break other.map(|response| (response.read, response.sandbox_type, true)),
             }
         };
         match result {
-            Ok(inline) => {
-                let handle = ProcessHandle::new(self.clone(), id, Arc::clone(&slot));
+            Ok((_, sandbox_type, true)) if sandboxed && sandbox_type != Some(SandboxType::LinuxSeccomp) => {
+                // Only a server that ignored the intent gets here (ours and the 0.171 one confine
+                // or refuse): stop what it started unconfined, at once.
+                self.inner.routes.unregister(&slot);
+                if let Err(error) = self.terminate(&id, None).await {
+                    tracing::warn!(process = %id, %error, "cannot kill a process the server did not confine");
+                }
+                Err(ClientError::SandboxUnavailable(format!(
+                    "the server started process {id} without confining it (sandboxType {sandbox_type:?}); it was killed"
+                )))
+            }
+            Ok((inline, sandbox_type, _)) => {
+                let handle =
+                    ProcessHandle::new(self.clone(), id, Arc::clone(&slot)).with_sandbox_type(sandbox_type);
                 if let Some(read) = inline {
                     slot.merge_inline(read);
                 }
@@ -847,6 +891,8 @@ impl From<SpawnSpec> for ProcessSpec {
             arg0: spec.arg0,
             size,
             inline_wait: None,
+            // A prepared local sandbox cannot travel; `start` refuses a spec that has one.
+            sandbox: None,
         }
     }
 }

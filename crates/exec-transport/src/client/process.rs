@@ -1,4 +1,5 @@
-//! [`ProcessSpec`] (what to start) and [`ProcessHandle`] (one process's events and controls).
+//! [`ProcessSpec`] (what to start, with an optional [`ProcessSandbox`]) and [`ProcessHandle`]
+//! (one process's events and controls, and what the server said about its sandbox).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use exec_engine::{
     Event, EventStream, ExitStatus, PtySize, ReadOutcome, ReadRequest, Seq, Signal, WriteOptions, WriteStatus,
 };
 use exec_protocol::process as wire;
+use exec_protocol::sandbox::SandboxType;
+pub use exec_sandbox::Network;
 
 use super::routes::{Next, Slot};
 use super::{ClientError, EnvInherit, EnvPolicy, ExecClient, MAX_SAFE_SEQ};
@@ -36,6 +39,66 @@ pub struct ProcessSpec {
     /// Wait for the command inside `process/start` (the `startWait` extension): a command that
     /// finishes within the budget costs one round trip. Ignored by a server without it.
     pub inline_wait: Option<InlineWait>,
+    /// Confine the process with the executor's sandbox (`None`: unconfined). Sent as the 0.171
+    /// `sandbox` intent; [`ExecClient::start`] refuses, before anything runs, a server that
+    /// cannot be trusted to enforce it ([`ClientError::SandboxUnavailable`]).
+    pub sandbox: Option<ProcessSandbox>,
+}
+
+/// A sandbox for a remote process, in portable terms: the server resolves it against its own
+/// file system and enforces it with its kernel (docs/sandbox.md), exactly as it does the intent
+/// `codex exec --sandbox ...` sends.
+///
+/// Everything stays readable; what may be written is the [`SandboxFiles`] mode; network
+/// sockets are off unless [`network`](ProcessSandbox::network) is [`Network::Enabled`] (Unix
+/// sockets always work). The local counterpart, for children an embedder starts itself, is
+/// `exec_sandbox::SandboxPolicy`: it is resolved on the local machine, so it cannot travel.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ProcessSandbox {
+    /// Where the process may write.
+    pub files: SandboxFiles,
+    /// Network sockets on or off.
+    pub network: Network,
+}
+
+/// Where a sandboxed process may write.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum SandboxFiles {
+    /// Nowhere (Codex's `--sandbox read-only`).
+    ReadOnly,
+    /// Codex's `--sandbox workspace-write`: the process's `cwd` and each of `writable_roots`
+    /// (absolute paths on the server), `/tmp` and the server's `TMPDIR`; inside each root, an
+    /// existing `.git`, `.agents` and `.codex` stay read-only.
+    WorkspaceWrite {
+        /// Writable roots besides the working directory.
+        writable_roots: Vec<String>,
+    },
+}
+
+impl ProcessSandbox {
+    /// Write nothing, no network.
+    pub fn read_only() -> ProcessSandbox {
+        ProcessSandbox { files: SandboxFiles::ReadOnly, network: Network::Restricted }
+    }
+
+    /// Write the working directory, `writable_roots`, `/tmp` and `TMPDIR`; no network.
+    pub fn workspace_write<I, S>(writable_roots: I) -> ProcessSandbox
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let writable_roots = writable_roots.into_iter().map(Into::into).collect();
+        ProcessSandbox {
+            files: SandboxFiles::WorkspaceWrite { writable_roots },
+            network: Network::Restricted,
+        }
+    }
+
+    /// The same sandbox with network sockets switched on or off.
+    pub fn with_network(mut self, network: Network) -> ProcessSandbox {
+        self.network = network;
+        self
+    }
 }
 
 /// The budgets of an inline wait on `process/start`: the server answers once the command closed,
@@ -73,6 +136,7 @@ impl ProcessSpec {
             arg0: None,
             size: None,
             inline_wait: None,
+            sandbox: None,
         }
     }
 
@@ -107,18 +171,31 @@ impl ProcessSpec {
         self
     }
 
-    pub(crate) fn into_wire(self, id: &str) -> wire::ProcessStartParams {
+    /// Confines the process with the executor's sandbox.
+    pub fn sandbox(mut self, sandbox: ProcessSandbox) -> ProcessSpec {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// The wire params; `path` turns a server path into the form this server wants (a `file://`
+    /// URI for a 0.171 server), for `cwd` and the sandbox's roots alike.
+    pub(crate) fn into_wire(self, id: &str, path: impl Fn(&str) -> String) -> wire::ProcessStartParams {
+        let cwd = path(&self.cwd);
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .map(|sandbox| crate::convert::to_wire::sandbox_intent(sandbox, &cwd, &path));
         wire::ProcessStartParams {
             process_id: exec_protocol::ProcessId::new(id),
             argv: self.argv,
-            cwd: self.cwd,
+            cwd,
             env_policy: self.env_policy,
             env: self.env,
             tty: self.tty,
             pipe_stdin: self.pipe_stdin,
             arg0: self.arg0,
             size: self.size.map(|size| wire::TerminalSize { rows: size.rows, cols: size.cols }),
-            sandbox: None,
+            sandbox,
             wait: self.inline_wait.map(|wait| wire::StartWait {
                 timeout_ms: u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX),
                 max_bytes: wait.max_bytes,
@@ -138,6 +215,9 @@ pub struct ProcessHandle {
     id: String,
     slot: Arc<Slot>,
     last_seq: u64,
+    /// `sandboxType` from the `process/start` result; `None` for an attached handle or a server
+    /// that does not say (the April peer).
+    sandbox_type: Option<SandboxType>,
 }
 
 impl Drop for ProcessHandle {
@@ -150,7 +230,28 @@ impl Drop for ProcessHandle {
 impl ProcessHandle {
     pub(crate) fn new(client: ExecClient, id: String, slot: Arc<Slot>) -> ProcessHandle {
         let last_seq = slot.lock().delivered();
-        ProcessHandle { client, id, slot, last_seq }
+        ProcessHandle { client, id, slot, last_seq, sandbox_type: None }
+    }
+
+    pub(crate) fn with_sandbox_type(mut self, sandbox_type: Option<SandboxType>) -> ProcessHandle {
+        self.sandbox_type = sandbox_type;
+        self
+    }
+
+    /// Which sandbox confines the process, as the `process/start` result said: `LinuxSeccomp`
+    /// when it was started with a [`ProcessSandbox`], `None` (the value) without one. `None` (no
+    /// value) for a handle from [`ExecClient::attach`] or a server that does not report it.
+    pub fn sandbox_type(&self) -> Option<SandboxType> {
+        self.sandbox_type
+    }
+
+    /// The server's `sandboxDenied` verdict, once this handle has learned of the exit (from
+    /// `process/exited`, or a `process/read` that saw it): whether the sandbox probably refused
+    /// something the command needed. A heuristic of the server (docs/sandbox.md); always
+    /// `Some(false)` for an unsandboxed process on our server. `None` before the exit, or from a
+    /// server that does not report it (the April peer).
+    pub fn sandbox_denied(&self) -> Option<bool> {
+        self.slot.lock().sandbox_denied()
     }
 
     /// The client-chosen process id.
@@ -228,9 +329,12 @@ impl ProcessHandle {
         self.client.terminate(&self.id, grace).await
     }
 
-    /// `process/read` on this process (independent of the event stream).
+    /// `process/read` on this process (independent of the event stream). A read that sees the
+    /// exit also records the server's [`sandbox_denied`](ProcessHandle::sandbox_denied).
     pub async fn read(&self, request: ReadRequest) -> Result<ReadOutcome, ClientError> {
-        self.client.read(&self.id, request).await
+        let read = self.client.read_wire(&self.id, request).await?;
+        self.slot.lock().note_read_verdict(&read);
+        Ok(crate::convert::from_wire::read_outcome(read))
     }
 
     /// Waits until the process has exited and closed, discarding output events, and returns how
@@ -250,7 +354,7 @@ impl ProcessHandle {
         }
         // Attached after the end: ask for the status.
         let probe = ReadRequest { after_seq: Some(Seq::new(MAX_SAFE_SEQ)), ..ReadRequest::default() };
-        let outcome = self.client.read(&self.id, probe).await?;
+        let outcome = self.read(probe).await?;
         outcome.exit.ok_or_else(|| {
             ClientError::Protocol(format!("the events of process {} ended without an exit", self.id))
         })

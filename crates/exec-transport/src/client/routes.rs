@@ -66,10 +66,18 @@ impl Routes {
     pub(crate) fn route(&self, method_name: &str, params: Option<&RawValue>) -> Vec<Arc<Slot>> {
         let decoded = match method_name {
             method::PROCESS_OUTPUT => decode::<ProcessOutputNotification>(params).map(output_event),
-            method::PROCESS_EXITED => decode::<ProcessExitedNotification>(params).map(|note| {
+            method::PROCESS_EXITED => {
+                let note = match decode::<ProcessExitedNotification>(params) {
+                    Ok(note) => note,
+                    Err(error) => {
+                        tracing::warn!(method = method_name, %error, "ignoring a malformed notification");
+                        return Vec::new();
+                    }
+                };
                 let status = from_wire::exit_status(note.exit_code, note.signal);
-                (note.process_id.into_string(), Event::Exited { seq: Seq::new(note.seq), status })
-            }),
+                let event = Event::Exited { seq: Seq::new(note.seq), status };
+                return self.deliver(note.process_id.as_str(), event, note.sandbox_denied);
+            }
             method::PROCESS_CLOSED => decode::<ProcessClosedNotification>(params)
                 .map(|note| (note.process_id.into_string(), Event::Closed { seq: Seq::new(note.seq) })),
             other => {
@@ -78,7 +86,7 @@ impl Routes {
             }
         };
         match decoded {
-            Ok((process_id, event)) => self.deliver(&process_id, event),
+            Ok((process_id, event)) => self.deliver(&process_id, event, None),
             Err(error) => {
                 tracing::warn!(method = method_name, %error, "ignoring a malformed notification");
                 Vec::new()
@@ -97,7 +105,7 @@ impl Routes {
             stream: from_wire::stream(note.stream),
             data: bytes::Bytes::from(note.bytes),
         });
-        Some(self.deliver(note.process_id, event))
+        Some(self.deliver(note.process_id, event, None))
     }
 
     /// A binary `process/output` frame (`exec_protocol::binary`), routed exactly like its JSON
@@ -120,15 +128,17 @@ impl Routes {
             stream: from_wire::stream(output.stream),
             data: frame.slice_ref(output.data),
         });
-        Some(self.deliver(output.process_id, event))
+        Some(self.deliver(output.process_id, event, None))
     }
 
-    /// Pushes one event to every slot of a process; returns the slots now over budget.
+    /// Pushes one event to every slot of a process (with the `sandboxDenied` of an exit, recorded
+    /// under the same lock, so a consumer that sees the exit sees the verdict); returns the slots
+    /// now over budget.
     ///
     /// The routes lock is held while pushing (lock order: routes, then a slot; nothing takes them
     /// the other way round), so no list of targets is built per frame; the returned list stays
     /// empty, and unallocated, unless a slot is over budget.
-    fn deliver(&self, process_id: &str, event: Event) -> Vec<Arc<Slot>> {
+    fn deliver(&self, process_id: &str, event: Event, sandbox_denied: Option<bool>) -> Vec<Arc<Slot>> {
         let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
         let Some(entry) = slots.get(process_id) else { return Vec::new() };
         let mut over_budget = Vec::new();
@@ -136,14 +146,14 @@ impl Routes {
             // The common case: one subscriber; the event moves instead of being cloned.
             [only] => {
                 if let Some(slot) = only.upgrade()
-                    && slot.push(event)
+                    && slot.push(event, sandbox_denied)
                 {
                     over_budget.push(slot);
                 }
             }
             many => {
                 for slot in many.iter().filter_map(Weak::upgrade) {
-                    if slot.push(event.clone()) {
+                    if slot.push(event.clone(), sandbox_denied) {
                         over_budget.push(slot);
                     }
                 }
@@ -191,10 +201,14 @@ impl Slot {
         self.state.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Adds a pushed event; returns whether the slot is now over its byte budget.
-    fn push(&self, event: Event) -> bool {
+    /// Adds a pushed event (and an exit's `sandboxDenied`); returns whether the slot is now over
+    /// its byte budget.
+    fn push(&self, event: Event, sandbox_denied: Option<bool>) -> bool {
         let (wake, over) = {
             let mut state = self.lock();
+            if sandbox_denied.is_some() {
+                state.sandbox_denied = sandbox_denied;
+            }
             let wake = state.push(event);
             (wake, state.over_budget())
         };
@@ -317,6 +331,8 @@ pub(crate) struct SlotState {
     failure: Option<String>,
     /// `Failed` (or the end) was handed out.
     finished: bool,
+    /// The server's `sandboxDenied` for the exit, from `process/exited` or a read that saw it.
+    sandbox_denied: Option<bool>,
 }
 
 impl SlotState {
@@ -338,6 +354,19 @@ impl SlotState {
             closed_delivered: false,
             failure: None,
             finished: false,
+            sandbox_denied: None,
+        }
+    }
+
+    /// The server's `sandboxDenied` verdict, once the exit is known.
+    pub(crate) fn sandbox_denied(&self) -> Option<bool> {
+        self.sandbox_denied
+    }
+
+    /// Records the `sandboxDenied` of a read that saw the exit (while running it says nothing).
+    pub(crate) fn note_read_verdict(&mut self, read: &ProcessReadResponse) {
+        if read.exited && read.sandbox_denied.is_some() {
+            self.sandbox_denied = read.sandbox_denied;
         }
     }
 
@@ -449,6 +478,7 @@ impl SlotState {
         epoch: u64,
         read: ProcessReadResponse,
     ) -> Result<(), String> {
+        self.note_read_verdict(&read);
         if self.delivered != after || self.finished {
             // Another path moved the cursor meanwhile (a push); the next pull starts afresh.
             return Ok(());
@@ -542,6 +572,7 @@ impl SlotState {
     /// the close (`closed`: always the last, `nextSeq - 1`) or the exit (`exited`), which may come
     /// before the last chunks. `Err` when the seqs do not add up (the caller then pulls).
     pub(crate) fn merge_inline(&mut self, read: ProcessReadResponse) -> Result<(), String> {
+        self.note_read_verdict(&read);
         if self.finished || self.closed_delivered || read.dropped_before.is_some() {
             return Err("the inline answer is incomplete".to_owned());
         }
@@ -623,7 +654,7 @@ mod tests {
     async fn a_reader_that_looks_between_abandon_and_the_handles_drop_does_not_wait() {
         let slot = Slot::new("p".to_owned(), SlotState::new(0, false, 4));
         let handle_side = Arc::clone(&slot);
-        assert!(slot.push(output(1, "far more than four bytes")), "over budget");
+        assert!(slot.push(output(1, "far more than four bytes"), None), "over budget");
         handle_side.abandon();
         let drained = slot.drained();
         tokio::pin!(drained);

@@ -40,6 +40,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use audit::AuditLog;
+/// What this kernel lets the server enforce for a sandbox intent, and the knob that withholds
+/// mechanisms from it (the binary logs both at start-up; docs/sandbox.md).
+pub use exec_sandbox::{
+    Support as SandboxSupport, WITHHOLD_ENV as SANDBOX_WITHHOLD_ENV, probe as probe_sandbox,
+};
 pub use handshake::Admission;
 pub use tls::{TlsError, TlsIdentity};
 

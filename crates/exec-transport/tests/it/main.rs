@@ -6,10 +6,13 @@
 //!   off, asked for again after recovery).
 //! - `client`: what only a remote backend has: disconnects, recovery through a proxy that cuts
 //!   the TCP connection, ordering and flow control on the client side.
+//! - `sandbox`: `ProcessSpec::sandbox` confined by our server, and refused (fail closed) by the
+//!   client for a server that cannot be trusted with it.
 //! - `transports`: `wss://` with a certificate made at test time, and a caller's own byte stream.
 
 mod backend;
 mod binary;
 mod client;
+mod sandbox;
 mod support;
 mod transports;
