@@ -180,6 +180,47 @@ pub enum ClientError {
     Protocol(String),
 }
 
+impl ClientError {
+    /// The server's `data.kind` for a remote error (`spawnNotFound`, `sandboxUnavailable`,
+    /// `fileTooLarge`, ...: the `KIND_*` constants of `exec_protocol::messages`), so callers decide
+    /// by kind rather than by text. `None` for other errors and for servers that send no kind
+    /// (the April peer never does).
+    pub fn remote_kind(&self) -> Option<&str> {
+        match self {
+            ClientError::Remote { data, .. } => data.get("kind").and_then(serde_json::Value::as_str),
+            _ => None,
+        }
+    }
+
+    /// For a failed `process/start`: the kind of OS error the spawn met, when the error is a
+    /// spawn failure. By `data.kind` where the server sends one (ours and the 0.171 reference:
+    /// `spawnNotFound` → `NotFound`, `spawnPermissionDenied` → `PermissionDenied`, `spawnFailed`
+    /// → `Other`); a -32603 without a kind (the April peer words a spawn failure as the bare OS
+    /// error) falls back to the `(os error N)` its text ends with, and to `Other` without one.
+    /// `None` when the start failed for another reason (a sandbox, a limit, bad params).
+    pub fn spawn_failure(&self) -> Option<std::io::ErrorKind> {
+        use exec_protocol::messages;
+        let ClientError::Remote { code: exec_protocol::jsonrpc::INTERNAL_ERROR, message, .. } = self else {
+            return None;
+        };
+        match self.remote_kind() {
+            Some(messages::KIND_SPAWN_NOT_FOUND) => Some(std::io::ErrorKind::NotFound),
+            Some(messages::KIND_SPAWN_PERMISSION_DENIED) => Some(std::io::ErrorKind::PermissionDenied),
+            Some(messages::KIND_SPAWN_FAILED) => Some(std::io::ErrorKind::Other),
+            Some(_) => None,
+            None => {
+                let number = message
+                    .strip_suffix(')')
+                    .and_then(|rest| rest.rsplit_once("(os error "))
+                    .and_then(|(_, number)| number.parse::<i32>().ok());
+                Some(number.map_or(std::io::ErrorKind::Other, |number| {
+                    std::io::Error::from_raw_os_error(number).kind()
+                }))
+            }
+        }
+    }
+}
+
 impl From<ErrorObject> for ClientError {
     fn from(error: ErrorObject) -> ClientError {
         ClientError::Remote { code: error.code, message: error.message, data: error.data.unwrap_or_default() }

@@ -49,6 +49,10 @@ fn fs_error(error: FsError) -> ErrorObject {
     match error {
         FsError::NotFound(message) => ErrorObject::not_found(message),
         FsError::Invalid(message) | FsError::Denied(message) => ErrorObject::invalid_request(message),
+        FsError::TooLarge(message) => ErrorObject {
+            data: Some(serde_json::json!({ "kind": messages::KIND_FILE_TOO_LARGE })),
+            ..ErrorObject::invalid_request(message)
+        },
         FsError::Other(message) => ErrorObject::internal_error(message),
     }
 }
@@ -475,9 +479,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ErrorObject> {
     match tokio::time::timeout(fs::OPERATION_TIMEOUT, tokio::task::spawn_blocking(operation)).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join_error)) => {
-            Err(ErrorObject::internal_error(format!("file operation failed: {join_error}")))
-        }
+        Ok(Err(join_error)) => Err(ErrorObject::internal_error(messages::fs_operation_failed(&join_error))),
         Err(_) => Err(ErrorObject::internal_error(messages::fs_operation_timed_out(
             fs::OPERATION_TIMEOUT.as_secs(),
         ))),
@@ -731,7 +733,7 @@ async fn child_environment(
     }
     let shared = Arc::clone(shared);
     tokio::task::spawn_blocking(move || evaluate(&shared)).await.map_err(|join_error| {
-        ErrorObject::internal_error(format!("envPolicy evaluation failed: {join_error}"))
+        ErrorObject::internal_error(messages::env_policy_evaluation_failed(&join_error))
     })
 }
 
