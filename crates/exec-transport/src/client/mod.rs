@@ -263,6 +263,36 @@ resend! {
     ProcessSignal => Retry::Never;
     ProcessResize => Retry::Safe;
     ProcessList => Retry::Safe;
+    // Reads and whole-file writes end in the same state when sent twice.
+    FsReadFile => Retry::Safe;
+    FsWriteFile => Retry::Safe;
+    FsGetMetadata => Retry::Safe;
+    FsReadDirectory => Retry::Safe;
+    FsCopy => Retry::Safe;
+    FsCanonicalize => Retry::Safe;
+    FsWalk => Retry::Safe;
+    // An open handle or a watch belongs to the connection that made it; the server drops it with
+    // that connection (also on a resume), so a resend could only meet -32004 `unknown file
+    // handle` or make a watch nobody reads. The caller opens (or watches) again.
+    FsOpen => Retry::Never;
+    FsReadBlock => Retry::Never;
+    FsWriteBlock => Retry::Never;
+    FsClose => Retry::Never;
+    FsWatchMissing => Retry::Never;
+}
+
+impl Resend for method::FsCreateDirectory {
+    /// A non-recursive create that arrived would fail "exists" when sent again.
+    fn retry(_client: &ExecClient, params: &Self::Params) -> Retry {
+        if params.recursive() { Retry::Safe } else { Retry::Never }
+    }
+}
+
+impl Resend for method::FsRemove {
+    /// Without `force`, a remove that arrived would fail "not found" when sent again.
+    fn retry(_client: &ExecClient, params: &Self::Params) -> Retry {
+        if params.force.unwrap_or(true) { Retry::Safe } else { Retry::Never }
+    }
 }
 
 impl Resend for method::ProcessWrite {
@@ -639,9 +669,9 @@ impl ExecClient {
     }
 
     /// Sends a request and decodes its result; across a dropped connection, `Retry::Safe` calls
-    /// are sent again once recovery has reconnected. Typed requests go through
-    /// [`request`](Self::request); this is for methods whose params are built as JSON (the fs
-    /// helpers, which add the current client's optional members).
+    /// are sent again once recovery has reconnected. Only [`request`](Self::request) and
+    /// `fs_request` (which adds the `"sandbox": null` a current Codex server expects) call this,
+    /// with a method's name and policy from its marker.
     async fn call<P: Serialize, R: DeserializeOwned>(
         &self,
         method_name: &str,
