@@ -115,17 +115,19 @@ pub(crate) fn encode_binary_output(
 
 /// Encodes one engine event as a notification frame; `None` for events with no wire form.
 /// `sandbox_denied` is the server's judgement for an `Exited` event ([`sandbox_denied`]).
+///
+/// Each frame is a fresh allocation of its exact size: the frame moves into the connection's
+/// outbound queue and is freed by the writer, so there is no buffer to hand back and reuse.
 pub(crate) fn encode_event(
-    buffer: &mut Vec<u8>,
     process_id: &ProcessId,
     event: &Event,
     sandbox_denied: bool,
 ) -> Option<String> {
     let frame = match event {
         Event::Output(chunk) => {
-            buffer.clear();
+            let mut frame = Vec::new();
             exec_protocol::fast::write_output_notification(
-                buffer,
+                &mut frame,
                 process_id.as_str(),
                 chunk.seq.get(),
                 to_wire::stream(chunk.stream),
@@ -134,7 +136,7 @@ pub(crate) fn encode_event(
             // SAFETY: the fast encoder writes ASCII around the (escaped, valid UTF-8) process id
             // and base64, so the frame is valid UTF-8; validating every output frame again was
             // a measurable share of the streaming path.
-            return Some(unsafe { String::from_utf8_unchecked(std::mem::take(buffer)) });
+            return Some(unsafe { String::from_utf8_unchecked(frame) });
         }
         Event::Exited { seq, status } => notification_text(
             method::PROCESS_EXITED,
