@@ -118,11 +118,7 @@ pub(crate) fn encode_binary_output(
 ///
 /// Each frame is a fresh allocation of its exact size: the frame moves into the connection's
 /// outbound queue and is freed by the writer, so there is no buffer to hand back and reuse.
-pub(crate) fn encode_event(
-    process_id: &ProcessId,
-    event: &Event,
-    sandbox_denied: bool,
-) -> Option<String> {
+pub(crate) fn encode_event(process_id: &ProcessId, event: &Event, sandbox_denied: bool) -> Option<String> {
     let frame = match event {
         Event::Output(chunk) => {
             let mut frame = Vec::new();
