@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use exec_engine::{Event, ExitStatus};
+use exec_protocol::messages;
 use exec_transport::client::OpenMode;
 use exec_transport::{ClientError, ExecClient, ProcessSpec};
 
@@ -347,12 +348,18 @@ async fn download_file(
             }
             handle.close().await.map_err(|error| remote_error(remote, error))?;
         } else {
-            let data = client.fs_read_file(remote).await.map_err(|error| match error {
-                ClientError::Remote { message, .. } if message.contains("file too large") => failed(format!(
-                    "cannot copy :{remote}: {message}; the server offers no chunked reads (fs/open, fs/readBlock), \
-                     so a file above that limit cannot be copied from it"
-                )),
-                other => remote_error(remote, other),
+            // By kind, not text: `fileTooLarge` is our server's; a server without the kind gets the
+            // plain remote error, which still carries its own text.
+            let data = client.fs_read_file(remote).await.map_err(|error| match &error {
+                ClientError::Remote { message, .. }
+                    if error.remote_kind() == Some(messages::KIND_FILE_TOO_LARGE) =>
+                {
+                    failed(format!(
+                        "cannot copy :{remote}: {message}; the server offers no chunked reads (fs/open, \
+                         fs/readBlock), so a file above that limit cannot be copied from it"
+                    ))
+                }
+                _ => remote_error(remote, error),
             })?;
             file.write_all(&data).map_err(write_error)?;
             progress.advance(data.len() as u64);

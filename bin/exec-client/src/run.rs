@@ -287,26 +287,28 @@ async fn stop_for_timeout(client: &ExecClient, id: &str) {
 }
 
 /// Spawn failures read like a shell's: 127 when the command is not found, 126 when it cannot
-/// be executed.
+/// be executed. The kind comes from the error's `data.kind` ([`ClientError::spawn_failure`]);
+/// the April peer sends none, and then its `(os error N)` decides, as its text is the bare OS
+/// error. A missing `cwd` is told apart only where the server says so in `data.cwd` (ours);
+/// from the April peer it reads as a missing command, as it did before kinds existed.
 pub(crate) fn start_failure(error: ClientError, program: &str) -> Failure {
-    if let ClientError::Remote { message, data, .. } = &error {
-        if let Some(cwd) = data.get("cwd").and_then(serde_json::Value::as_str) {
-            return Failure {
-                code: exit::SERVER,
-                message: format!("cannot use {cwd} as the working directory: {message}"),
-            };
-        }
-        if message.contains("(os error 2)") {
-            return Failure {
-                code: exit::NOT_FOUND,
-                message: format!("{program}: command not found ({message})"),
-            };
-        }
-        if message.contains("(os error 13)") {
-            return Failure { code: exit::CANNOT_EXECUTE, message: format!("{program}: {message}") };
-        }
+    if let ClientError::Remote { message, data, .. } = &error
+        && let Some(cwd) = data.get("cwd").and_then(serde_json::Value::as_str)
+    {
+        return Failure {
+            code: exit::SERVER,
+            message: format!("cannot use {cwd} as the working directory: {message}"),
+        };
     }
-    Failure::from_client(error)
+    match (error.spawn_failure(), &error) {
+        (Some(std::io::ErrorKind::NotFound), ClientError::Remote { message, .. }) => {
+            Failure { code: exit::NOT_FOUND, message: format!("{program}: command not found ({message})") }
+        }
+        (Some(std::io::ErrorKind::PermissionDenied), ClientError::Remote { message, .. }) => {
+            Failure { code: exit::CANNOT_EXECUTE, message: format!("{program}: {message}") }
+        }
+        _ => Failure::from_client(error),
+    }
 }
 
 /// The local exit code for a remote exit status.

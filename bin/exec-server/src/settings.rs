@@ -26,7 +26,10 @@ pub(crate) struct Cli {
 
 /// Every setting, once: a flag (kebab-case) and a config-file key (snake_case) each. All are
 /// optional here; a flag wins over the file, the file over the built-in default
-/// ([`Options::or`]). Adding a setting is one field here and one line in [`Settings::resolve`].
+/// ([`Options::or`]). Adding a setting is one field here, its line in [`Options::or`] (the
+/// compiler asks for it: `or` builds the struct literally) and one line in
+/// [`Settings::resolve`]. A duration is a [`DurationArg`], which both clap and TOML parse, so no
+/// field needs a parser attribute.
 #[derive(Debug, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Options {
@@ -58,14 +61,12 @@ struct Options {
     allow_origins: Vec<String>,
 
     /// How long a detached session lives before its processes are killed (`30s`, `500ms`, `2m`).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    #[serde(default, deserialize_with = "duration_key")]
-    session_ttl: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    session_ttl: Option<DurationArg>,
 
     /// How long an exited process stays readable.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    #[serde(default, deserialize_with = "duration_key")]
-    exited_linger: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    exited_linger: Option<DurationArg>,
 
     /// Output bytes retained per process.
     #[arg(long, value_name = "BYTES")]
@@ -92,14 +93,12 @@ struct Options {
     max_message_bytes: Option<usize>,
 
     /// How often an idle WebSocket peer is pinged.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    #[serde(default, deserialize_with = "duration_key")]
-    ping_interval: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    ping_interval: Option<DurationArg>,
 
     /// A WebSocket peer silent this long (not even a pong) is dropped and its session detached.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    #[serde(default, deserialize_with = "duration_key")]
-    peer_timeout: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    peer_timeout: Option<DurationArg>,
 
     /// Requests of one connection in flight; past it the socket is not read until one answers.
     #[arg(long, value_name = "N")]
@@ -118,8 +117,8 @@ struct Options {
     max_lingering_per_session: Option<usize>,
 
     /// How long a new connection may take to complete `initialize`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    initialize_timeout: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    initialize_timeout: Option<DurationArg>,
 
     /// Connections that have not completed `initialize` yet; one more gets HTTP 503.
     #[arg(long, value_name = "N")]
@@ -134,17 +133,16 @@ struct Options {
     max_stdin_queued_bytes: Option<usize>,
 
     /// How long a `process/write` waits for the child to read before it fails.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    stdin_write_timeout: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    stdin_write_timeout: Option<DurationArg>,
 
     /// Log format on stderr (filter with `RUST_LOG`).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
 
     /// On SIGTERM, how long running commands of attached sessions may finish before they are killed.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    #[serde(default, deserialize_with = "duration_key")]
-    drain_timeout: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    drain_timeout: Option<DurationArg>,
 
     /// Append the audit log (a JSON line per process start and end) to this file instead of stderr.
     #[arg(long, value_name = "PATH")]
@@ -206,10 +204,24 @@ impl Options {
     }
 }
 
-/// A config-file duration: the same text as the flag takes (`30s`, `500ms`).
-fn duration_key<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+/// A duration setting: the same text (`30s`, `500ms`, see [`parse_duration`]) as a flag (clap
+/// takes any `FromStr`) and as a config-file string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DurationArg(Duration);
+
+impl std::str::FromStr for DurationArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DurationArg, String> {
+        parse_duration(text).map(DurationArg)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationArg {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<DurationArg, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -304,8 +316,14 @@ impl Settings {
 
         let defaults = exec_engine::Config::default();
         let engine = exec_engine::Config {
-            session_ttl: options.session_ttl.unwrap_or(defaults.session_ttl),
-            exited_linger: options.exited_linger.unwrap_or(defaults.exited_linger),
+            session_ttl: options
+                .session_ttl
+                .map(|DurationArg(duration)| duration)
+                .unwrap_or(defaults.session_ttl),
+            exited_linger: options
+                .exited_linger
+                .map(|DurationArg(duration)| duration)
+                .unwrap_or(defaults.exited_linger),
             retention_bytes: options.retention_bytes.unwrap_or(defaults.retention_bytes),
             max_sessions: options.max_sessions.unwrap_or(defaults.max_sessions),
             max_processes_per_session: options
@@ -325,9 +343,12 @@ impl Settings {
         server.tls = tls;
         server.admission.allowed_origins = options.allow_origins;
         server.max_message_bytes = options.max_message_bytes.unwrap_or(server.max_message_bytes);
-        server.ping_interval = options.ping_interval.unwrap_or(server.ping_interval);
-        server.peer_timeout = options.peer_timeout.unwrap_or(server.peer_timeout);
-        server.drain_timeout = options.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        server.ping_interval =
+            options.ping_interval.map(|DurationArg(duration)| duration).unwrap_or(server.ping_interval);
+        server.peer_timeout =
+            options.peer_timeout.map(|DurationArg(duration)| duration).unwrap_or(server.peer_timeout);
+        server.drain_timeout =
+            options.drain_timeout.map(|DurationArg(duration)| duration).unwrap_or(DEFAULT_DRAIN_TIMEOUT);
         server.audit = match &options.audit_log {
             Some(path) => {
                 use std::os::unix::fs::OpenOptionsExt as _;
@@ -347,12 +368,18 @@ impl Settings {
             options.max_request_bytes_in_flight.unwrap_or(server.max_request_bytes_in_flight);
         server.max_outbound_bytes_queued =
             options.max_outbound_bytes_queued.unwrap_or(server.max_outbound_bytes_queued);
-        server.initialize_timeout = options.initialize_timeout.unwrap_or(server.initialize_timeout);
+        server.initialize_timeout = options
+            .initialize_timeout
+            .map(|DurationArg(duration)| duration)
+            .unwrap_or(server.initialize_timeout);
         server.max_uninitialized_connections =
             options.max_uninitialized_connections.unwrap_or(server.max_uninitialized_connections);
         server.max_fs_requests_in_flight =
             options.max_fs_requests_in_flight.unwrap_or(server.max_fs_requests_in_flight);
-        server.stdin_write_timeout = options.stdin_write_timeout.unwrap_or(server.stdin_write_timeout);
+        server.stdin_write_timeout = options
+            .stdin_write_timeout
+            .map(|DurationArg(duration)| duration)
+            .unwrap_or(server.stdin_write_timeout);
         // envPolicy evaluates against the executor's own environment, captured once here.
         server.base_environment = std::env::vars_os()
             .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))

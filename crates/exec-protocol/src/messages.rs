@@ -128,6 +128,41 @@ pub fn file_too_large(path: &str, limit: u64) -> String {
     format!("cannot read {path}: file too large (the limit is {limit} bytes)")
 }
 
+/// `data.kind` of the -32600 [`file_too_large`] (our extension): a client that can read in
+/// blocks knows to switch to them without reading the text.
+pub const KIND_FILE_TOO_LARGE: &str = "fileTooLarge";
+
+/// -32600: `fs/writeFile` through more links than the kernel follows (`ELOOP`, found while
+/// resolving the links to write through them).
+pub fn write_through_too_many_links(path: &str) -> String {
+    format!("cannot write {path}: too many levels of symbolic links")
+}
+
+/// -32004, -32600 or -32603 by the OS error's kind: an `fs/*` operation the operating system
+/// refused. `action` says what was tried (`cannot read`, `cannot write`, `cannot stat`, ...);
+/// the OS text ends the message (`No such file or directory (os error 2)`).
+pub fn fs_os_error(action: &str, path: &str, error: &impl std::fmt::Display) -> String {
+    format!("{action} {path}: {error}")
+}
+
+/// -32603: the blocking task running an `fs/*` operation ended without an answer (it panicked:
+/// a bug, never client input).
+pub fn fs_operation_failed(error: &impl std::fmt::Display) -> String {
+    format!("file operation failed: {error}")
+}
+
+/// -32603: the blocking task evaluating a large `envPolicy` ended without an answer (a bug,
+/// never client input).
+pub fn env_policy_evaluation_failed(error: &impl std::fmt::Display) -> String {
+    format!("envPolicy evaluation failed: {error}")
+}
+
+/// -32603 `sandboxPreparation`: the kernel could enforce the intent but setting it up failed
+/// (a path could not be opened).
+pub fn sandbox_preparation_failed(reason: &impl std::fmt::Display) -> String {
+    format!("sandbox preparation failed: {reason}")
+}
+
 /// -32600: `fs/remove` of `/` or a protected system path; `canonical` is what `path` resolves to.
 pub fn protected_path(path: &str, canonical: &str) -> String {
     format!("refusing to remove {path}: {canonical} is a protected system path")

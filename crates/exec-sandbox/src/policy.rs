@@ -141,6 +141,12 @@ impl SandboxError {
     pub fn kind(&self) -> SandboxErrorKind {
         self.kind
     }
+
+    /// Why, without the "sandbox unavailable: " or "sandbox preparation failed: " that
+    /// `Display` puts first (the server words the wire text itself).
+    pub fn reason(&self) -> &str {
+        &self.message
+    }
 }
 
 impl fmt::Display for SandboxError {

@@ -241,11 +241,16 @@ pub(crate) mod to_wire {
     /// A sandbox that could not be set up: -32603 with `sandboxUnavailable` or
     /// `sandboxPreparation`.
     pub(crate) fn sandbox_error(error: &exec_sandbox::SandboxError) -> ErrorObject {
-        let kind = match error.kind() {
-            exec_sandbox::SandboxErrorKind::Unavailable => messages::KIND_SANDBOX_UNAVAILABLE,
-            exec_sandbox::SandboxErrorKind::Preparation => messages::KIND_SANDBOX_PREPARATION,
-        };
-        internal_with_kind(error.to_string(), kind)
+        match error.kind() {
+            exec_sandbox::SandboxErrorKind::Unavailable => internal_with_kind(
+                messages::sandbox_intent_refused(&error.reason()),
+                messages::KIND_SANDBOX_UNAVAILABLE,
+            ),
+            exec_sandbox::SandboxErrorKind::Preparation => internal_with_kind(
+                messages::sandbox_preparation_failed(&error.reason()),
+                messages::KIND_SANDBOX_PREPARATION,
+            ),
+        }
     }
 
     /// The `data.kind` of a spawn failure, as the 0.171 reference classifies them: a missing
@@ -532,9 +537,19 @@ pub(crate) mod from_wire {
         Ok(sandbox::Entry { path, access, missing })
     }
 
+    /// The number a pinned message built by `template` holds, when `message` is that message
+    /// (`too many processes (limit 8)` → 8 for `messages::too_many_processes`).
+    fn number_in(message: &str, template: impl Fn(usize) -> String) -> Option<usize> {
+        let marker = usize::MAX.to_string();
+        let probe = template(usize::MAX);
+        let (prefix, suffix) = probe.split_once(&marker)?;
+        message.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
+    }
+
     /// A client error as the engine's typed error, where the server's pinned message identifies
     /// one, so code written against the local engine sees the same errors remotely. `id` is the
-    /// process the call was about.
+    /// process the call was about. (`too many sessions` is an `initialize` refusal, which
+    /// `ExecClient::connect` reports as a `ClientError`; no backend call meets it.)
     pub(crate) fn backend_error(error: ClientError, id: Option<&str>) -> BackendError {
         match error {
             ClientError::Disconnected(reason) => BackendError::Disconnected(reason),
@@ -551,6 +566,10 @@ pub(crate) mod from_wire {
                     ProcessError::SessionTakenOver.into()
                 } else if message == messages::not_a_tty(id) {
                     ProcessError::NotATty(process()).into()
+                } else if let Some(limit) = number_in(&message, messages::too_many_processes) {
+                    StartError::TooManyProcesses { limit }.into()
+                } else if let Some(cwd) = message.strip_prefix(&messages::cwd_not_absolute("")) {
+                    StartError::RelativeCwd(cwd.into()).into()
                 } else {
                     BackendError::Remote { code: Some(code), message }
                 }
@@ -559,20 +578,19 @@ pub(crate) mod from_wire {
         }
     }
 
-    /// A failed `process/start` as the engine's typed error: a spawn failure (-32603) becomes
-    /// `Cwd` or `Spawn` by its `data`, anything else as [`backend_error`].
+    /// A failed `process/start` as the engine's typed error: a spawn failure becomes `Cwd` or
+    /// `Spawn` by its `data`, its source an `io::Error` of the kind
+    /// [`ClientError::spawn_failure`] reads (so `source.kind()` is `NotFound` for a missing
+    /// program, remotely as locally); anything else as [`backend_error`].
     pub(crate) fn start_error(error: ClientError, id: &str, program: String) -> BackendError {
-        match error {
-            ClientError::Remote { code: exec_protocol::jsonrpc::INTERNAL_ERROR, message, data } => {
-                let source = std::io::Error::other(message);
-                match data.get("cwd").and_then(serde_json::Value::as_str) {
-                    Some(cwd) => StartError::Cwd { cwd: cwd.into(), source },
-                    None => StartError::Spawn { program, source },
-                }
-                .into()
-            }
-            other => backend_error(other, Some(id)),
+        let Some(kind) = error.spawn_failure() else { return backend_error(error, Some(id)) };
+        let ClientError::Remote { message, data, .. } = error else { return backend_error(error, Some(id)) };
+        let source = std::io::Error::new(kind, message);
+        match data.get("cwd").and_then(serde_json::Value::as_str) {
+            Some(cwd) => StartError::Cwd { cwd: cwd.into(), source },
+            None => StartError::Spawn { program, source },
         }
+        .into()
     }
 }
 
@@ -734,6 +752,53 @@ mod tests {
         assert_eq!(from_wire::path("file://localhost/etc"), Some(PathBuf::from("/etc")));
         assert_eq!(from_wire::path("relative"), None);
         assert_eq!(from_wire::path("file://relative"), None);
+    }
+
+    /// Every typed start error the server sends comes back as the same typed error on the
+    /// client, a spawn failure with its `io::ErrorKind`; the April peer's kind-less spawn failure
+    /// is read from its `(os error N)`.
+    #[test]
+    fn start_errors_round_trip_to_typed_errors() {
+        use exec_engine::{BackendError, StartError};
+        use std::io::ErrorKind;
+        let round_trip = |error: StartError| {
+            let client_error = crate::client::ClientError::from(to_wire::start_error(error));
+            from_wire::start_error(client_error, "p1", "make".to_owned())
+        };
+        let spawn_kind = |error: BackendError| match error {
+            BackendError::Start(StartError::Spawn { source, .. } | StartError::Cwd { source, .. }) => {
+                source.kind()
+            }
+            other => panic!("not a spawn failure: {other:?}"),
+        };
+        for kind in [ErrorKind::NotFound, ErrorKind::PermissionDenied, ErrorKind::Other] {
+            let spawn = StartError::Spawn { program: "make".to_owned(), source: kind.into() };
+            assert_eq!(spawn_kind(round_trip(spawn)), kind);
+            let cwd = StartError::Cwd { cwd: "/srv".into(), source: kind.into() };
+            assert_eq!(spawn_kind(round_trip(cwd)), kind);
+        }
+        let april = crate::client::ClientError::Remote {
+            code: exec_protocol::jsonrpc::INTERNAL_ERROR,
+            message: "Permission denied (os error 13)".to_owned(),
+            data: serde_json::Value::Null,
+        };
+        assert_eq!(
+            spawn_kind(from_wire::start_error(april, "p1", "make".to_owned())),
+            ErrorKind::PermissionDenied
+        );
+        assert!(matches!(
+            round_trip(StartError::TooManyProcesses { limit: 8 }),
+            BackendError::Start(StartError::TooManyProcesses { limit: 8 })
+        ));
+        assert!(matches!(
+            round_trip(StartError::RelativeCwd("src".into())),
+            BackendError::Start(StartError::RelativeCwd(cwd)) if cwd == Path::new("src")
+        ));
+        assert!(matches!(round_trip(StartError::EmptyArgv), BackendError::Start(StartError::EmptyArgv)));
+        assert!(matches!(
+            round_trip(StartError::DuplicateId(exec_engine::ProcessId::new("p1"))),
+            BackendError::Start(StartError::DuplicateId(_))
+        ));
     }
 
     #[test]

@@ -119,3 +119,47 @@ fn operations_doc_lists_every_option() {
          `UPDATE_EXPECT=1 cargo test -p exec-server options_doc` or paste:\n{expected}"
     );
 }
+
+/// A sample config-file value for one row of the table, from the flag's value name: what a user
+/// would write after reading the row.
+fn sample_value(argument: &clap::Arg) -> String {
+    if argument.get_num_args().is_some_and(|range| range.max_values() == 0) {
+        return "true".to_owned();
+    }
+    if let Some(first) = argument.get_possible_values().first() {
+        return format!("\"{}\"", first.get_name());
+    }
+    let value_name = argument.get_value_names().and_then(|names| names.first()).map(|name| name.as_str());
+    let scalar = match value_name {
+        Some("DURATION") => "\"30s\"".to_owned(),
+        Some("BYTES" | "N") => "4096".to_owned(),
+        Some("URL") => "\"stdio\"".to_owned(),
+        Some("PATH" | "PEM") => "\"/nonexistent/exec-server-sample\"".to_owned(),
+        Some("ORIGIN") => "\"https://example.com\"".to_owned(),
+        other => panic!("no sample config value for a flag whose value is named {other:?}"),
+    };
+    if matches!(argument.get_action(), clap::ArgAction::Append) { format!("[{scalar}]") } else { scalar }
+}
+
+/// Every key of the table (the document's copy is held equal by the test above) parses from a
+/// config file with the value form its row documents, and sets its field.
+#[test]
+fn a_config_file_with_every_documented_key_parses() {
+    let mut file = String::new();
+    let mut keys = 0;
+    for argument in Cli::command().get_arguments() {
+        let id = argument.get_id().as_str();
+        let documented = options_table().contains(&format!("| `{id}` |"))
+            || options_table().contains(&format!("| `{id}` (list) |"));
+        if !documented {
+            continue;
+        }
+        writeln!(file, "{id} = {}", sample_value(argument)).expect("writing to a String");
+        keys += 1;
+    }
+    assert!(keys > 20, "the table lists {keys} keys:\n{file}");
+    let options: super::Options = toml::from_str(&file).unwrap_or_else(|error| panic!("{error}\n{file}"));
+    // Every field is an `Option` or a list: a key that parsed but landed nowhere shows as `None`.
+    let shown = format!("{options:?}");
+    assert!(!shown.contains("None") && !shown.contains("[]"), "a key set nothing: {shown}\n{file}");
+}

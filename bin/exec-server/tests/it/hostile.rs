@@ -76,6 +76,8 @@ async fn read_file_refuses_devices_and_files_past_the_limit() {
     let error = client.request_error("fs/readFile", json!({ "path": text(&big) })).await;
     let expected = format!("cannot read {}: file too large (the limit is {limit} bytes)", text(&big));
     assert_error(&error, -32600, &expected);
+    // The kind lets a client switch to chunked reads without reading the text.
+    assert_eq!(error.data["kind"], "fileTooLarge", "error: {error:?}");
 
     // Exactly the limit is still fine, and arrives whole.
     std::fs::File::create(&big).and_then(|file| file.set_len(limit)).expect("shrink the sparse file");

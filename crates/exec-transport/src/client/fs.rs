@@ -15,9 +15,9 @@ use bytes::Bytes;
 use exec_protocol::ByteChunk;
 use exec_protocol::fs as wire;
 use exec_protocol::method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{ClientError, ExecClient, Retry};
+use super::{ClientError, ExecClient, Resend};
 
 /// What `fs/getMetadata` says about a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,12 @@ pub enum OpenMode {
 
 /// An open file on the executor (chunked methods). Close it with [`FileHandle::close`]; a
 /// handle dropped unclosed stays open on the server until the connection ends.
+///
+/// A handle belongs to the connection that opened it: the server closes it when that connection
+/// ends, also when recovery reconnects and resumes the session. So its calls are never resent on
+/// a new connection (they could only fail with -32004 `unknown file handle`): a connection lost
+/// during one of them fails it with [`ClientError::Disconnected`], and the caller opens the file
+/// again.
 #[derive(Debug)]
 pub struct FileHandle {
     client: ExecClient,
@@ -81,13 +87,13 @@ impl ExecClient {
     /// Whether chunked reads (`fs/open` mode `read`, `fs/readBlock`) are offered: the
     /// `fs/readBlock` capability, or `sandboxedFileStreaming` in `environmentInfo`.
     pub fn has_chunked_read(&self) -> bool {
-        self.has_capability(method_names::READ_BLOCK) || self.environment_capability("sandboxedFileStreaming")
+        self.has_capability(method::FS_READ_BLOCK) || self.environment_capability("sandboxedFileStreaming")
     }
 
     /// Whether chunked writes (`fs/open` mode `replace`, `fs/writeBlock`) are offered: the
     /// `fs/writeBlock` capability, or `fileWriteStreaming` in `environmentInfo`.
     pub fn has_chunked_write(&self) -> bool {
-        self.has_capability(method_names::WRITE_BLOCK) || self.environment_capability("fileWriteStreaming")
+        self.has_capability(method::FS_WRITE_BLOCK) || self.environment_capability("fileWriteStreaming")
     }
 
     /// `path` as this server wants it on the wire.
@@ -106,28 +112,31 @@ impl ExecClient {
     /// The whole file (`fs/readFile`). Servers cap this (ours near 8 MiB); use the chunked
     /// methods for more.
     pub async fn fs_read_file(&self, path: &str) -> Result<Bytes, ClientError> {
-        let params = self.fs_params(json!({ "path": self.fs_wire_path(path) }));
-        let response: wire::FsReadFileResponse =
-            self.call(method::FS_READ_FILE, &params, Retry::Safe).await?;
+        let params =
+            wire::FsReadFileParams { path: self.fs_wire_path(path), sandbox: None, follow_symlinks: None };
+        let response = self.fs_request::<method::FsReadFile>(&params).await?;
         Ok(Bytes::from(response.data_base64.into_vec()))
     }
 
     /// Creates or replaces a file with `data` (`fs/writeFile`). The whole file travels in one
     /// message, so it must fit the server's message limit.
     pub async fn fs_write_file(&self, path: &str, data: &[u8]) -> Result<(), ClientError> {
-        let params = self.fs_params(json!({
-            "path": self.fs_wire_path(path),
-            "dataBase64": ByteChunk::from(data).to_base64(),
-        }));
-        let _: Value = self.call(method::FS_WRITE_FILE, &params, Retry::Safe).await?;
+        let params = wire::FsWriteFileParams {
+            path: self.fs_wire_path(path),
+            data_base64: ByteChunk::from(data).to_base64(),
+            sandbox: None,
+            follow_symlinks: None,
+            write_id: None,
+        };
+        self.fs_request::<method::FsWriteFile>(&params).await?;
         Ok(())
     }
 
     /// Metadata of a path (`fs/getMetadata`), following a final symbolic link.
     pub async fn fs_metadata(&self, path: &str) -> Result<FsMetadata, ClientError> {
-        let params = self.fs_params(json!({ "path": self.fs_wire_path(path) }));
-        let response: wire::FsGetMetadataResponse =
-            self.call(method::FS_GET_METADATA, &params, Retry::Safe).await?;
+        let params =
+            wire::FsGetMetadataParams { path: self.fs_wire_path(path), sandbox: None, follow_symlinks: None };
+        let response = self.fs_request::<method::FsGetMetadata>(&params).await?;
         Ok(FsMetadata {
             is_directory: response.is_directory,
             is_file: response.is_file,
@@ -138,9 +147,8 @@ impl ExecClient {
 
     /// The entries of a directory (`fs/readDirectory`), without `.` and `..`.
     pub async fn fs_read_directory(&self, path: &str) -> Result<Vec<FsEntry>, ClientError> {
-        let params = self.fs_params(json!({ "path": self.fs_wire_path(path) }));
-        let response: wire::FsReadDirectoryResponse =
-            self.call(method::FS_READ_DIRECTORY, &params, Retry::Safe).await?;
+        let params = wire::FsReadDirectoryParams { path: self.fs_wire_path(path), sandbox: None };
+        let response = self.fs_request::<method::FsReadDirectory>(&params).await?;
         Ok(response
             .entries
             .into_iter()
@@ -154,8 +162,13 @@ impl ExecClient {
 
     /// Creates a directory (and, with `recursive`, its missing parents).
     pub async fn fs_create_directory(&self, path: &str, recursive: bool) -> Result<(), ClientError> {
-        let params = self.fs_params(json!({ "path": self.fs_wire_path(path), "recursive": recursive }));
-        let _: Value = self.call(method::FS_CREATE_DIRECTORY, &params, Retry::Safe).await?;
+        let params = wire::FsCreateDirectoryParams {
+            path: self.fs_wire_path(path),
+            recursive: Some(recursive),
+            sandbox: None,
+            follow_symlinks: None,
+        };
+        self.fs_request::<method::FsCreateDirectory>(&params).await?;
         Ok(())
     }
 
@@ -163,59 +176,57 @@ impl ExecClient {
     pub async fn fs_open(&self, path: &str, mode: OpenMode) -> Result<FileHandle, ClientError> {
         let id = format!("h{}-{}", std::process::id(), NEXT_HANDLE.fetch_add(1, Ordering::Relaxed));
         let mode = match mode {
-            OpenMode::Read => "read",
-            OpenMode::Replace => "replace",
+            OpenMode::Read => wire::FsOpenMode::Read,
+            OpenMode::Replace => wire::FsOpenMode::Replace,
         };
-        let params =
-            json!({ "handleId": id, "path": self.fs_wire_path(path), "mode": mode, "sandbox": null });
-        let _: Value = self.call(method_names::OPEN, &params, Retry::Never).await?;
+        let params = wire::FsOpenParams {
+            handle_id: id.clone(),
+            path: self.fs_wire_path(path),
+            mode: Some(mode),
+            sandbox: None,
+        };
+        self.fs_request::<method::FsOpen>(&params).await?;
         Ok(FileHandle { client: self.clone(), id })
     }
 
-    /// Adds `"sandbox": null` for a current Codex server, which expects the field.
-    fn fs_params(&self, mut params: Value) -> Value {
-        if self.fs_wants_uris() {
-            params["sandbox"] = Value::Null;
+    /// A typed `fs/*` request under its method's [`Resend`] policy, with `"sandbox": null` added
+    /// for a current Codex server, which expects the field (the typed params leave out a `None`).
+    async fn fs_request<M: Resend>(&self, params: &M::Params) -> Result<M::Response, ClientError> {
+        if !self.fs_wants_uris() {
+            return self.request::<M>(params).await;
         }
-        params
+        let mut value = serde_json::to_value(params).map_err(|error| {
+            ClientError::Protocol(format!("cannot encode the {} params: {error}", M::NAME))
+        })?;
+        if let Value::Object(members) = &mut value {
+            members.entry("sandbox").or_insert(Value::Null);
+        }
+        self.call(M::NAME, &value, M::retry(self, params)).await
     }
 }
 
 impl FileHandle {
     /// Up to `len` bytes at `offset`, and whether the end of the file was reached.
     pub async fn read_block(&self, offset: u64, len: usize) -> Result<(Bytes, bool), ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Block {
-            chunk: ByteChunk,
-            eof: bool,
-        }
-        let params = json!({ "handleId": self.id, "offset": offset, "len": len });
-        let block: Block = self.client.call(method_names::READ_BLOCK, &params, Retry::Safe).await?;
+        let params = wire::FsReadBlockParams { handle_id: self.id.clone(), offset, len: len as u64 };
+        let block = self.client.request::<method::FsReadBlock>(&params).await?;
         Ok((Bytes::from(block.chunk.into_vec()), block.eof))
     }
 
-    /// Writes `data` at `offset` (repeating a write of the same block is harmless).
+    /// Writes `data` at `offset`.
     pub async fn write_block(&self, offset: u64, data: &[u8]) -> Result<(), ClientError> {
         let params =
-            json!({ "handleId": self.id, "offset": offset, "chunk": ByteChunk::from(data).to_base64() });
-        let _: Value = self.client.call(method_names::WRITE_BLOCK, &params, Retry::Safe).await?;
+            wire::FsWriteBlockParams { handle_id: self.id.clone(), offset, chunk: ByteChunk::from(data) };
+        self.client.request::<method::FsWriteBlock>(&params).await?;
         Ok(())
     }
 
     /// Closes the handle (`fs/close`); for a written file, this is when it is complete.
     pub async fn close(self) -> Result<(), ClientError> {
-        let params = json!({ "handleId": self.id });
-        let _: Value = self.client.call(method_names::CLOSE, &params, Retry::Safe).await?;
+        let params = wire::FsCloseParams { handle_id: self.id };
+        self.client.request::<method::FsClose>(&params).await?;
         Ok(())
     }
-}
-
-/// The chunked methods (SPEC §12), which `exec_protocol::method` does not name yet.
-mod method_names {
-    pub(super) const OPEN: &str = exec_protocol::method::FS_OPEN;
-    pub(super) const READ_BLOCK: &str = exec_protocol::method::FS_READ_BLOCK;
-    pub(super) const WRITE_BLOCK: &str = exec_protocol::method::FS_WRITE_BLOCK;
-    pub(super) const CLOSE: &str = exec_protocol::method::FS_CLOSE;
 }
 
 /// `path` as a `file://` URI, unless it already is one (a caller that converted it itself).

@@ -193,6 +193,47 @@ pub enum ClientError {
     Protocol(String),
 }
 
+impl ClientError {
+    /// The server's `data.kind` for a remote error (`spawnNotFound`, `sandboxUnavailable`,
+    /// `fileTooLarge`, ...: the `KIND_*` constants of `exec_protocol::messages`), so callers decide
+    /// by kind rather than by text. `None` for other errors and for servers that send no kind
+    /// (the April peer never does).
+    pub fn remote_kind(&self) -> Option<&str> {
+        match self {
+            ClientError::Remote { data, .. } => data.get("kind").and_then(serde_json::Value::as_str),
+            _ => None,
+        }
+    }
+
+    /// For a failed `process/start`: the kind of OS error the spawn met, when the error is a
+    /// spawn failure. By `data.kind` where the server sends one (ours and the 0.171 reference:
+    /// `spawnNotFound` → `NotFound`, `spawnPermissionDenied` → `PermissionDenied`, `spawnFailed`
+    /// → `Other`); a -32603 without a kind (the April peer words a spawn failure as the bare OS
+    /// error) falls back to the `(os error N)` its text ends with, and to `Other` without one.
+    /// `None` when the start failed for another reason (a sandbox, a limit, bad params).
+    pub fn spawn_failure(&self) -> Option<std::io::ErrorKind> {
+        use exec_protocol::messages;
+        let ClientError::Remote { code: exec_protocol::jsonrpc::INTERNAL_ERROR, message, .. } = self else {
+            return None;
+        };
+        match self.remote_kind() {
+            Some(messages::KIND_SPAWN_NOT_FOUND) => Some(std::io::ErrorKind::NotFound),
+            Some(messages::KIND_SPAWN_PERMISSION_DENIED) => Some(std::io::ErrorKind::PermissionDenied),
+            Some(messages::KIND_SPAWN_FAILED) => Some(std::io::ErrorKind::Other),
+            Some(_) => None,
+            None => {
+                let number = message
+                    .strip_suffix(')')
+                    .and_then(|rest| rest.rsplit_once("(os error "))
+                    .and_then(|(_, number)| number.parse::<i32>().ok());
+                Some(number.map_or(std::io::ErrorKind::Other, |number| {
+                    std::io::Error::from_raw_os_error(number).kind()
+                }))
+            }
+        }
+    }
+}
+
 impl From<ErrorObject> for ClientError {
     fn from(error: ErrorObject) -> ClientError {
         ClientError::Remote { code: error.code, message: error.message, data: error.data.unwrap_or_default() }
@@ -235,6 +276,36 @@ resend! {
     ProcessSignal => Retry::Never;
     ProcessResize => Retry::Safe;
     ProcessList => Retry::Safe;
+    // Reads and whole-file writes end in the same state when sent twice.
+    FsReadFile => Retry::Safe;
+    FsWriteFile => Retry::Safe;
+    FsGetMetadata => Retry::Safe;
+    FsReadDirectory => Retry::Safe;
+    FsCopy => Retry::Safe;
+    FsCanonicalize => Retry::Safe;
+    FsWalk => Retry::Safe;
+    // An open handle or a watch belongs to the connection that made it; the server drops it with
+    // that connection (also on a resume), so a resend could only meet -32004 `unknown file
+    // handle` or make a watch nobody reads. The caller opens (or watches) again.
+    FsOpen => Retry::Never;
+    FsReadBlock => Retry::Never;
+    FsWriteBlock => Retry::Never;
+    FsClose => Retry::Never;
+    FsWatchMissing => Retry::Never;
+}
+
+impl Resend for method::FsCreateDirectory {
+    /// A non-recursive create that arrived would fail "exists" when sent again.
+    fn retry(_client: &ExecClient, params: &Self::Params) -> Retry {
+        if params.recursive() { Retry::Safe } else { Retry::Never }
+    }
+}
+
+impl Resend for method::FsRemove {
+    /// Without `force`, a remove that arrived would fail "not found" when sent again.
+    fn retry(_client: &ExecClient, params: &Self::Params) -> Retry {
+        if params.force.unwrap_or(true) { Retry::Safe } else { Retry::Never }
+    }
 }
 
 impl Resend for method::ProcessWrite {
@@ -642,9 +713,9 @@ impl ExecClient {
     }
 
     /// Sends a request and decodes its result; across a dropped connection, `Retry::Safe` calls
-    /// are sent again once recovery has reconnected. Typed requests go through
-    /// [`request`](Self::request); this is for methods whose params are built as JSON (the fs
-    /// helpers, which add the current client's optional members).
+    /// are sent again once recovery has reconnected. Only [`request`](Self::request) and
+    /// `fs_request` (which adds the `"sandbox": null` a current Codex server expects) call this,
+    /// with a method's name and policy from its marker.
     async fn call<P: Serialize, R: DeserializeOwned>(
         &self,
         method_name: &str,

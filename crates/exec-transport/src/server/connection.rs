@@ -194,7 +194,6 @@ async fn pump(
     mut first: Option<Event>,
     mut subscription: Subscription,
 ) {
-    let mut buffer = Vec::new();
     loop {
         let event = match first.take() {
             Some(event) => event,
@@ -225,7 +224,7 @@ async fn pump(
             }
             continue;
         }
-        let Some(frame) = handlers::encode_event(&mut buffer, process_id, &event, denied) else {
+        let Some(frame) = handlers::encode_event(process_id, &event, denied) else {
             if let Event::Gap { dropped_before } = event {
                 context.shared.metrics.gap();
                 tracing::warn!(process = %Clipped(process_id.as_str()), dropped_before = dropped_before.get(), "notification gap");

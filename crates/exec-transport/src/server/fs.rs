@@ -51,6 +51,9 @@ pub(crate) enum FsError {
     /// reference does.
     #[error("{0}")]
     Denied(String),
+    /// A file larger than `fs/readFile` answers whole: -32600 with `data.kind: "fileTooLarge"`.
+    #[error("{0}")]
+    TooLarge(String),
     /// Anything else the OS reported.
     #[error("{0}")]
     Other(String),
@@ -58,7 +61,7 @@ pub(crate) enum FsError {
 
 impl FsError {
     fn from_io(context: &str, path: &Path, error: io::Error) -> Self {
-        let message = format!("{context} {}: {error}", path.display());
+        let message = messages::fs_os_error(context, &path.display().to_string(), &error);
         match error.kind() {
             io::ErrorKind::NotFound => FsError::NotFound(message),
             io::ErrorKind::InvalidInput => FsError::Invalid(message),
@@ -126,7 +129,7 @@ pub(crate) fn read_file_with(path: &Path, limit: u64, follow: bool) -> Result<Ve
 }
 
 fn too_large(path: &Path, limit: u64) -> FsError {
-    FsError::Invalid(messages::file_too_large(&path.display().to_string(), limit))
+    FsError::TooLarge(messages::file_too_large(&path.display().to_string(), limit))
 }
 
 #[derive(Debug)]
@@ -288,7 +291,7 @@ fn resolve_final_links(path: &Path) -> Result<PathBuf, FsError> {
             Err(error) => return Err(FsError::from_io("cannot write", path, error)),
         }
     }
-    Err(FsError::Invalid(format!("cannot write {}: too many levels of symbolic links", path.display())))
+    Err(FsError::Invalid(messages::write_through_too_many_links(&path.display().to_string())))
 }
 
 /// Creates a new, uniquely named hidden file next to `target` with `O_EXCL` (never an existing

@@ -49,6 +49,10 @@ fn fs_error(error: FsError) -> ErrorObject {
     match error {
         FsError::NotFound(message) => ErrorObject::not_found(message),
         FsError::Invalid(message) | FsError::Denied(message) => ErrorObject::invalid_request(message),
+        FsError::TooLarge(message) => ErrorObject {
+            data: Some(serde_json::json!({ "kind": messages::KIND_FILE_TOO_LARGE })),
+            ..ErrorObject::invalid_request(message)
+        },
         FsError::Other(message) => ErrorObject::internal_error(message),
     }
 }
@@ -111,17 +115,15 @@ pub(crate) fn encode_binary_output(
 
 /// Encodes one engine event as a notification frame; `None` for events with no wire form.
 /// `sandbox_denied` is the server's judgement for an `Exited` event ([`sandbox_denied`]).
-pub(crate) fn encode_event(
-    buffer: &mut Vec<u8>,
-    process_id: &ProcessId,
-    event: &Event,
-    sandbox_denied: bool,
-) -> Option<String> {
+///
+/// Each frame is a fresh allocation of its exact size: the frame moves into the connection's
+/// outbound queue and is freed by the writer, so there is no buffer to hand back and reuse.
+pub(crate) fn encode_event(process_id: &ProcessId, event: &Event, sandbox_denied: bool) -> Option<String> {
     let frame = match event {
         Event::Output(chunk) => {
-            buffer.clear();
+            let mut frame = Vec::new();
             exec_protocol::fast::write_output_notification(
-                buffer,
+                &mut frame,
                 process_id.as_str(),
                 chunk.seq.get(),
                 to_wire::stream(chunk.stream),
@@ -130,7 +132,7 @@ pub(crate) fn encode_event(
             // SAFETY: the fast encoder writes ASCII around the (escaped, valid UTF-8) process id
             // and base64, so the frame is valid UTF-8; validating every output frame again was
             // a measurable share of the streaming path.
-            return Some(unsafe { String::from_utf8_unchecked(std::mem::take(buffer)) });
+            return Some(unsafe { String::from_utf8_unchecked(frame) });
         }
         Event::Exited { seq, status } => notification_text(
             method::PROCESS_EXITED,
@@ -475,9 +477,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ErrorObject> {
     match tokio::time::timeout(fs::OPERATION_TIMEOUT, tokio::task::spawn_blocking(operation)).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join_error)) => {
-            Err(ErrorObject::internal_error(format!("file operation failed: {join_error}")))
-        }
+        Ok(Err(join_error)) => Err(ErrorObject::internal_error(messages::fs_operation_failed(&join_error))),
         Err(_) => Err(ErrorObject::internal_error(messages::fs_operation_timed_out(
             fs::OPERATION_TIMEOUT.as_secs(),
         ))),
@@ -731,7 +731,7 @@ async fn child_environment(
     }
     let shared = Arc::clone(shared);
     tokio::task::spawn_blocking(move || evaluate(&shared)).await.map_err(|join_error| {
-        ErrorObject::internal_error(format!("envPolicy evaluation failed: {join_error}"))
+        ErrorObject::internal_error(messages::env_policy_evaluation_failed(&join_error))
     })
 }
 

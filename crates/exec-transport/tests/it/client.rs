@@ -488,3 +488,47 @@ async fn an_inline_start_cut_short_continues_with_pushes_and_recovers_from_a_dro
     let seqs: Vec<u64> = rest.events.iter().map(|event| event.seq().get()).collect();
     assert_eq!(seqs, [3, 4, 5], "{:?}", rest.events);
 }
+
+/// File handles live per connection on the server, so a block call cut by a dropped connection
+/// is not resent after recovery (it could only meet -32004 `unknown file handle`): it fails with
+/// `Disconnected`, the handle is gone on the new connection, and opening again works. Before
+/// `fs/readBlock` was marked never-resent, the cut call came back as that -32004 instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_read_cut_by_a_drop_fails_clearly_and_is_not_resent() {
+    let server = TestServer::start().await;
+    let proxy = Proxy::start(server.address).await;
+    let client = connect(&proxy.url(), recovery()).await;
+    let path = std::env::temp_dir().join(format!("exec-transport-blocks-{}", std::process::id()));
+    std::fs::write(&path, vec![b'x'; 64 * 1024]).unwrap();
+    let path_text = path.to_str().unwrap();
+
+    let handle = client.fs_open(path_text, exec_transport::client::OpenMode::Read).await.unwrap();
+    let (first, _) = handle.read_block(0, 1024).await.unwrap();
+    assert_eq!(first.len(), 1024);
+
+    // The next block reaches the server, its answer is held back, and the connection is cut.
+    proxy.freeze();
+    let before = proxy.upstream_reads(0);
+    let (read, ()) = tokio::join!(handle.read_block(1024, 1024), async {
+        proxy.wait_upstream_reads(0, before + 1).await;
+        proxy.cut();
+    });
+    match read {
+        Err(ClientError::Disconnected(reason)) => assert!(!reason.is_empty()),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+
+    // Recovery reconnected; the old handle did not survive its connection.
+    let again = tokio::time::timeout(DEADLINE, handle.read_block(1024, 1024)).await.expect("no hang");
+    match again {
+        Err(ClientError::Remote { code: -32004, message, .. }) => {
+            assert!(message.contains("unknown file handle"), "{message}")
+        }
+        other => panic!("expected -32004 unknown file handle, got {other:?}"),
+    }
+    let reopened = client.fs_open(path_text, exec_transport::client::OpenMode::Read).await.unwrap();
+    let (block, _) = reopened.read_block(1024, 1024).await.unwrap();
+    assert_eq!(block.len(), 1024);
+    reopened.close().await.unwrap();
+    let _ = std::fs::remove_file(&path);
+}

@@ -126,6 +126,11 @@ impl Proxy {
         tokio::time::timeout(DEADLINE, reached).await.expect("the proxy forwards in time");
     }
 
+    /// How many client-to-server reads connection number `connection` has forwarded so far.
+    pub fn upstream_reads(&self, connection: usize) -> usize {
+        self.upstream_reads.borrow().get(connection).copied().unwrap_or(0)
+    }
+
     /// The same for server-to-client reads, waiting at most `limit`; whether they happened.
     pub async fn downstream_reads_within(&self, connection: usize, reads: usize, limit: Duration) -> bool {
         let reached = Self::reads_reached(&self.downstream_reads, connection, reads);
