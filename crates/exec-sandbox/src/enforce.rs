@@ -49,6 +49,20 @@ pub struct PreparedSandbox {
     seccomp_program: Vec<seccomp::Instruction>,
     /// Read-only bind mounts to make, parents before children.
     carve_outs: Vec<CarveOut>,
+    /// How the child gets the mount namespace the carve-outs need.
+    mounts: MountNamespace,
+}
+
+/// How a child makes the private mount namespace for its carve-outs.
+#[derive(Debug)]
+enum MountNamespace {
+    /// `unshare(CLONE_NEWNS)`: this process has `CAP_SYS_ADMIN`.
+    Direct,
+    /// This process lacks `CAP_SYS_ADMIN` but may create user namespaces: `unshare(CLONE_NEWNS)`
+    /// when the child already holds the capability in its own user namespace (inside a
+    /// contained session), else `unshare(CLONE_NEWUSER | CLONE_NEWNS)` with a one-line map of
+    /// its own uid and gid. The map lines (`"U U 1\n"`) are formatted here, before the fork.
+    UserNamespace { uid_map: Vec<u8>, gid_map: Vec<u8> },
 }
 
 #[derive(Debug)]
@@ -69,7 +83,8 @@ impl SandboxPolicy {
     ///
     /// Fails with [`SandboxErrorKind::Unavailable`](crate::SandboxErrorKind::Unavailable) when
     /// this kernel or process cannot enforce the policy exactly (Landlock ABI below
-    /// [`MINIMUM_LANDLOCK_ABI`], no seccomp filters, carve-outs without a mount namespace), and
+    /// [`MINIMUM_LANDLOCK_ABI`], no seccomp filters, carve-outs without `CAP_SYS_ADMIN` nor an
+    /// unprivileged user namespace), and
     /// with [`SandboxErrorKind::Preparation`](crate::SandboxErrorKind::Preparation) when a path
     /// cannot be opened or a carve-out is not inside a write root.
     pub fn prepare(&self) -> Result<PreparedSandbox, SandboxError> {
@@ -85,9 +100,20 @@ impl SandboxPolicy {
                 "no seccomp filter support for this architecture or kernel",
             ));
         }
-        if !self.read_only_carve_outs.is_empty() && !support.mount_namespace {
+        let mounts = if support.mount_namespace {
+            MountNamespace::Direct
+        } else {
+            // SAFETY: geteuid and getegid cannot fail.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            MountNamespace::UserNamespace {
+                uid_map: format!("{uid} {uid} 1\n").into_bytes(),
+                gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+            }
+        };
+        if !self.read_only_carve_outs.is_empty() && !support.mount_namespace && !support.user_namespace {
             return Err(SandboxError::unavailable(
-                "read-only carve-outs need a private mount namespace, which this process cannot create",
+                "read-only carve-outs need a private mount namespace, which this process cannot create \
+                 (no CAP_SYS_ADMIN, and no unprivileged user namespace)",
             ));
         }
         let abi = ABI::from(support.landlock_abi as i32);
@@ -97,6 +123,7 @@ impl SandboxPolicy {
             ruleset,
             seccomp_program: seccomp::build(self.network == Network::Restricted),
             carve_outs,
+            mounts,
         })
     }
 }
@@ -219,7 +246,11 @@ fn mount_flags_of(path: &Path) -> Result<libc::c_ulong, SandboxError> {
 impl PreparedSandbox {
     /// Confines the calling process; meant for the child between `fork` and `exec`.
     ///
-    /// In order: if there are carve-outs, `unshare(CLONE_NEWNS)`, `/` made recursively private
+    /// In order: if there are carve-outs, `unshare(CLONE_NEWNS)` (without `CAP_SYS_ADMIN`, and
+    /// unless the child already holds it in its own user namespace: `unshare(CLONE_NEWUSER |
+    /// CLONE_NEWNS)`, `setgroups` denied, and its own uid and gid mapped onto themselves; the
+    /// calling process must then be single-threaded with an fs struct of its own, as a forked
+    /// or `clone(CLONE_VM | CLONE_VFORK)` child is), `/` made recursively private
     /// (so nothing propagates back to the parent's namespace), and each carve-out bind-mounted
     /// onto itself and remounted read-only; then `prctl(PR_SET_NO_NEW_PRIVS)`;
     /// `landlock_restrict_self`; and `seccomp(SECCOMP_SET_MODE_FILTER)`. A carve-out that no
@@ -256,9 +287,27 @@ impl PreparedSandbox {
         if self.carve_outs.is_empty() {
             return Ok(());
         }
-        // SAFETY: raw syscalls with C strings owned by `self`.
+        // SAFETY: raw syscalls with C strings and buffers owned by `self`.
         unsafe {
-            check_int(libc::unshare(libc::CLONE_NEWNS))?;
+            match &self.mounts {
+                MountNamespace::Direct => check_int(libc::unshare(libc::CLONE_NEWNS))?,
+                MountNamespace::UserNamespace { uid_map, gid_map } => {
+                    if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                        let error = std::io::Error::last_os_error();
+                        if error.raw_os_error() != Some(libc::EPERM) {
+                            return Err(error);
+                        }
+                        // The calling process must be single-threaded with its own fs struct
+                        // (a forked or cloned child is; a thread of the server is not: EINVAL).
+                        check_int(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                        // An unprivileged process may map only its own ids, and its gid only
+                        // once setgroups(2) is denied in the namespace.
+                        write_proc_file(c"/proc/self/setgroups", b"deny")?;
+                        write_proc_file(c"/proc/self/uid_map", uid_map)?;
+                        write_proc_file(c"/proc/self/gid_map", gid_map)?;
+                    }
+                }
+            }
             check_int(libc::mount(
                 std::ptr::null(),
                 c"/".as_ptr(),
@@ -313,11 +362,23 @@ impl PreparedSandbox {
     /// symlinks and `..` are resolved, and the calling thread stays unconfined. The seccomp
     /// filter is not applied: file operations open no sockets. A panic in `operation` resumes
     /// on the caller.
+    ///
+    /// With carve-outs and without `CAP_SYS_ADMIN` it fails with
+    /// [`SandboxErrorKind::Unavailable`](crate::SandboxErrorKind::Unavailable) and runs nothing:
+    /// a thread cannot enter a user namespace, so the carve-outs could not be made.
     pub fn run_confined<T, F>(&self, operation: F) -> Result<T, SandboxError>
     where
         T: Send,
         F: FnOnce() -> T + Send,
     {
+        if !self.carve_outs.is_empty() && matches!(self.mounts, MountNamespace::UserNamespace { .. }) {
+            // Without CAP_SYS_ADMIN the mount namespace needs a user namespace, and a thread of
+            // a multi-threaded process cannot enter one (unshare fails with EINVAL).
+            return Err(SandboxError::unavailable(
+                "read-only carve-outs for a file operation need CAP_SYS_ADMIN: without it they are \
+                 enforced only for processes (through a user namespace), not for threads of the server",
+            ));
+        }
         std::thread::scope(|scope| {
             let thread = scope.spawn(|| {
                 // SAFETY: confines only this short-lived thread, which exits after `operation`.
@@ -332,6 +393,31 @@ impl PreparedSandbox {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         })
+    }
+}
+
+/// Writes `contents` to a `/proc` file in one `write`, async-signal-safely (no allocation).
+///
+/// # Safety
+///
+/// Raw syscalls; `path` and `contents` must stay valid for the call.
+unsafe fn write_proc_file(path: &std::ffi::CStr, contents: &[u8]) -> std::io::Result<()> {
+    // SAFETY: a valid C string, a buffer of the given length, a descriptor closed before return.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, contents.as_ptr().cast(), contents.len());
+        let result = if written == contents.len() as isize {
+            Ok(())
+        } else if written < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        };
+        libc::close(fd);
+        result
     }
 }
 
