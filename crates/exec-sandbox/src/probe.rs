@@ -120,8 +120,10 @@ fn user_namespace_works() -> bool {
     if uid == 0 {
         return false;
     }
-    let probe =
-        UserNamespaceProbe { uid_map: format!("{uid} {uid} 1\n").into_bytes(), gid_map: format!("{gid} {gid} 1\n").into_bytes() };
+    let probe = UserNamespaceProbe {
+        uid_map: format!("{uid} {uid} 1\n").into_bytes(),
+        gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+    };
     let mut stack = vec![0u8; 64 * 1024];
     // The top of the buffer, 16-byte aligned (stacks grow down).
     let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;

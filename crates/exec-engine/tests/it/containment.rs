@@ -189,3 +189,65 @@ async fn orphans_inside_a_session_are_reaped() {
     assert!(seen.text().contains("no-zombie"), "{}", seen.text());
     engine.shutdown().await;
 }
+
+/// The user the unprivileged variants run as when the tests run as root.
+const NOBODY: u32 = 65534;
+
+/// Whether a forked child of a process running as `uid` may create a user namespace and a PID
+/// namespace in it (asked independently of the engine).
+fn user_namespaces_allowed_for(uid: u32) -> bool {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("/bin/true");
+    command.uid(uid).gid(uid);
+    // SAFETY: unshare is async-signal-safe; the forked child is single-threaded.
+    unsafe {
+        command.pre_exec(|| {
+            if nix::libc::unshare(nix::libc::CLONE_NEWUSER | nix::libc::CLONE_NEWPID | nix::libc::CLONE_NEWNS)
+                == 0
+            {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    command.status().is_ok_and(|status| status.success())
+}
+
+/// Without `CAP_SYS_ADMIN` (the shipped deployments: an unprivileged user, no capabilities),
+/// every test of this module, and the sandbox's carve-out test, again: run as root, this runs
+/// this test binary again as uid 65534; as a non-root user they run so already.
+#[test]
+fn as_an_unprivileged_user() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { nix::libc::geteuid() } != 0 {
+        return eprintln!("not root: this module's tests run unprivileged already");
+    }
+    assert!(
+        user_namespaces_allowed_for(NOBODY),
+        "this machine allows unprivileged user namespaces; the engine relies on them here"
+    );
+    use std::os::unix::process::CommandExt;
+    let output = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "containment::",
+            "sandbox::dot_git_stays_read_only",
+            "--skip",
+            "containment::as_an_unprivileged_user",
+            "--test-threads=1",
+        ])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .env("TMPDIR", std::env::temp_dir())
+        .current_dir("/")
+        .output()
+        .expect("run the tests as an unprivileged user");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "as uid {NOBODY}: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("test result: ok. 8 passed"), "{stdout}");
+}
