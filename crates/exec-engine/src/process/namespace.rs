@@ -89,8 +89,15 @@ impl IdMaps {
     }
 }
 
-/// The report byte the init writes once it is set up: `READY`, or the step that failed.
+/// The report byte the init writes once it is set up: `READY`, or the errno of the step that
+/// failed, or `PROC_REFUSED`.
 const READY: u8 = 0;
+
+/// The kernel refused the new `/proc` with `EPERM` (above every errno value). Inside a user
+/// namespace it allows a new `/proc` only where the existing one is fully visible: not where
+/// paths of it are masked or made read-only by over-mounts, as systemd's
+/// `ProtectKernelTunables=`/`ProtectKernelLogs=` and container runtimes' masked paths do.
+const PROC_REFUSED: u8 = 254;
 
 /// One session's PID namespace and its init.
 #[derive(Debug)]
@@ -207,6 +214,12 @@ impl SessionNamespace {
         };
         let outcome = match read {
             Ok(1) if report[0] == READY => opened(),
+            Ok(1) if report[0] == PROC_REFUSED => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the kernel refused a new /proc for the session's namespace (inside a user namespace \
+                 it needs a /proc without masked or read-only over-mounts, such as systemd's \
+                 ProtectKernelTunables= or a container runtime's masked paths make)",
+            )),
             Ok(1) => Err(io::Error::from_raw_os_error(i32::from(report[0]))),
             Ok(_) => Err(io::Error::other("the namespace init exited before it was ready")),
             Err(error) => Err(error.into()),
@@ -544,6 +557,10 @@ extern "C" fn init_main(args: *mut c_void) -> libc::c_int {
                 0,
             ],
         );
+        if result == -(libc::EPERM as isize) && args.id_maps.is_some() {
+            report(PROC_REFUSED);
+            exit(1);
+        }
         if result < 0 {
             fail(result);
         }
