@@ -45,6 +45,9 @@ pub const ALWAYS_USABLE_DEVICES: &[&str] = &[
 pub struct PreparedSandbox {
     /// The Landlock ruleset, applied with `landlock_restrict_self`.
     ruleset: OwnedFd,
+    /// The same roots with read rights only, everywhere: for
+    /// [`PreparedSandbox::run_confined_for_reading`], which then needs no carve-outs.
+    reading_ruleset: OwnedFd,
     /// Classic BPF instructions; the child passes their address to `seccomp(2)`.
     seccomp_program: Vec<seccomp::Instruction>,
     /// Read-only bind mounts to make, parents before children.
@@ -117,10 +120,12 @@ impl SandboxPolicy {
             ));
         }
         let abi = ABI::from(support.landlock_abi as i32);
-        let ruleset = build_ruleset(self, abi)?;
+        let ruleset = build_ruleset(self, abi, Rights::AsGranted)?;
+        let reading_ruleset = build_ruleset(self, abi, Rights::ReadOnly)?;
         let carve_outs = carve_outs(self)?;
         Ok(PreparedSandbox {
             ruleset,
+            reading_ruleset,
             seccomp_program: seccomp::build(self.network == Network::Restricted),
             carve_outs,
             mounts,
@@ -128,14 +133,29 @@ impl SandboxPolicy {
     }
 }
 
-fn build_ruleset(policy: &SandboxPolicy, abi: ABI) -> Result<OwnedFd, SandboxError> {
+/// Which rights a ruleset grants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rights {
+    /// The policy's: read on read roots, write on write roots, the devices read-write.
+    AsGranted,
+    /// Read (and execute) on every read and write root and device, write nowhere.
+    ReadOnly,
+}
+
+fn build_ruleset(policy: &SandboxPolicy, abi: ABI, rights: Rights) -> Result<OwnedFd, SandboxError> {
     // Every file right this ABI knows except `LANDLOCK_ACCESS_FS_RESOLVE_UNIX` (ABI 9): connecting
     // to a path-based Unix socket stays governed by the usual permissions only, as the network
     // rule promises.
     let handled = AccessFs::from_all(abi) & AccessFs::from_all(ABI::V8);
     let read = AccessFs::from_read(abi) & handled;
-    let write = handled & !(AccessFs::MakeChar | AccessFs::MakeBlock);
-    let device = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev) & handled;
+    let write = match rights {
+        Rights::AsGranted => handled & !(AccessFs::MakeChar | AccessFs::MakeBlock),
+        Rights::ReadOnly => read,
+    };
+    let device = match rights {
+        Rights::AsGranted => (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev) & handled,
+        Rights::ReadOnly => BitFlags::from(AccessFs::ReadFile) & handled,
+    };
 
     let landlock_error =
         |error: landlock::RulesetError| SandboxError::unavailable(format!("landlock: {error}"));
@@ -344,12 +364,38 @@ impl PreparedSandbox {
 
     /// `no_new_privs` and the Landlock ruleset, for the calling thread.
     unsafe fn confine_files(&self) -> std::io::Result<()> {
-        // SAFETY: raw syscalls; the ruleset descriptor is owned by `self`.
-        unsafe {
-            check_int(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
-            check(libc::syscall(libc::SYS_landlock_restrict_self, self.ruleset.as_raw_fd(), 0u32))?;
-        }
-        Ok(())
+        // SAFETY: as for `restrict_thread`; the caller accepts confining itself.
+        unsafe { restrict_thread(&self.ruleset) }
+    }
+
+    /// Runs an `operation` that only **reads** on a fresh thread confined by Landlock with read
+    /// rights on every read and write root and no write right anywhere, and returns its result
+    /// once the thread has exited.
+    ///
+    /// Read-only carve-outs take only write rights away, so for an operation that reads they
+    /// change nothing, and none are made: this works without `CAP_SYS_ADMIN` (unlike
+    /// [`PreparedSandbox::run_confined`] with carve-outs) and costs no mount namespace. Should
+    /// the operation write after all, the kernel refuses it everywhere (`EACCES`): never wider
+    /// than the policy.
+    pub fn run_confined_for_reading<T, F>(&self, operation: F) -> Result<T, SandboxError>
+    where
+        T: Send,
+        F: FnOnce() -> T + Send,
+    {
+        std::thread::scope(|scope| {
+            let thread = scope.spawn(|| {
+                // SAFETY: confines only this short-lived thread, which exits after `operation`.
+                let confined = unsafe { restrict_thread(&self.reading_ruleset) };
+                match confined {
+                    Ok(()) => Ok(operation()),
+                    Err(error) => Err(SandboxError::unavailable(format!("cannot confine a thread: {error}"))),
+                }
+            });
+            match thread.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 
     /// Runs `operation` on a fresh thread confined by this sandbox's file rules, and returns its
@@ -394,6 +440,20 @@ impl PreparedSandbox {
             }
         })
     }
+}
+
+/// `no_new_privs` and `landlock_restrict_self(ruleset)` (without `TSYNC`: this thread only).
+///
+/// # Safety
+///
+/// Irreversible for the calling thread (and every process it creates later).
+unsafe fn restrict_thread(ruleset: &OwnedFd) -> std::io::Result<()> {
+    // SAFETY: raw syscalls; the ruleset descriptor stays open for the call.
+    unsafe {
+        check_int(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+        check(libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32))?;
+    }
+    Ok(())
 }
 
 /// Writes `contents` to a `/proc` file in one `write`, async-signal-safely (no allocation).

@@ -24,7 +24,9 @@
 //!   [`SandboxErrorKind::Unavailable`] (refuse the request: `sandboxUnavailable`) or
 //!   [`SandboxErrorKind::Preparation`] (`sandboxPreparation`).
 //! - [`PreparedSandbox::apply_in_child`]: the async-signal-safe confinement for `pre_exec`.
-//! - [`PreparedSandbox::run_confined`]: runs a closure on a thread confined the same way.
+//! - [`PreparedSandbox::run_confined`]: runs a closure on a thread confined the same way;
+//!   [`PreparedSandbox::run_confined_for_reading`]: one that only reads, with read rights on every
+//!   root and no write right, which needs no mount namespace for carve-outs.
 //! - [`probe`] → [`Support`]: what this kernel offers, for logs and the fail-closed decision.
 //! - [`output_suggests_denial`]: the heuristic behind `sandboxDenied`.
 //!

@@ -100,6 +100,12 @@ fn inner_run_confined_with_carve_outs_is_refused() {
         .expect_err("carve-outs on a thread without CAP_SYS_ADMIN");
     assert_eq!(error.kind(), exec_sandbox::SandboxErrorKind::Unavailable);
     assert!(!workspace.join("ran").exists(), "the operation ran");
+    // An operation that only reads needs no carve-out: it runs, and can write nowhere.
+    std::fs::write(scratch.path("ws/.git/config"), "original").unwrap();
+    let read = sandbox.run_confined_for_reading(|| std::fs::read_to_string(workspace.join(".git/config")));
+    assert_eq!(read.unwrap().unwrap(), "original");
+    let write = sandbox.run_confined_for_reading(|| std::fs::write(workspace.join("ran"), "x")).unwrap();
+    assert_eq!(write.unwrap_err().kind(), std::io::ErrorKind::PermissionDenied);
     let without = crate::prepare(&exec_sandbox::SandboxPolicy::read_only().with_write_root(&workspace));
     without.run_confined(|| std::fs::write(workspace.join("ran"), "x")).unwrap().unwrap();
     let outside = without.run_confined(|| std::fs::write(scratch.path("outside"), "x")).unwrap();
