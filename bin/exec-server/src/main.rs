@@ -149,22 +149,24 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
 
 /// Logs once, at start, what sandbox this kernel lets the server enforce (the probe is cached,
 /// so the first sandboxed request does not pay for it again). Without Landlock or seccomp every
-/// request with a sandbox intent is refused (`sandboxUnavailable`); without a mount namespace,
-/// only those with read-only carve-outs (a `.git` under workspace-write).
+/// request with a sandbox intent is refused (`sandboxUnavailable`); without a mount namespace or
+/// an unprivileged user namespace, only those with read-only carve-outs (a `.git` under
+/// workspace-write).
 fn log_sandbox_support() {
     use exec_transport::server::{SANDBOX_WITHHOLD_ENV, probe_sandbox};
     let support = probe_sandbox();
     let withheld = std::env::var(SANDBOX_WITHHOLD_ENV).unwrap_or_default();
     let withheld = (!withheld.is_empty()).then_some(withheld);
-    let (landlock_abi, seccomp, mount_namespace) =
-        (support.landlock_abi, support.seccomp_filter, support.mount_namespace);
+    let (landlock_abi, seccomp, mount_namespace, user_namespace) =
+        (support.landlock_abi, support.seccomp_filter, support.mount_namespace, support.user_namespace);
     if support.can_sandbox() {
-        tracing::info!(landlock_abi, seccomp, mount_namespace, ?withheld, "sandbox available");
+        tracing::info!(landlock_abi, seccomp, mount_namespace, user_namespace, ?withheld, "sandbox available");
     } else {
         tracing::warn!(
             landlock_abi,
             seccomp,
             mount_namespace,
+            user_namespace,
             ?withheld,
             "sandbox unavailable: every request with a sandbox intent will be refused"
         );

@@ -1,5 +1,6 @@
 //! Measures the engine's local costs: `start` of `/bin/true` until its `Closed` event, back to
-//! back, with and without `kill_on_server_death`, on a PTY, and under a read-only sandbox; the
+//! back, with and without `kill_on_server_death`, on a PTY, under a read-only sandbox and under
+//! one with a read-only `.git` (a mount namespace per spawn); the
 //! same again with 1 GiB of touched memory in this process (SPEC §10 asks for fast spawns "also
 //! with a large server RSS": a fork copies page tables, the engine's `clone(CLONE_VM)` and
 //! posix_spawn do not), and the throughput of one process streaming through a subscription. The
@@ -105,7 +106,29 @@ fn variants() -> Vec<Variant> {
         }),
         Err(error) => println!("(no sandboxed case: {error})"),
     }
+    // Carve-outs: a private mount namespace per spawn (through a user namespace when this
+    // process lacks CAP_SYS_ADMIN).
+    let workspace = carve_out_workspace();
+    let policy = exec_sandbox::SandboxPolicy::read_only()
+        .with_write_root(&workspace)
+        .with_read_only_carve_out(workspace.join(".git"));
+    match policy.prepare() {
+        Ok(prepared) => variants.push(Variant {
+            name: "pipes, sandbox with a read-only .git",
+            kill_on_server_death: true,
+            stdio: pipes,
+            sandbox: Some(prepared.into()),
+        }),
+        Err(error) => println!("(no carve-out case: {error})"),
+    }
     variants
+}
+
+/// A directory with a `.git` under the temp dir, for the carve-out case; removed by `main`.
+fn carve_out_workspace() -> std::path::PathBuf {
+    let workspace = std::env::temp_dir().join(format!("spawn-latency-{}", std::process::id()));
+    std::fs::create_dir_all(workspace.join(".git")).expect("a scratch workspace");
+    workspace
 }
 
 async fn stream(bytes: usize) -> f64 {
@@ -185,4 +208,6 @@ fn main() {
         let gigabytes_per_second = stream(1 << 30).await;
         println!("1 GiB through one subscription: {gigabytes_per_second:.2} GB/s");
     });
+    // Best effort: two empty directories left in the temp dir otherwise.
+    let _ = std::fs::remove_dir_all(carve_out_workspace());
 }

@@ -56,8 +56,10 @@ pub struct Config {
     /// with the server and at the session's teardown; the kernel then kills everything in it,
     /// including `setsid` daemons and orphaned grandchildren (default true). Inside a session,
     /// `$$`, `ps` and `kill` use the namespace's pids and see only the session's processes; the
-    /// engine reports the server's pids. Needs `CAP_SYS_ADMIN`: without it sessions run
-    /// uncontained, and this is logged once.
+    /// engine reports the server's pids. With `CAP_SYS_ADMIN` the namespaces belong to the
+    /// server's user namespace; without it (an unprivileged server) to a user namespace of the
+    /// session's own, mapping only the server's uid and gid, where the kernel allows one (and
+    /// never for uid 0). Where neither works sessions run uncontained, and this is logged once.
     pub contain_sessions: bool,
     /// How long [`Engine::shutdown`](crate::Engine::shutdown) waits for killed processes to be
     /// reaped (default 5 s).

@@ -78,8 +78,9 @@
 //! - Call [`SessionHandle::start`] from a task on a long-lived runtime thread, never inside
 //!   `spawn_blocking`: Linux's parent-death signal follows the *thread* that created the child
 //!   (and a session namespace's init dies with the thread of the session's first start).
-//! - Linux 5.4 or later (pidfds). A session namespace needs `CAP_SYS_ADMIN`; without it sessions
-//!   run uncontained and a warning is logged once.
+//! - Linux 5.4 or later (pidfds). A session namespace needs `CAP_SYS_ADMIN` or unprivileged user
+//!   namespaces (then the session's processes see other users' files as owned by `nobody`);
+//!   with neither, sessions run uncontained and a warning is logged once.
 //! - Writes to a closed stdin pipe report [`WriteStatus::StdinClosed`]; this relies on SIGPIPE
 //!   being ignored, which is the default for Rust programs.
 //! - Each running process holds about four file descriptors: raise `RLIMIT_NOFILE` to match

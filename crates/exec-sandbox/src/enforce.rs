@@ -45,10 +45,27 @@ pub const ALWAYS_USABLE_DEVICES: &[&str] = &[
 pub struct PreparedSandbox {
     /// The Landlock ruleset, applied with `landlock_restrict_self`.
     ruleset: OwnedFd,
+    /// The same roots with read rights only, everywhere: for
+    /// [`PreparedSandbox::run_confined_for_reading`], which then needs no carve-outs.
+    reading_ruleset: OwnedFd,
     /// Classic BPF instructions; the child passes their address to `seccomp(2)`.
     seccomp_program: Vec<seccomp::Instruction>,
     /// Read-only bind mounts to make, parents before children.
     carve_outs: Vec<CarveOut>,
+    /// How the child gets the mount namespace the carve-outs need.
+    mounts: MountNamespace,
+}
+
+/// How a child makes the private mount namespace for its carve-outs.
+#[derive(Debug)]
+enum MountNamespace {
+    /// `unshare(CLONE_NEWNS)`: this process has `CAP_SYS_ADMIN`.
+    Direct,
+    /// This process lacks `CAP_SYS_ADMIN` but may create user namespaces: `unshare(CLONE_NEWNS)`
+    /// when the child already holds the capability in its own user namespace (inside a
+    /// contained session), else `unshare(CLONE_NEWUSER | CLONE_NEWNS)` with a one-line map of
+    /// its own uid and gid. The map lines (`"U U 1\n"`) are formatted here, before the fork.
+    UserNamespace { uid_map: Vec<u8>, gid_map: Vec<u8> },
 }
 
 #[derive(Debug)]
@@ -69,7 +86,8 @@ impl SandboxPolicy {
     ///
     /// Fails with [`SandboxErrorKind::Unavailable`](crate::SandboxErrorKind::Unavailable) when
     /// this kernel or process cannot enforce the policy exactly (Landlock ABI below
-    /// [`MINIMUM_LANDLOCK_ABI`], no seccomp filters, carve-outs without a mount namespace), and
+    /// [`MINIMUM_LANDLOCK_ABI`], no seccomp filters, carve-outs without `CAP_SYS_ADMIN` nor an
+    /// unprivileged user namespace), and
     /// with [`SandboxErrorKind::Preparation`](crate::SandboxErrorKind::Preparation) when a path
     /// cannot be opened or a carve-out is not inside a write root.
     pub fn prepare(&self) -> Result<PreparedSandbox, SandboxError> {
@@ -85,30 +103,59 @@ impl SandboxPolicy {
                 "no seccomp filter support for this architecture or kernel",
             ));
         }
-        if !self.read_only_carve_outs.is_empty() && !support.mount_namespace {
+        let mounts = if support.mount_namespace {
+            MountNamespace::Direct
+        } else {
+            // SAFETY: geteuid and getegid cannot fail.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            MountNamespace::UserNamespace {
+                uid_map: format!("{uid} {uid} 1\n").into_bytes(),
+                gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+            }
+        };
+        if !self.read_only_carve_outs.is_empty() && !support.mount_namespace && !support.user_namespace {
             return Err(SandboxError::unavailable(
-                "read-only carve-outs need a private mount namespace, which this process cannot create",
+                "read-only carve-outs need a private mount namespace, which this process cannot create \
+                 (no CAP_SYS_ADMIN, and no unprivileged user namespace)",
             ));
         }
         let abi = ABI::from(support.landlock_abi as i32);
-        let ruleset = build_ruleset(self, abi)?;
+        let ruleset = build_ruleset(self, abi, Rights::AsGranted)?;
+        let reading_ruleset = build_ruleset(self, abi, Rights::ReadOnly)?;
         let carve_outs = carve_outs(self)?;
         Ok(PreparedSandbox {
             ruleset,
+            reading_ruleset,
             seccomp_program: seccomp::build(self.network == Network::Restricted),
             carve_outs,
+            mounts,
         })
     }
 }
 
-fn build_ruleset(policy: &SandboxPolicy, abi: ABI) -> Result<OwnedFd, SandboxError> {
+/// Which rights a ruleset grants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rights {
+    /// The policy's: read on read roots, write on write roots, the devices read-write.
+    AsGranted,
+    /// Read (and execute) on every read and write root and device, write nowhere.
+    ReadOnly,
+}
+
+fn build_ruleset(policy: &SandboxPolicy, abi: ABI, rights: Rights) -> Result<OwnedFd, SandboxError> {
     // Every file right this ABI knows except `LANDLOCK_ACCESS_FS_RESOLVE_UNIX` (ABI 9): connecting
     // to a path-based Unix socket stays governed by the usual permissions only, as the network
     // rule promises.
     let handled = AccessFs::from_all(abi) & AccessFs::from_all(ABI::V8);
     let read = AccessFs::from_read(abi) & handled;
-    let write = handled & !(AccessFs::MakeChar | AccessFs::MakeBlock);
-    let device = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev) & handled;
+    let write = match rights {
+        Rights::AsGranted => handled & !(AccessFs::MakeChar | AccessFs::MakeBlock),
+        Rights::ReadOnly => read,
+    };
+    let device = match rights {
+        Rights::AsGranted => (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev) & handled,
+        Rights::ReadOnly => BitFlags::from(AccessFs::ReadFile) & handled,
+    };
 
     let landlock_error =
         |error: landlock::RulesetError| SandboxError::unavailable(format!("landlock: {error}"));
@@ -219,7 +266,11 @@ fn mount_flags_of(path: &Path) -> Result<libc::c_ulong, SandboxError> {
 impl PreparedSandbox {
     /// Confines the calling process; meant for the child between `fork` and `exec`.
     ///
-    /// In order: if there are carve-outs, `unshare(CLONE_NEWNS)`, `/` made recursively private
+    /// In order: if there are carve-outs, `unshare(CLONE_NEWNS)` (without `CAP_SYS_ADMIN`, and
+    /// unless the child already holds it in its own user namespace: `unshare(CLONE_NEWUSER |
+    /// CLONE_NEWNS)`, `setgroups` denied, and its own uid and gid mapped onto themselves; the
+    /// calling process must then be single-threaded with an fs struct of its own, as a forked
+    /// or `clone(CLONE_VM | CLONE_VFORK)` child is), `/` made recursively private
     /// (so nothing propagates back to the parent's namespace), and each carve-out bind-mounted
     /// onto itself and remounted read-only; then `prctl(PR_SET_NO_NEW_PRIVS)`;
     /// `landlock_restrict_self`; and `seccomp(SECCOMP_SET_MODE_FILTER)`. A carve-out that no
@@ -256,9 +307,27 @@ impl PreparedSandbox {
         if self.carve_outs.is_empty() {
             return Ok(());
         }
-        // SAFETY: raw syscalls with C strings owned by `self`.
+        // SAFETY: raw syscalls with C strings and buffers owned by `self`.
         unsafe {
-            check_int(libc::unshare(libc::CLONE_NEWNS))?;
+            match &self.mounts {
+                MountNamespace::Direct => check_int(libc::unshare(libc::CLONE_NEWNS))?,
+                MountNamespace::UserNamespace { uid_map, gid_map } => {
+                    if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                        let error = std::io::Error::last_os_error();
+                        if error.raw_os_error() != Some(libc::EPERM) {
+                            return Err(error);
+                        }
+                        // The calling process must be single-threaded with its own fs struct
+                        // (a forked or cloned child is; a thread of the server is not: EINVAL).
+                        check_int(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                        // An unprivileged process may map only its own ids, and its gid only
+                        // once setgroups(2) is denied in the namespace.
+                        write_proc_file(c"/proc/self/setgroups", b"deny")?;
+                        write_proc_file(c"/proc/self/uid_map", uid_map)?;
+                        write_proc_file(c"/proc/self/gid_map", gid_map)?;
+                    }
+                }
+            }
             check_int(libc::mount(
                 std::ptr::null(),
                 c"/".as_ptr(),
@@ -295,12 +364,38 @@ impl PreparedSandbox {
 
     /// `no_new_privs` and the Landlock ruleset, for the calling thread.
     unsafe fn confine_files(&self) -> std::io::Result<()> {
-        // SAFETY: raw syscalls; the ruleset descriptor is owned by `self`.
-        unsafe {
-            check_int(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
-            check(libc::syscall(libc::SYS_landlock_restrict_self, self.ruleset.as_raw_fd(), 0u32))?;
-        }
-        Ok(())
+        // SAFETY: as for `restrict_thread`; the caller accepts confining itself.
+        unsafe { restrict_thread(&self.ruleset) }
+    }
+
+    /// Runs an `operation` that only **reads** on a fresh thread confined by Landlock with read
+    /// rights on every read and write root and no write right anywhere, and returns its result
+    /// once the thread has exited.
+    ///
+    /// Read-only carve-outs take only write rights away, so for an operation that reads they
+    /// change nothing, and none are made: this works without `CAP_SYS_ADMIN` (unlike
+    /// [`PreparedSandbox::run_confined`] with carve-outs) and costs no mount namespace. Should
+    /// the operation write after all, the kernel refuses it everywhere (`EACCES`): never wider
+    /// than the policy.
+    pub fn run_confined_for_reading<T, F>(&self, operation: F) -> Result<T, SandboxError>
+    where
+        T: Send,
+        F: FnOnce() -> T + Send,
+    {
+        std::thread::scope(|scope| {
+            let thread = scope.spawn(|| {
+                // SAFETY: confines only this short-lived thread, which exits after `operation`.
+                let confined = unsafe { restrict_thread(&self.reading_ruleset) };
+                match confined {
+                    Ok(()) => Ok(operation()),
+                    Err(error) => Err(SandboxError::unavailable(format!("cannot confine a thread: {error}"))),
+                }
+            });
+            match thread.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 
     /// Runs `operation` on a fresh thread confined by this sandbox's file rules, and returns its
@@ -313,11 +408,23 @@ impl PreparedSandbox {
     /// symlinks and `..` are resolved, and the calling thread stays unconfined. The seccomp
     /// filter is not applied: file operations open no sockets. A panic in `operation` resumes
     /// on the caller.
+    ///
+    /// With carve-outs and without `CAP_SYS_ADMIN` it fails with
+    /// [`SandboxErrorKind::Unavailable`](crate::SandboxErrorKind::Unavailable) and runs nothing:
+    /// a thread cannot enter a user namespace, so the carve-outs could not be made.
     pub fn run_confined<T, F>(&self, operation: F) -> Result<T, SandboxError>
     where
         T: Send,
         F: FnOnce() -> T + Send,
     {
+        if !self.carve_outs.is_empty() && matches!(self.mounts, MountNamespace::UserNamespace { .. }) {
+            // Without CAP_SYS_ADMIN the mount namespace needs a user namespace, and a thread of
+            // a multi-threaded process cannot enter one (unshare fails with EINVAL).
+            return Err(SandboxError::unavailable(
+                "read-only carve-outs for a file operation need CAP_SYS_ADMIN: without it they are \
+                 enforced only for processes (through a user namespace), not for threads of the server",
+            ));
+        }
         std::thread::scope(|scope| {
             let thread = scope.spawn(|| {
                 // SAFETY: confines only this short-lived thread, which exits after `operation`.
@@ -332,6 +439,45 @@ impl PreparedSandbox {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         })
+    }
+}
+
+/// `no_new_privs` and `landlock_restrict_self(ruleset)` (without `TSYNC`: this thread only).
+///
+/// # Safety
+///
+/// Irreversible for the calling thread (and every process it creates later).
+unsafe fn restrict_thread(ruleset: &OwnedFd) -> std::io::Result<()> {
+    // SAFETY: raw syscalls; the ruleset descriptor stays open for the call.
+    unsafe {
+        check_int(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+        check(libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32))?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a `/proc` file in one `write`, async-signal-safely (no allocation).
+///
+/// # Safety
+///
+/// Raw syscalls; `path` and `contents` must stay valid for the call.
+unsafe fn write_proc_file(path: &std::ffi::CStr, contents: &[u8]) -> std::io::Result<()> {
+    // SAFETY: a valid C string, a buffer of the given length, a descriptor closed before return.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, contents.as_ptr().cast(), contents.len());
+        let result = if written == contents.len() as isize {
+            Ok(())
+        } else if written < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        };
+        libc::close(fd);
+        result
     }
 }
 

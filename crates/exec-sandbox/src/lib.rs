@@ -26,7 +26,9 @@
 //!   [`SandboxErrorKind::Unavailable`] (refuse the request: `sandboxUnavailable`) or
 //!   [`SandboxErrorKind::Preparation`] (`sandboxPreparation`).
 //! - [`PreparedSandbox::apply_in_child`]: the async-signal-safe confinement for `pre_exec`.
-//! - [`PreparedSandbox::run_confined`]: runs a closure on a thread confined the same way.
+//! - [`PreparedSandbox::run_confined`]: runs a closure on a thread confined the same way;
+//!   [`PreparedSandbox::run_confined_for_reading`]: one that only reads, with read rights on every
+//!   root and no write right, which needs no mount namespace for carve-outs.
 //! - [`probe`] → [`Support`]: what this kernel offers, for logs and the fail-closed decision.
 //! - [`output_suggests_denial`]: the heuristic behind `sandboxDenied`.
 //!
@@ -75,8 +77,11 @@
 //! # What is enforced, and how
 //!
 //! In the child, between fork and exec, in this order (any failure aborts the spawn):
-//! 1. **Read-only carve-outs** (only when there are any): `unshare(CLONE_NEWNS)`, `/` made
-//!    recursively private (nothing propagates back), each carve-out bind-mounted onto itself and
+//! 1. **Read-only carve-outs** (only when there are any): `unshare(CLONE_NEWNS)` (without
+//!    `CAP_SYS_ADMIN`: `unshare(CLONE_NEWUSER | CLONE_NEWNS)`, then `setgroups` denied and a
+//!    one-line map of the caller's own uid and gid onto themselves, so the process keeps its
+//!    uid, its files keep their owners, and ids it cannot map show as the overflow id 65534),
+//!    `/` made recursively private (nothing propagates back), each carve-out bind-mounted onto itself and
 //!    remounted read-only (keeping its mount's `nosuid`/`nodev`/`noexec`). Writes, creates,
 //!    removals and renames inside fail with `EROFS`; renaming or replacing the carve-out itself
 //!    fails with `EBUSY`; hard links out of it fail with `EXDEV`. This is how a read-only `.git`
@@ -109,7 +114,9 @@
 //!
 //! [`PreparedSandbox::run_confined`] applies steps 1–3 to a fresh thread of the calling process
 //! (`landlock_restrict_self` without `TSYNC` and `unshare(CLONE_NEWNS)` both act on the calling
-//! thread only) and lets the thread exit afterwards.
+//! thread only) and lets the thread exit afterwards. A thread of a multi-threaded process cannot
+//! enter a user namespace, so without `CAP_SYS_ADMIN` a `run_confined` with carve-outs is
+//! refused ([`SandboxErrorKind::Unavailable`]); without carve-outs it works everywhere.
 //!
 //! # What is NOT enforced
 //!
@@ -130,16 +137,21 @@
 //!   where that matters.
 //! - **Carve-outs are fixed at spawn**: paths are resolved when the policy is resolved and
 //!   prepared; a `.git` created later is an ordinary writable directory.
+//! - **File metadata**: Landlock does not control `chmod`, `chown`, `utime` or extended
+//!   attributes. A confined process may change them on any file it can reach and its user may
+//!   change (as the owner: the mode and times of its own files, outside the write roots too);
+//!   the contents stay protected.
 //!
 //! # Kernel requirements and the fail-closed rule
 //!
 //! Landlock ABI ≥ [`MINIMUM_LANDLOCK_ABI`] (3: the first that controls `truncate`), seccomp
-//! filters on x86_64 or aarch64, and for carve-outs the privilege to make a mount namespace
-//! (`CAP_SYS_ADMIN`; an unprivileged user namespace is not attempted). When any of these is
-//! missing, [`SandboxPolicy::prepare`] fails with [`SandboxErrorKind::Unavailable`]: the caller
-//! must refuse the request, never run it with less confinement than asked. [`WITHHOLD_ENV`]
-//! (`EXEC_SANDBOX_WITHHOLD=landlock,seccomp,mount-namespace|all`) makes [`probe`] report
-//! mechanisms missing, to test or force those refusals; it can only take away.
+//! filters on x86_64 or aarch64, and for carve-outs a mount namespace: `CAP_SYS_ADMIN`, or else
+//! a kernel that lets an unprivileged process create a user namespace (not used at effective
+//! uid 0, see [`Support::user_namespace`]). When any of these is missing,
+//! [`SandboxPolicy::prepare`] fails with [`SandboxErrorKind::Unavailable`]: the caller must
+//! refuse the request, never run it with less confinement than asked. [`WITHHOLD_ENV`]
+//! (`EXEC_SANDBOX_WITHHOLD=landlock,seccomp,mount-namespace,user-namespace|all`) makes [`probe`]
+//! report mechanisms missing, to test or force those refusals; it can only take away.
 //!
 //! # Invariants
 //!
@@ -155,7 +167,8 @@
 //! - Spawning processes (the engine does), parsing JSON (the protocol edge does), reading the
 //!   environment (the caller passes `TMPDIR`; the one exception is [`WITHHOLD_ENV`], read once by
 //!   [`probe`], which can only make it stricter).
-//! - Non-Linux platforms, and containers: no user namespace, no `pivot_root`, no cgroups.
+//! - Non-Linux platforms, and containers: no `pivot_root`, no cgroups; a user namespace only to
+//!   get a mount namespace without privilege.
 
 mod enforce;
 mod intent;

@@ -1,10 +1,11 @@
 //! [`probe`]: what this kernel and this process can enforce, asked once and cached.
 //!
 //! It asks the kernel directly (the Landlock ABI version, seccomp filter support, whether a
-//! private mount namespace can be made and mounted in), and changes nothing that outlives the
-//! probe (the mount-namespace check runs on a thread that then exits). The one setting it reads
-//! is [`WITHHOLD_ENV`], which can only make the answer poorer: a test and operator knob to see
-//! (or force) the refusals of a kernel without a mechanism.
+//! private mount namespace can be made and mounted in, directly or inside a new user
+//! namespace), and changes nothing that outlives the probe (the mount-namespace check runs on a
+//! thread that then exits, the user-namespace check in a child process that then exits). The one
+//! setting it reads is [`WITHHOLD_ENV`], which can only make the answer poorer: a test and
+//! operator knob to see (or force) the refusals of a kernel without a mechanism.
 
 use std::sync::OnceLock;
 
@@ -20,6 +21,13 @@ pub struct Support {
     /// Whether this process can make a private mount namespace and bind-mount in it (needed only
     /// for read-only carve-outs; it takes `CAP_SYS_ADMIN`).
     pub mount_namespace: bool,
+    /// Whether a child of this process can make a user namespace (mapping only its own uid and
+    /// gid) and a private mount namespace inside it: how read-only carve-outs are made for
+    /// processes when [`Support::mount_namespace`] is false. Probed the way a spawned child does
+    /// it (`unshare(CLONE_NEWUSER | CLONE_NEWNS)` in a `clone(CLONE_VM | CLONE_VFORK)` child).
+    /// Always false for effective uid 0: there a user namespace mapping uid 0 would hand the
+    /// child capabilities over root-owned files that the server's bounding set took away.
+    pub user_namespace: bool,
 }
 
 /// Landlock ABI 3 is the first that controls `truncate(2)`; below it a file under a read-only
@@ -32,6 +40,13 @@ impl Support {
         self.landlock_abi >= MINIMUM_LANDLOCK_ABI && self.seccomp_filter
     }
 
+    /// Whether read-only carve-outs can be made for a spawned process (directly, or through a
+    /// user namespace). [`PreparedSandbox::run_confined`](crate::PreparedSandbox::run_confined)
+    /// needs [`Support::mount_namespace`] for them.
+    pub fn can_carve_out(&self) -> bool {
+        self.mount_namespace || self.user_namespace
+    }
+
     /// Whether Landlock scopes (signals and abstract Unix sockets, ABI 6) are enforced.
     pub fn has_scopes(&self) -> bool {
         self.landlock_abi >= 6
@@ -39,7 +54,7 @@ impl Support {
 }
 
 /// The environment variable that makes [`probe`] report mechanisms as missing: a comma-separated
-/// list of `landlock`, `seccomp`, `mount-namespace`, or `all`. Read once, with the first probe.
+/// list of `landlock`, `seccomp`, `mount-namespace`, `user-namespace`, or `all`. Read once, with the first probe.
 ///
 /// It can only make the process stricter: a withheld mechanism is reported absent, so
 /// [`SandboxPolicy::prepare`](crate::SandboxPolicy::prepare) refuses what needs it
@@ -60,6 +75,7 @@ pub fn probe() -> Support {
                 landlock_abi: landlock_abi(),
                 seccomp_filter: crate::seccomp::SUPPORTED_ARCH && seccomp_filter_works(),
                 mount_namespace: mount_namespace_works(),
+                user_namespace: user_namespace_works(),
             },
             &withheld,
         )
@@ -69,20 +85,18 @@ pub fn probe() -> Support {
 /// `support` without the mechanisms `list` (the value of [`WITHHOLD_ENV`]) names.
 fn withhold(mut support: Support, list: &str) -> Support {
     for word in list.split(',').map(str::trim).filter(|word| !word.is_empty()) {
-        let (landlock, seccomp, mount_namespace) = match word {
-            "landlock" => (true, false, false),
-            "seccomp" => (false, true, false),
-            "mount-namespace" => (false, false, true),
-            _ => (true, true, true),
-        };
-        if landlock {
+        let all = !matches!(word, "landlock" | "seccomp" | "mount-namespace" | "user-namespace");
+        if all || word == "landlock" {
             support.landlock_abi = 0;
         }
-        if seccomp {
+        if all || word == "seccomp" {
             support.seccomp_filter = false;
         }
-        if mount_namespace {
+        if all || word == "mount-namespace" {
             support.mount_namespace = false;
+        }
+        if all || word == "user-namespace" {
+            support.user_namespace = false;
         }
     }
     support
@@ -133,29 +147,113 @@ fn mount_namespace_works() -> bool {
     .unwrap_or(false)
 }
 
+/// What the probing child needs, formatted before the clone.
+struct UserNamespaceProbe {
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+}
+
+fn user_namespace_works() -> bool {
+    // SAFETY: geteuid and getegid cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if uid == 0 {
+        return false;
+    }
+    let probe = UserNamespaceProbe {
+        uid_map: format!("{uid} {uid} 1\n").into_bytes(),
+        gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+    };
+    let mut stack = vec![0u8; 64 * 1024];
+    // The top of the buffer, 16-byte aligned (stacks grow down).
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    // SAFETY: the child shares this memory and runs `probe_child` (raw syscalls over `probe`
+    // and static strings) on `stack`; CLONE_VFORK suspends this thread until it has exited,
+    // so both outlive it. Every signal is blocked on this thread during the clone, so no handler
+    // of the server runs in the child (which shares its memory); the mask is restored after.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        let pid = libc::clone(
+            probe_child,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_ref(&probe).cast_mut().cast(),
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        if pid < 0 {
+            return false;
+        }
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, libc::__WALL) < 0 {
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return false;
+            }
+        }
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+}
+
+/// The probing child: what `PreparedSandbox::apply_in_child` does without `CAP_SYS_ADMIN`,
+/// up to making `/` private. Exits 0 on success.
+extern "C" fn probe_child(probe: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `probe` is the parent's `UserNamespaceProbe`, alive while it is suspended; only
+    // raw syscalls follow, and the child leaves with `_exit`.
+    unsafe {
+        let probe = &*(probe as *const UserNamespaceProbe);
+        let write = |path: &std::ffi::CStr, contents: &[u8]| {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return false;
+            }
+            let written = libc::write(fd, contents.as_ptr().cast(), contents.len());
+            libc::close(fd);
+            written == contents.len() as isize
+        };
+        let works = libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) == 0
+            && write(c"/proc/self/setgroups", b"deny")
+            && write(c"/proc/self/uid_map", &probe.uid_map)
+            && write(c"/proc/self/gid_map", &probe.gid_map)
+            && libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0;
+        libc::_exit(if works { 0 } else { 1 })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Support, withhold};
 
     #[track_caller]
-    fn check(list: &str, expect: (u32, bool, bool)) {
-        let full = Support { landlock_abi: 6, seccomp_filter: true, mount_namespace: true };
+    fn check(list: &str, expect: (u32, bool, bool, bool)) {
+        let full = Support { landlock_abi: 6, seccomp_filter: true, mount_namespace: true, user_namespace: true };
         let got = withhold(full, list);
-        assert_eq!((got.landlock_abi, got.seccomp_filter, got.mount_namespace), expect, "{list:?}");
+        assert_eq!(
+            (got.landlock_abi, got.seccomp_filter, got.mount_namespace, got.user_namespace),
+            expect,
+            "{list:?}"
+        );
         // Never richer than the kernel, whatever the list says.
-        let none = Support { landlock_abi: 0, seccomp_filter: false, mount_namespace: false };
+        let none = Support { landlock_abi: 0, seccomp_filter: false, mount_namespace: false, user_namespace: false };
         assert_eq!(withhold(none, list), none, "{list:?}");
     }
 
     #[test]
     fn the_knob_only_takes_away() {
-        check("", (6, true, true));
-        check(" , ", (6, true, true));
-        check("landlock", (0, true, true));
-        check("seccomp", (6, false, true));
-        check("mount-namespace", (6, true, false));
-        check("landlock, mount-namespace", (0, true, false));
-        check("all", (0, false, false));
-        check("landlok", (0, false, false));
+        check("", (6, true, true, true));
+        check(" , ", (6, true, true, true));
+        check("landlock", (0, true, true, true));
+        check("seccomp", (6, false, true, true));
+        check("mount-namespace", (6, true, false, true));
+        check("user-namespace", (6, true, true, false));
+        check("landlock, mount-namespace", (0, true, false, true));
+        check("all", (0, false, false, false));
+        check("landlok", (0, false, false, false));
     }
 }

@@ -449,11 +449,12 @@ async fn a_mechanism_the_probe_lacks_refuses_the_requests_that_need_it() {
         std::fs::remove_file(&marker).unwrap();
     }
 
-    // Without a mount namespace only read-only carve-outs are refused: workspace-write with an
-    // existing `.git` is, read-only (no carve-out) still runs confined.
+    // Without a mount namespace (made directly or inside a user namespace) only read-only
+    // carve-outs are refused: workspace-write with an existing `.git` is, read-only (no
+    // carve-out) still runs confined.
     let server = target()
         .spawn_with(|command| {
-            command.env("EXEC_SANDBOX_WITHHOLD", "mount-namespace");
+            command.env("EXEC_SANDBOX_WITHHOLD", "mount-namespace,user-namespace");
         })
         .await;
     let mut client = connected(&server).await;
@@ -941,4 +942,84 @@ async fn an_atomic_write_of_a_watched_path_notifies_once() {
         seen.push(notification.params["watchId"].clone());
     }
     assert_eq!(seen, [json!(1), json!(2)], "the temporary file of the atomic write notified too");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Without CAP_SYS_ADMIN (the shipped deployments): the server as an unprivileged user
+
+/// Set for the unprivileged run of this module.
+const UNPRIVILEGED_RUN: &str = "EXEC_SERVER_UNPRIVILEGED_RUN";
+
+/// Run as root, this module's tests again as uid 65534, where the carve-outs of a
+/// `workspace-write` intent (`.git`) come from a user namespace: commands and every `fs/*` read
+/// under it work, and only `fs/*` writes under it are refused (the three tests skipped here;
+/// `inner_unprivileged_fs_writes_with_carve_outs_are_refused` checks that instead).
+#[test]
+fn as_an_unprivileged_user() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return eprintln!("not root: this module runs unprivileged already");
+    }
+    let mut command = std::process::Command::new(std::env::current_exe().expect("this test binary"));
+    command.args(["codex171::", "--test-threads=2"]);
+    for skipped in [
+        "codex171::as_an_unprivileged_user",
+        "codex171::sandboxed_fs_writes_stay_inside_the_writable_roots",
+        "codex171::chunked_replace_is_atomic_at_close_and_bounded",
+        "codex171::the_git_folder_stays_read_only_inside_a_writable_workspace",
+    ] {
+        command.args(["--skip", skipped]);
+    }
+    let output = command
+        .env(UNPRIVILEGED_RUN, "1")
+        .env("TMPDIR", std::env::temp_dir())
+        .uid(65534)
+        .gid(65534)
+        .current_dir("/")
+        .output()
+        .expect("run this module as an unprivileged user");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("test result: ok.") && !stdout.contains(" 0 passed"),
+        "as uid 65534: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// In the unprivileged run: `fs/*` reads under a `workspace-write` intent with a `.git` work
+/// (confined with read rights only, no carve-out needed), writes are refused with
+/// `sandboxUnavailable` (a thread of the server cannot enter a user namespace) and write
+/// nothing, and a command under the same intent keeps `.git` read-only.
+#[tokio::test]
+async fn inner_unprivileged_fs_writes_with_carve_outs_are_refused() {
+    if std::env::var_os(UNPRIVILEGED_RUN).is_none() {
+        return;
+    }
+    let server = target().spawn().await;
+    let mut client = connected(&server).await;
+    let scene = Scene::new();
+    let sandbox = workspace_write(scene.ws());
+    let git_config = scene.ws().join(".git/config");
+    let read = client.request_ok("fs/readFile", json!({"path": uri(&git_config), "sandbox": sandbox})).await;
+    assert_eq!(decode_base64(read["dataBase64"].as_str().unwrap()), b"original");
+    let listing =
+        client.request_ok("fs/readDirectory", json!({"path": uri(scene.ws()), "sandbox": sandbox})).await;
+    assert!(listing.to_string().contains(".git"), "{listing}");
+    let beside = scene.ws().join("beside.txt");
+    let error = write(&mut client, &uri(&beside), "x", &sandbox).await.unwrap_err();
+    assert_kind(&error, -32603, "sandboxUnavailable");
+    assert!(!beside.exists());
+
+    let script = format!("echo x > '{}'; echo y > '{}'", text(&git_config), text(&beside));
+    let mut params = test_support::start_params("git", &["/bin/sh", "-c", &script]);
+    params["cwd"] = json!(uri(scene.ws()));
+    params["sandbox"] = sandbox;
+    let result = client.request_ok("process/start", params).await;
+    assert_eq!(result["sandboxType"], json!("linuxSeccomp"));
+    let run = client.collect_until_closed("git").await;
+    assert!(String::from_utf8_lossy(&run.output()).contains("Read-only file system"), "{run:?}");
+    assert_eq!(std::fs::read_to_string(&git_config).unwrap(), "original");
+    assert_eq!(std::fs::read_to_string(&beside).unwrap(), "y\n");
 }

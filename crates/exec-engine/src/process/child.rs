@@ -75,8 +75,9 @@ pub(crate) struct ChildPlan<'a> {
     death_signal_parent: Option<libc::pid_t>,
     /// Applied last, just before `execve`.
     sandbox: Option<&'a exec_sandbox::PreparedSandbox>,
-    /// The session's namespaces: the calling thread enters the PID namespace for the clone,
-    /// the child joins the mount namespace first thing.
+    /// The session's namespaces: the calling thread enters the PID namespace for the clone (or,
+    /// for a session with a user namespace of its own, an intermediate does), the child joins
+    /// the mount namespace first thing.
     namespaces: Option<Namespaces>,
 }
 
@@ -281,6 +282,11 @@ pub(crate) struct RawChild {
 /// memory); the child resets every handled signal to its default and unblocks all signals just
 /// before `execve`.
 pub(crate) fn clone_child(plan: &ChildPlan<'_>) -> Result<RawChild, ChildFailure> {
+    if let Some(namespaces) = plan.namespaces
+        && let Some(user) = namespaces.user
+    {
+        return clone_through_intermediate(plan, user, namespaces.pid);
+    }
     let clone_failure = |error: io::Error| ChildFailure { stage: None, error };
     let stack = ChildStack::new().map_err(clone_failure)?;
     let report = Report::default();
@@ -353,6 +359,137 @@ pub(crate) fn clone_child(plan: &ChildPlan<'_>) -> Result<RawChild, ChildFailure
         return Err(ChildFailure { stage: Some(stage), error: io::Error::from_raw_os_error(errno) });
     }
     Ok(RawChild { pid: u32::try_from(pid).expect("a positive pid"), pidfd })
+}
+
+/// What the intermediate of [`clone_through_intermediate`] needs.
+struct IntermediateArgs<'a, 'b> {
+    child: ChildArgs<'a, 'b>,
+    user_namespace: RawFd,
+    pid_namespace: RawFd,
+    /// The child's stack (the intermediate runs on another).
+    child_stack: *mut c_void,
+    /// The child's pid (in the server's PID namespace), set by the intermediate.
+    child_pid: AtomicI32,
+}
+
+/// [`clone_child`] into a session namespace owned by a user namespace of its own (a server
+/// without `CAP_SYS_ADMIN`). Entering that PID namespace takes `CAP_SYS_ADMIN` in the caller's
+/// own user namespace as well, so the spawning thread cannot do it; and a thread of a
+/// multi-threaded process cannot enter a user namespace. So an intermediate is cloned
+/// (`CLONE_VM | CLONE_VFORK`, its own single-threaded thread group with its own fs struct),
+/// joins the session's user namespace (gaining every capability there), then its PID namespace
+/// (for its children), and clones the real child with `CLONE_PARENT | CLONE_VM | CLONE_VFORK`:
+/// the child is the **server's** child, in the session's namespaces, with the server's pid of
+/// it; then the intermediate exits. The child runs [`run_child`] as usual. The pidfd comes from
+/// `pidfd_open` once the intermediate is gone (the child is ours and unreaped, so its pid
+/// cannot be reused meanwhile). Costs one more `clone` and `exit` than the direct path.
+fn clone_through_intermediate(
+    plan: &ChildPlan<'_>,
+    user_namespace: RawFd,
+    pid_namespace: RawFd,
+) -> Result<RawChild, ChildFailure> {
+    let clone_failure = |error: io::Error| ChildFailure { stage: None, error };
+    let intermediate_stack = ChildStack::new().map_err(clone_failure)?;
+    let child_stack = ChildStack::new().map_err(clone_failure)?;
+    let report = Report::default();
+    let args = IntermediateArgs {
+        child: ChildArgs { plan, report: &report },
+        user_namespace,
+        pid_namespace,
+        child_stack: child_stack.top(),
+        child_pid: AtomicI32::new(0),
+    };
+    let mut all: libc::sigset_t = unsafe_zeroed_sigset();
+    let mut previous: libc::sigset_t = unsafe_zeroed_sigset();
+    // SAFETY: as in `clone_child`: every signal blocked on this thread for the clone (inherited
+    // by the intermediate and the child), `intermediate_main` makes only raw syscalls over
+    // `args`, which this suspended frame keeps alive with both stacks until it has exited.
+    let intermediate = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        let pid = libc::clone(
+            intermediate_main,
+            intermediate_stack.top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_ref(&args).cast_mut().cast(),
+        );
+        let error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(clone_failure(error));
+        }
+        pid
+    };
+    // The intermediate has exited (CLONE_VFORK woke us): reap it.
+    reap_pid(intermediate);
+    drop(intermediate_stack);
+    drop(child_stack);
+    let stage = report.stage.load(Ordering::SeqCst);
+    let errno = report.errno.load(Ordering::SeqCst);
+    let child_pid = args.child_pid.load(Ordering::SeqCst);
+    if child_pid <= 0 {
+        // The intermediate failed before the child existed.
+        let stage = Stage::from_raw(stage).unwrap_or(Stage::Namespace);
+        return Err(ChildFailure { stage: Some(stage), error: io::Error::from_raw_os_error(errno) });
+    }
+    // SAFETY: pidfd_open of our own unreaped child; the new descriptor is owned below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child_pid, 0) };
+    if pidfd < 0 {
+        let error = io::Error::last_os_error();
+        kill_and_reap_pid(child_pid);
+        return Err(clone_failure(error));
+    }
+    // SAFETY: a new descriptor (close-on-exec, as every pidfd), owned by nobody else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    if let Some(stage) = Stage::from_raw(stage) {
+        reap_blocking(&pidfd);
+        return Err(ChildFailure { stage: Some(stage), error: io::Error::from_raw_os_error(errno) });
+    }
+    Ok(RawChild { pid: u32::try_from(child_pid).expect("a positive pid"), pidfd })
+}
+
+/// The intermediate of [`clone_through_intermediate`]. Never returns.
+extern "C" fn intermediate_main(args: *mut c_void) -> c_int {
+    // SAFETY: `args` is the `IntermediateArgs` of `clone_through_intermediate`, alive while its
+    // thread is suspended; raw syscalls only, and the process leaves with `_exit`.
+    unsafe {
+        let args = &*(args as *const IntermediateArgs<'_, '_>);
+        let fail = |errno: i32| -> ! {
+            args.child.report.errno.store(errno, Ordering::SeqCst);
+            args.child.report.stage.store(Stage::Namespace as u32, Ordering::SeqCst);
+            libc::_exit(127)
+        };
+        if libc::setns(args.user_namespace, libc::CLONE_NEWUSER) < 0 {
+            fail(last_errno());
+        }
+        if libc::setns(args.pid_namespace, libc::CLONE_NEWPID) < 0 {
+            fail(last_errno());
+        }
+        // CLONE_PARENT: the child's parent is the server (this process's parent), which waits
+        // for it; its exit signal is SIGCHLD, this process's.
+        let pid = libc::clone(
+            child_main,
+            args.child_stack,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT,
+            std::ptr::from_ref(&args.child).cast_mut().cast(),
+        );
+        if pid < 0 {
+            fail(last_errno());
+        }
+        args.child_pid.store(pid, Ordering::SeqCst);
+        libc::_exit(0)
+    }
+}
+
+/// Reaps a child known to have exited, by pid.
+fn reap_pid(pid: libc::pid_t) {
+    // SAFETY: waitpid on our own child; a null status pointer is allowed.
+    while unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) } < 0 {
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            tracing::warn!(error = %io::Error::last_os_error(), "could not reap a spawn's intermediate");
+            return;
+        }
+    }
 }
 
 fn unsafe_zeroed_sigset() -> libc::sigset_t {

@@ -7,6 +7,12 @@
 //!
 //! 1. The init is cloned from the spawning thread with `CLONE_NEWPID | CLONE_VM` (sharing the
 //!    server's memory, so creating it costs the same whatever the heap) on a stack of its own.
+//!    Without `CAP_SYS_ADMIN` (an unprivileged server) that clone fails with `EPERM`, and the
+//!    init is cloned with `CLONE_NEWUSER` as well: it then writes `deny` to its `setgroups` and
+//!    maps the server's own uid and gid onto themselves (lines formatted before the clone), and
+//!    the PID and mount namespaces belong to that user namespace. Not for uid 0 (root without
+//!    `CAP_SYS_ADMIN`): a user namespace mapping uid 0 would give commands capabilities over
+//!    root-owned files that the server's bounding set took away.
 //!    It sets `PR_SET_PDEATHSIG(SIGKILL)` (and checks, through a pidfd of the server, that the
 //!    server did not die first), makes a mount namespace whose `/proc` is the new PID
 //!    namespace's (so `ps`, `pgrep`, `kill` and `$$` inside a session agree on pids; mounts
@@ -19,14 +25,21 @@
 //!    and restores the thread's own namespace just after; the child joins the mount namespace
 //!    with `setns(CLONE_NEWNS)` before anything else. The child is the server's child, not the
 //!    init's: pids the engine reports are the server's, and signals keep their meaning (the
-//!    command is never PID 1).
+//!    command is never PID 1). With a user namespace of the session's own, the spawning thread
+//!    may not enter the PID namespace (that takes `CAP_SYS_ADMIN` in the caller's own user
+//!    namespace too), so a short-lived intermediate child joins the user and PID namespaces
+//!    and clones the child with `CLONE_PARENT` (`child.rs`, `clone_through_intermediate`): the
+//!    child is still the server's, one `clone` and one `exit` later. Its commands run with the
+//!    server's uid and no capabilities (they are dropped at `execve`); files and processes of
+//!    other users show as owned by the overflow id (`nobody`).
 //! 3. Teardown (expiry, shutdown) SIGKILLs the init; the kernel kills the rest. If the server
 //!    dies (even by SIGKILL), the init's death signal does the same.
 //!
-//! Where the namespace cannot be made (no `CAP_SYS_ADMIN`, a container that forbids mounting
-//! `/proc`), sessions run uncontained, as before, and this is logged once.
+//! Where the namespace cannot be made (neither `CAP_SYS_ADMIN` nor unprivileged user
+//! namespaces, or a container that forbids mounting `/proc`, as one with masked `/proc` paths
+//! does inside a user namespace), sessions run uncontained, as before, and this is logged once.
 //!
-//! Not here: cgroups (no resource limits), user namespaces.
+//! Not here: cgroups (no resource limits).
 
 use std::ffi::c_void;
 use std::io;
@@ -45,10 +58,46 @@ struct InitArgs {
     server_pidfd: RawFd,
     /// The write end of the report pipe.
     report: RawFd,
+    /// Without `CAP_SYS_ADMIN`: the init was created in a new user namespace too, and writes
+    /// these maps of the server's own uid and gid for it.
+    id_maps: Option<IdMaps>,
 }
 
-/// The report byte the init writes once it is set up: `READY`, or the step that failed.
+/// `/proc/self/uid_map` and `gid_map` lines, formatted before the clone (the init does not
+/// allocate): `"U U 1\n"`, mapping one id onto itself.
+#[derive(Debug)]
+struct IdMaps {
+    uid_map: [u8; 32],
+    uid_len: usize,
+    gid_map: [u8; 32],
+    gid_len: usize,
+}
+
+impl IdMaps {
+    fn of_this_process() -> IdMaps {
+        let line = |id: u32| {
+            let text = format!("{id} {id} 1\n");
+            let mut buffer = [0u8; 32];
+            buffer[..text.len()].copy_from_slice(text.as_bytes());
+            (buffer, text.len())
+        };
+        // SAFETY: geteuid and getegid cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let (uid_map, uid_len) = line(uid);
+        let (gid_map, gid_len) = line(gid);
+        IdMaps { uid_map, uid_len, gid_map, gid_len }
+    }
+}
+
+/// The report byte the init writes once it is set up: `READY`, or the errno of the step that
+/// failed, or `PROC_REFUSED`.
 const READY: u8 = 0;
+
+/// The kernel refused the new `/proc` with `EPERM` (above every errno value). Inside a user
+/// namespace it allows a new `/proc` only where the existing one is fully visible: not where
+/// paths of it are masked or made read-only by over-mounts, as systemd's
+/// `ProtectKernelTunables=`/`ProtectKernelLogs=` and container runtimes' masked paths do.
+const PROC_REFUSED: u8 = 254;
 
 /// One session's PID namespace and its init.
 #[derive(Debug)]
@@ -56,6 +105,8 @@ pub(crate) struct SessionNamespace {
     /// Descriptors of the namespaces spawns enter.
     pid_namespace: OwnedFd,
     mount_namespace: OwnedFd,
+    /// The user namespace that owns the other two, when the server lacks `CAP_SYS_ADMIN`.
+    user_namespace: Option<OwnedFd>,
     /// The init, until teardown takes it to kill and reap it.
     init: Mutex<Option<InitProcess>>,
 }
@@ -73,12 +124,35 @@ struct InitProcess {
 pub(crate) struct Namespaces {
     pub(crate) pid: RawFd,
     pub(crate) mount: RawFd,
+    /// `Some` when the namespaces belong to a user namespace of their own: the spawning thread
+    /// cannot enter the PID namespace then (that takes `CAP_SYS_ADMIN` in its own user
+    /// namespace too), so the child is made through a short-lived intermediate (`child.rs`).
+    pub(crate) user: Option<RawFd>,
 }
 
 impl SessionNamespace {
     /// Creates the init and its namespaces, on the calling thread (a long-lived one: the init
-    /// dies with it). `Err` when this process cannot make them.
+    /// dies with it): with `CLONE_NEWPID`, or where that is refused (no `CAP_SYS_ADMIN`) and the
+    /// server is not uid 0, with `CLONE_NEWUSER | CLONE_NEWPID`. `Err` when this process cannot
+    /// make them.
     pub(crate) fn create() -> io::Result<SessionNamespace> {
+        match SessionNamespace::create_with(false) {
+            Err(error)
+                // SAFETY: geteuid cannot fail.
+                if error.raw_os_error() == Some(libc::EPERM) && unsafe { libc::geteuid() } != 0 =>
+            {
+                SessionNamespace::create_with(true).map_err(|user_error| {
+                    io::Error::new(
+                        user_error.kind(),
+                        format!("{error}; in a user namespace of its own: {user_error}"),
+                    )
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn create_with(user_namespace: bool) -> io::Result<SessionNamespace> {
         // SAFETY: pidfd_open of our own pid; the new descriptor is owned below.
         let server_pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
         if server_pidfd < 0 {
@@ -88,8 +162,12 @@ impl SessionNamespace {
         let server_pidfd = unsafe { OwnedFd::from_raw_fd(server_pidfd as RawFd) };
         let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let stack = ChildStack::new()?;
-        let args =
-            Box::new(InitArgs { server_pidfd: server_pidfd.as_raw_fd(), report: report_write.as_raw_fd() });
+        let args = Box::new(InitArgs {
+            server_pidfd: server_pidfd.as_raw_fd(),
+            report: report_write.as_raw_fd(),
+            id_maps: user_namespace.then(IdMaps::of_this_process),
+        });
+        let user_flag = if user_namespace { libc::CLONE_NEWUSER } else { 0 };
 
         let mut pidfd: libc::c_int = -1;
         // SAFETY: `init_main` makes only raw syscalls over `args` and its own stack, both kept
@@ -104,7 +182,7 @@ impl SessionNamespace {
             let pid = libc::clone(
                 init_main,
                 stack.top(),
-                libc::CLONE_VM | libc::CLONE_NEWPID | libc::CLONE_PIDFD | libc::SIGCHLD,
+                libc::CLONE_VM | libc::CLONE_NEWPID | user_flag | libc::CLONE_PIDFD | libc::SIGCHLD,
                 std::ptr::from_ref::<InitArgs>(&args).cast_mut().cast(),
                 &mut pidfd as *mut libc::c_int,
             );
@@ -128,14 +206,20 @@ impl SessionNamespace {
                 other => break other,
             }
         };
-        let opened = || -> io::Result<(OwnedFd, OwnedFd)> {
-            Ok((
-                std::fs::File::open(format!("/proc/{pid}/ns/pid"))?.into(),
-                std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?.into(),
-            ))
+        let opened = || -> io::Result<(OwnedFd, OwnedFd, Option<OwnedFd>)> {
+            let open = |name: &str| -> io::Result<OwnedFd> {
+                Ok(std::fs::File::open(format!("/proc/{pid}/ns/{name}"))?.into())
+            };
+            Ok((open("pid")?, open("mnt")?, if user_namespace { Some(open("user")?) } else { None }))
         };
         let outcome = match read {
             Ok(1) if report[0] == READY => opened(),
+            Ok(1) if report[0] == PROC_REFUSED => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the kernel refused a new /proc for the session's namespace (inside a user namespace \
+                 it needs a /proc without masked or read-only over-mounts, such as systemd's \
+                 ProtectKernelTunables= or a container runtime's masked paths make)",
+            )),
             Ok(1) => Err(io::Error::from_raw_os_error(i32::from(report[0]))),
             Ok(_) => Err(io::Error::other("the namespace init exited before it was ready")),
             Err(error) => Err(error.into()),
@@ -143,9 +227,12 @@ impl SessionNamespace {
         drop(server_pidfd);
         let init = InitProcess { child, stack, args };
         match outcome {
-            Ok((pid_namespace, mount_namespace)) => {
-                Ok(SessionNamespace { pid_namespace, mount_namespace, init: Mutex::new(Some(init)) })
-            }
+            Ok((pid_namespace, mount_namespace, user_namespace)) => Ok(SessionNamespace {
+                pid_namespace,
+                mount_namespace,
+                user_namespace,
+                init: Mutex::new(Some(init)),
+            }),
             Err(error) => {
                 init.kill_and_reap_blocking();
                 Err(error)
@@ -164,7 +251,11 @@ impl SessionNamespace {
     }
 
     pub(crate) fn namespaces(&self) -> Namespaces {
-        Namespaces { pid: self.pid_namespace.as_raw_fd(), mount: self.mount_namespace.as_raw_fd() }
+        Namespaces {
+            pid: self.pid_namespace.as_raw_fd(),
+            mount: self.mount_namespace.as_raw_fd(),
+            user: self.user_namespace.as_ref().map(AsRawFd::as_raw_fd),
+        }
     }
 
     /// SIGKILLs the init, so the kernel kills every process of the namespace, and reaps it in a
@@ -274,8 +365,9 @@ impl Containment {
                     LOGGED.call_once(|| {
                         tracing::warn!(
                             %error,
-                            "cannot make a PID namespace per session: processes are not contained \
-                             (a setsid daemon may outlive its session and the server)"
+                            "cannot make a PID namespace per session (it needs CAP_SYS_ADMIN, or \
+                             unprivileged user namespaces and a mountable /proc): processes are not \
+                             contained (a setsid daemon may outlive its session and the server)"
                         );
                     });
                     Containment::Uncontained
@@ -401,6 +493,47 @@ extern "C" fn init_main(args: *mut c_void) -> libc::c_int {
             fail(-(libc::ESRCH as isize));
         }
 
+        if let Some(maps) = &args.id_maps {
+            // A new user namespace: map the server's own uid and gid onto themselves (all an
+            // unprivileged process may map, the gid only once setgroups is denied).
+            let write_file = |path: &std::ffi::CStr, bytes: *const u8, len: usize| -> isize {
+                let fd = raw_syscall(
+                    libc::SYS_openat,
+                    [
+                        libc::AT_FDCWD as usize,
+                        path.as_ptr() as usize,
+                        (libc::O_WRONLY | libc::O_CLOEXEC) as usize,
+                        0,
+                        0,
+                        0,
+                    ],
+                );
+                if fd < 0 {
+                    return fd;
+                }
+                let written = raw_syscall(libc::SYS_write, [fd as usize, bytes as usize, len, 0, 0, 0]);
+                raw_syscall(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
+                if written < 0 {
+                    written
+                } else if written as usize == len {
+                    0
+                } else {
+                    -(libc::EIO as isize)
+                }
+            };
+            let deny = b"deny";
+            for (path, bytes, len) in [
+                (c"/proc/self/setgroups", deny.as_ptr(), deny.len()),
+                (c"/proc/self/uid_map", maps.uid_map.as_ptr(), maps.uid_len),
+                (c"/proc/self/gid_map", maps.gid_map.as_ptr(), maps.gid_len),
+            ] {
+                let result = write_file(path, bytes, len);
+                if result < 0 {
+                    fail(result);
+                }
+            }
+        }
+
         let result = raw_syscall(libc::SYS_unshare, [libc::CLONE_NEWNS as usize, 0, 0, 0, 0, 0]);
         if result < 0 {
             fail(result);
@@ -424,6 +557,10 @@ extern "C" fn init_main(args: *mut c_void) -> libc::c_int {
                 0,
             ],
         );
+        if result == -(libc::EPERM as isize) && args.id_maps.is_some() {
+            report(PROC_REFUSED);
+            exit(1);
+        }
         if result < 0 {
             fail(result);
         }

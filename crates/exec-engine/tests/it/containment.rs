@@ -189,3 +189,146 @@ async fn orphans_inside_a_session_are_reaped() {
     assert!(seen.text().contains("no-zombie"), "{}", seen.text());
     engine.shutdown().await;
 }
+
+/// The user the unprivileged variants run as when the tests run as root.
+const NOBODY: u32 = 65534;
+
+/// Whether a forked child of a process running as `uid` may create a user namespace and a PID
+/// namespace in it (asked independently of the engine).
+fn user_namespaces_allowed_for(uid: u32) -> bool {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("/bin/true");
+    command.uid(uid).gid(uid);
+    // SAFETY: unshare is async-signal-safe; the forked child is single-threaded.
+    unsafe {
+        command.pre_exec(|| {
+            if nix::libc::unshare(nix::libc::CLONE_NEWUSER | nix::libc::CLONE_NEWPID | nix::libc::CLONE_NEWNS)
+                == 0
+            {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    command.status().is_ok_and(|status| status.success())
+}
+
+/// Without `CAP_SYS_ADMIN` (the shipped deployments: an unprivileged user, no capabilities),
+/// every test of this module, and the sandbox's carve-out test, again: run as root, this runs
+/// this test binary again as uid 65534; as a non-root user they run so already.
+#[test]
+fn as_an_unprivileged_user() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { nix::libc::geteuid() } != 0 {
+        return eprintln!("not root: this module's tests run unprivileged already");
+    }
+    assert!(
+        user_namespaces_allowed_for(NOBODY),
+        "this machine allows unprivileged user namespaces; the engine relies on them here"
+    );
+    use std::os::unix::process::CommandExt;
+    let output = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "containment::",
+            "sandbox::dot_git_stays_read_only",
+            "--skip",
+            "containment::as_an_unprivileged_user",
+            "--skip",
+            "containment::where_proc_cannot_be_remounted",
+            "--skip",
+            "containment::inner_where_proc_cannot_be_remounted",
+            "--test-threads=1",
+        ])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .env("TMPDIR", std::env::temp_dir())
+        .current_dir("/")
+        .output()
+        .expect("run the tests as an unprivileged user");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "as uid {NOBODY}: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("test result: ok. 8 passed"), "{stdout}");
+}
+
+/// Set for the run of [`inner_where_proc_cannot_be_remounted_sessions_run_uncontained`].
+const PROC_MASKED_RUN: &str = "EXEC_ENGINE_PROC_MASKED_RUN";
+
+/// Without `CAP_SYS_ADMIN`, in a mount namespace whose `/proc/sys` is over-mounted read-only (as
+/// systemd's `ProtectKernelTunables=` does), the kernel refuses a session its own `/proc`: the
+/// engine falls back to uncontained sessions, and starts keep working. Run as root, this runs
+/// the inner test as uid 65534 in such a mount namespace.
+#[test]
+fn where_proc_cannot_be_remounted_sessions_run_uncontained() {
+    use nix::libc;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return eprintln!("not root: cannot over-mount /proc/sys here");
+    }
+    let mut command = std::process::Command::new(std::env::current_exe().expect("this test binary"));
+    command
+        .args([
+            "containment::inner_where_proc_cannot_be_remounted_sessions_run_uncontained",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env(PROC_MASKED_RUN, "1")
+        .current_dir("/");
+    // SAFETY: raw syscalls only, in the forked child before it execs.
+    unsafe {
+        command.pre_exec(|| {
+            let check = |result: libc::c_int| {
+                if result == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+            };
+            let none = std::ptr::null();
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, none.cast()))?;
+            let sys = c"/proc/sys".as_ptr();
+            check(libc::mount(sys, sys, none, libc::MS_BIND, none.cast()))?;
+            check(libc::mount(
+                none,
+                sys,
+                none,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                none.cast(),
+            ))?;
+            check(libc::setgroups(0, std::ptr::null()))?;
+            check(libc::setgid(NOBODY))?;
+            check(libc::setuid(NOBODY))
+        });
+    }
+    let output = command.output().expect("run the inner test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The inner half of [`where_proc_cannot_be_remounted_sessions_run_uncontained`].
+#[tokio::test]
+async fn inner_where_proc_cannot_be_remounted_sessions_run_uncontained() {
+    if std::env::var_os(PROC_MASKED_RUN).is_none() {
+        return;
+    }
+    each_backend(|backend| async move {
+        let engine = Engine::new(Config::default());
+        let handle = engine.create_session().unwrap();
+        let mut events = handle.start(pid("p"), sh("echo $$", backend)).await.expect("a start");
+        let reported = handle.list()[0].pid.expect("a pid");
+        let seen = crate::support::collect(&mut events).await;
+        assert_eq!(seen.exit, Some(exec_engine::ExitStatus::Code(0)));
+        // Uncontained: the command's own pid is the server's pid of it, not a namespace's.
+        assert_eq!(seen.text().trim(), reported.to_string());
+        engine.shutdown().await;
+    })
+    .await;
+}

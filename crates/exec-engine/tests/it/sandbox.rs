@@ -118,6 +118,55 @@ async fn a_pty_child_under_the_sandbox_has_raw_mode_and_resize() {
 }
 
 #[tokio::test]
+async fn dot_git_stays_read_only_inside_a_writable_root_in_and_out_of_a_contained_session() {
+    // Run by `containment::as_an_unprivileged_user` as uid 65534 too, where the carve-out's
+    // mount namespace comes from a user namespace: the session's, or the child's own.
+    for contain_sessions in [true, false] {
+        each_backend(|backend| async move {
+            let scratch = Scratch::new(&format!("sandbox-git-{backend:?}-{contain_sessions}"));
+            let workspace = scratch.dir("workspace");
+            let outside = scratch.dir("outside");
+            std::fs::create_dir(workspace.join(".git")).unwrap();
+            std::fs::write(workspace.join(".git/config"), "original").unwrap();
+            // Not `workspace_write`, which also opens the temp dir the scratch tree lives in.
+            let policy = SandboxPolicy::read_only()
+                .with_write_root(&workspace)
+                .with_read_only_carve_out(workspace.join(".git"));
+            let sandbox: ChildSandbox = policy.prepare().expect("carve-outs can be made here").into();
+            let engine = exec_engine::Engine::new(exec_engine::Config {
+                contain_sessions,
+                ..exec_engine::Config::default()
+            });
+            let session = session(&engine);
+            let script = format!(
+                "echo x > {ws}/.git/config; echo git=$?; echo y > {ws}/.git/new; echo new=$?; \
+                 mv {ws}/.git {ws}/moved; echo mv=$?; umount {ws}/.git; echo umount=$?; \
+                 echo z > {out}/escaped; echo out=$?; echo w > {ws}/beside && echo beside-ok; \
+                 echo uid=$(id -u)",
+                ws = display(&workspace),
+                out = display(&outside)
+            );
+            let mut spec = sh(&script, backend);
+            spec.sandbox = Some(sandbox);
+            let mut events = session.start(pid("g"), spec).await.expect("start");
+            let text = collect(&mut events).await.text();
+            for denied in ["git=", "new=", "mv=", "umount=", "out="] {
+                assert!(!text.contains(&format!("{denied}0")), "{denied} succeeded: {text}");
+            }
+            assert!(text.contains("beside-ok"), "{text}");
+            // SAFETY: geteuid cannot fail.
+            let uid = unsafe { nix::libc::geteuid() };
+            assert!(text.contains(&format!("uid={uid}")), "{text}");
+            assert_eq!(std::fs::read_to_string(workspace.join(".git/config")).unwrap(), "original");
+            assert!(!workspace.join(".git/new").exists() && !outside.join("escaped").exists());
+            assert_eq!(std::fs::read_to_string(workspace.join("beside")).unwrap(), "w\n");
+            engine.shutdown().await;
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn a_sandbox_that_cannot_be_applied_fails_the_start_and_runs_nothing() {
     each_backend(|backend| async move {
         let scratch = Scratch::new(&format!("sandbox-stale-{backend:?}"));

@@ -70,3 +70,31 @@ fn prepare_reports_what_the_kernel_offers() {
         assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
     }
 }
+
+#[test]
+fn run_confined_for_reading_reads_the_roots_and_writes_nowhere() {
+    let scratch = Scratch::new("reading");
+    let workspace = scratch.dir("ws");
+    scratch.file("ws/.git/config", "git");
+    scratch.file("ws/file", "mine");
+    scratch.file("secret/file", "secret");
+    let policy = SandboxPolicy::default()
+        .with_read_root("/usr")
+        .with_write_root(&workspace)
+        .with_read_only_carve_out(workspace.join(".git"));
+    let sandbox = crate::prepare(&policy);
+    let confined_read =
+        |path: std::path::PathBuf| sandbox.run_confined_for_reading(move || std::fs::read_to_string(path));
+    assert_eq!(confined_read(workspace.join("file")).unwrap().unwrap(), "mine");
+    assert_eq!(confined_read(workspace.join(".git/config")).unwrap().unwrap(), "git");
+    // Outside every root: refused, as with run_confined.
+    let secret = confined_read(scratch.path("secret/file")).unwrap();
+    assert_eq!(secret.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    // A write, even in the write root: refused (never wider than the policy).
+    for target in [workspace.join("new"), workspace.join("file"), workspace.join(".git/config")] {
+        let written = sandbox.run_confined_for_reading(|| std::fs::write(&target, "x")).unwrap();
+        assert_eq!(written.unwrap_err().kind(), ErrorKind::PermissionDenied, "{target:?}");
+    }
+    assert_eq!(read(&workspace.join("file")), "mine");
+    assert!(!workspace.join("new").exists());
+}

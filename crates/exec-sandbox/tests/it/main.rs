@@ -11,6 +11,7 @@ mod files;
 mod heuristic;
 mod network;
 mod resolve;
+mod unprivileged;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -58,6 +58,22 @@ pub(crate) fn run<T: Send>(
     }
 }
 
+/// Prepares `intent` (if any) and runs `operation`, which only reads, under it: with Landlock
+/// read rights on every root and no write right anywhere, and no read-only carve-outs (they take
+/// only write rights away), so it needs no mount namespace and works without `CAP_SYS_ADMIN`
+/// (`PreparedSandbox::run_confined_for_reading`). Blocking.
+pub(crate) fn run_with_intent_for_reading<T: Send>(
+    intent: Option<&Intent>,
+    operation: impl FnOnce() -> Result<T, ErrorObject> + Send,
+) -> Result<T, ErrorObject> {
+    match intent.map(Intent::prepare).transpose()? {
+        None => operation(),
+        Some(prepared) => {
+            prepared.run_confined_for_reading(operation).map_err(|error| to_wire::sandbox_error(&error))?
+        }
+    }
+}
+
 /// Prepares `intent` (if any) and runs `operation` under it: the whole of one `fs/*` call.
 /// Blocking. Returns the prepared sandbox too, for handles that act again later (`fs/close`).
 pub(crate) fn run_with_intent<T: Send>(

@@ -207,6 +207,23 @@ async fn fs_call<T: Send + 'static>(
     .await
 }
 
+/// [`fs_call`] for an operation that only reads: confined with read rights on every root and
+/// no write right (`confine::run_with_intent_for_reading`), which needs no mount namespace for
+/// the intent's read-only carve-outs, so it works on a server without `CAP_SYS_ADMIN` too.
+async fn fs_read_call<T: Send + 'static>(
+    context: &Context,
+    sandbox: Option<wire_sandbox::SandboxParams>,
+    operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+) -> Result<T, ErrorObject> {
+    let intent = confine::intent(&context.shared, sandbox, None)?;
+    let sandboxed = intent.is_some();
+    blocking(move || {
+        let operation = || operation().map_err(|error| sandboxed_fs_error(sandboxed, error));
+        confine::run_with_intent_for_reading(intent.as_ref(), operation)
+    })
+    .await
+}
+
 pub(crate) async fn read_file(
     context: &Context,
     _session: &Arc<SessionHandle>,
@@ -215,7 +232,8 @@ pub(crate) async fn read_file(
     let path = path_param(&params.path)?;
     let limit = fs::read_file_limit(context.shared.config.max_message_bytes);
     let follow = params.follow_symlinks.unwrap_or(true);
-    let data = fs_call(context, params.sandbox, move || fs::read_file_with(&path, limit, follow)).await?;
+    let data =
+        fs_read_call(context, params.sandbox, move || fs::read_file_with(&path, limit, follow)).await?;
     Ok(wire_fs::FsReadFileResponse { data_base64: exec_protocol::ByteChunk::new(data) })
 }
 
@@ -253,7 +271,8 @@ pub(crate) async fn get_metadata(
 ) -> Result<wire_fs::FsGetMetadataResponse, ErrorObject> {
     let path = path_param(&params.path)?;
     let follow = params.follow_symlinks.unwrap_or(true);
-    let metadata = fs_call(context, params.sandbox, move || fs::get_metadata_with(&path, follow)).await?;
+    let metadata =
+        fs_read_call(context, params.sandbox, move || fs::get_metadata_with(&path, follow)).await?;
     Ok(wire_fs::FsGetMetadataResponse {
         is_directory: metadata.is_directory,
         is_file: metadata.is_file,
@@ -270,7 +289,7 @@ pub(crate) async fn read_directory(
     params: wire_fs::FsReadDirectoryParams,
 ) -> Result<wire_fs::FsReadDirectoryResponse, ErrorObject> {
     let path = path_param(&params.path)?;
-    let entries = fs_call(context, params.sandbox, move || fs::read_directory(&path)).await?;
+    let entries = fs_read_call(context, params.sandbox, move || fs::read_directory(&path)).await?;
     Ok(wire_fs::FsReadDirectoryResponse {
         entries: entries
             .into_iter()
@@ -316,7 +335,7 @@ pub(crate) async fn canonicalize(
 ) -> Result<wire_fs::FsCanonicalizeResponse, ErrorObject> {
     let as_uri = params.path.starts_with("file://");
     let path = path_param(&params.path)?;
-    let canonical = fs_call(context, params.sandbox, move || fs::canonicalize(&path)).await?;
+    let canonical = fs_read_call(context, params.sandbox, move || fs::canonicalize(&path)).await?;
     Ok(wire_fs::FsCanonicalizeResponse { path: to_wire::path_like(&canonical, as_uri) })
 }
 
@@ -328,7 +347,7 @@ pub(crate) async fn walk(
     let as_uri = params.path.starts_with("file://");
     let path = path_param(&params.path)?;
     let options = params.options;
-    let walk = fs_call(context, params.sandbox, move || {
+    let walk = fs_read_call(context, params.sandbox, move || {
         fs::walk(
             &path,
             options.max_depth,
@@ -371,7 +390,7 @@ pub(crate) async fn open(
     let handle = blocking(move || match mode {
         wire_fs::FsOpenMode::Read => {
             let sandboxed = intent.is_some();
-            let (file, _) = confine::run_with_intent(intent.as_ref(), || {
+            let file = confine::run_with_intent_for_reading(intent.as_ref(), || {
                 fs::open_for_reading(&path).map_err(|error| sandboxed_fs_error(sandboxed, error))
             })?;
             Ok(files::Handle::Read { file, path })
