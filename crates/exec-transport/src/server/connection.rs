@@ -208,11 +208,8 @@ async fn pump(
         let denied = match event {
             Event::Exited { status, .. } if subscription.sandboxed() => {
                 let tail = subscription.output_tail(exec_sandbox::DENIAL_TAIL_BYTES);
-                let denied = handlers::sandbox_denied(true, Some(status), std::iter::once(tail.as_slice()));
-                if denied {
-                    context.shared.metrics.sandbox_denied();
-                }
-                denied
+                // Counted in `/metrics` by the process's watcher (`audit`), not per subscriber.
+                handlers::sandbox_denied(true, Some(status), std::iter::once(tail.as_slice()))
             }
             _ => false,
         };

@@ -680,11 +680,8 @@ pub(crate) async fn start(
             let denied = match outcome.exit {
                 Some(exit) if subscription.sandboxed() => {
                     let tail = subscription.output_tail(exec_sandbox::DENIAL_TAIL_BYTES);
-                    let denied = sandbox_denied(true, Some(exit), std::iter::once(tail.as_slice()));
-                    if denied {
-                        context.shared.metrics.sandbox_denied();
-                    }
-                    denied
+                    // Counted in `/metrics` by the process's watcher (`audit`), once per process.
+                    sandbox_denied(true, Some(exit), std::iter::once(tail.as_slice()))
                 }
                 _ => false,
             };
