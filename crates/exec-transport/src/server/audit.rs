@@ -111,12 +111,13 @@ pub(crate) fn prepare(context: &Context, spec: &SpawnSpec, env_policy: bool) -> 
 }
 
 /// Call after a successful spawn: writes the start line (when auditing) and watches for the end
-/// (the end line, and the output byte counters of `/metrics`).
+/// (the end line, and the counters of `/metrics`), logging in `span` (the process's).
 pub(crate) fn started(
     context: &Context,
     session: &SessionHandle,
     process_id: &ProcessId,
     prepared: Option<Prepared>,
+    span: tracing::Span,
 ) {
     let Ok(watch) = session.watch(process_id) else {
         // Already gone (removed by a concurrent teardown): nothing ran long enough to audit.
@@ -126,7 +127,6 @@ pub(crate) fn started(
     let session_id = session.session_id().to_string();
     let client = Arc::clone(&context.client_name);
     let pid = watch.pid();
-    let span = tracing::info_span!("process", session = %session_id, process = %process_id.as_str());
     let Some(prepared) = prepared else {
         context.shared.watchers.spawn(
             async move {

@@ -26,6 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use super::Shared;
 use super::handlers;
@@ -175,15 +176,20 @@ impl Context {
         subscription: Subscription,
     ) {
         let context = self.clone();
-        tokio::spawn(async move {
-            let closed = context.closed.clone();
-            tokio::select! {
-                _ = closed.cancelled() => {}
-                _ = pump(&context, &process_id, first, subscription) => {}
+        tokio::spawn(
+            async move {
+                let closed = context.closed.clone();
+                tokio::select! {
+                    _ = closed.cancelled() => {}
+                    _ = pump(&context, &process_id, first, subscription) => {}
+                }
+                // Held until here so that the session stays attached while the pump runs.
+                drop(session);
             }
-            // Held until here so that the session stays attached while the pump runs.
-            drop(session);
-        });
+            // The span of whoever started the pump (the connection's, or the `process/start`
+            // request's, which names the process): taken once, nothing per notification.
+            .in_current_span(),
+        );
     }
 }
 
@@ -465,11 +471,19 @@ impl<Source: FrameSource> Connection<Source> {
         };
         // Everything else runs concurrently with the read loop and with other requests.
         let context = self.context.clone();
-        // A request carrying a W3C traceparent (Codex's `trace`) runs in a span naming it, so its
-        // log lines join the orchestrator's trace; others get none (a span costs on every call).
+        // Every request runs in a span under the connection's (peer, session), so each line it
+        // causes names them: `method`, the `process` it is about (recorded by the method table
+        // once the params are decoded) and, when the client sent Codex's `trace`, the W3C
+        // `traceparent`, so the lines join the orchestrator's trace (and, with `otlp`, the span
+        // is exported). One span per request; notifications create none.
         let span = match &request.traceparent {
-            Some(traceparent) => tracing::info_span!("request", method = method.name, %traceparent),
-            None => tracing::Span::none(),
+            Some(traceparent) => tracing::info_span!(
+                "request",
+                method = method.name,
+                process = tracing::field::Empty,
+                %traceparent
+            ),
+            None => tracing::info_span!("request", method = method.name, process = tracing::field::Empty),
         };
         let traceparent = request.traceparent.as_deref().map(Arc::<str>::from);
         self.requests.spawn(tracing::Instrument::instrument(
