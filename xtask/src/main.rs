@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does.
 //!
 //! Subcommands:
-//! - `ci`: the single gate (fmt check, clippy with `-D warnings`, tests, docs with `-D warnings`,
-//!   tidy). If `cargo xtask ci` passes locally, CI is green.
+//! - `ci`: the single gate (fmt check, clippy with `-D warnings` with all features and for the
+//!   server without any, tests, docs with `-D warnings`, tidy). If `cargo xtask ci` passes
+//!   locally, CI is green.
 //! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
 //! - `peer-test`: installs the Codex peer with npm and runs the conformance cases against it.
 //! - `bench`: measures our server, both Codex servers and the machine's local limits side by side;
@@ -99,6 +100,14 @@ fn ci(root: &Path) -> Result<(), String> {
         root,
         "cargo",
         &["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"],
+        &[],
+    )?;
+    // Everything else builds with every feature on; the server people install has none (`otlp`
+    // is opt-in), so that build is checked too: a few seconds, since the dependencies are shared.
+    run(
+        root,
+        "cargo",
+        &["clippy", "--package", "exec-server", "--no-default-features", "--locked", "--", "-D", "warnings"],
         &[],
     )?;
     if has_nextest(root) {
