@@ -14,6 +14,8 @@
 //!   `tc netem`), through the Codex 0.171 client's calls, `ExecClient`, and the inline wait.
 //! - `load`: the load run with churn (200 connections × 20 processes, checked byte for byte).
 //! - `fuzz`: builds and runs each `cargo fuzz` target for a while (see `fuzz.rs`).
+//! - `container`: builds the container recipe's root filesystem around a static exec-server
+//!   (no registry), runs it with podman/docker or an `unshare` stand-in, probes it from outside.
 //! - `interop`: installs the Python MCP SDK and `mcp-server-time` into a cache venv and checks
 //!   that the SDK's stdio client can use the server.
 //!
@@ -21,6 +23,7 @@
 
 mod bench;
 mod codex_e2e;
+mod container;
 mod fuzz;
 mod interop;
 mod load;
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("codex-e2e") => codex_e2e::codex_e2e(&root, &args[1..]),
         Some("wan") => wan::wan(&root),
+        Some("container") => container::container(&root, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -82,6 +86,10 @@ commands:
   fuzz [--seconds N] [--target NAME] [--install]
               build and run each cargo-fuzz target for N seconds (default 60) on nightly;
               --install installs cargo-fuzz first (cargo install cargo-fuzz --locked)
+  container [--no-run] [--debug]
+              build a static exec-server and the container's root filesystem (no registry),
+              run it with podman or docker if one answers, else as PID 1 of a new PID namespace
+              with unshare (root), and probe /livez and /readyz from outside
   interop     install the Python MCP SDK and mcp-server-time (PyPI, into .cache/interop) and
               check that the SDK's stdio client uses the server";
 
