@@ -471,11 +471,14 @@ impl<Source: FrameSource> Connection<Source> {
         };
         // Everything else runs concurrently with the read loop and with other requests.
         let context = self.context.clone();
-        // Every request runs in a span under the connection's (peer, session), so each line it
-        // causes names them: `method`, the `process` it is about (recorded by the method table
-        // once the params are decoded) and, when the client sent Codex's `trace`, the W3C
-        // `traceparent`, so the lines join the orchestrator's trace (and, with `otlp`, the span
-        // is exported). One span per request; notifications create none.
+        // Every request runs under the connection's span (peer, session), in a `request` span
+        // of its own naming the `method` and the `process` it is about (recorded by the method
+        // table once the params are decoded). A request carrying Codex's `trace` gets that span
+        // at `info` with its W3C `traceparent`, so its lines join the orchestrator's trace (and,
+        // with `otlp`, the span is exported); others get it at `debug`, the level of the
+        // per-request lines: making a span costs about a tenth of a `process/read` round trip,
+        // too much for the polling path when nothing would log in it. Without it the task runs
+        // in the connection's span itself (a reference count, no new span).
         let span = match &request.traceparent {
             Some(traceparent) => tracing::info_span!(
                 "request",
@@ -483,8 +486,9 @@ impl<Source: FrameSource> Connection<Source> {
                 process = tracing::field::Empty,
                 %traceparent
             ),
-            None => tracing::info_span!("request", method = method.name, process = tracing::field::Empty),
+            None => tracing::debug_span!("request", method = method.name, process = tracing::field::Empty),
         };
+        let span = if span.is_disabled() { tracing::Span::current() } else { span };
         let traceparent = request.traceparent.as_deref().map(Arc::<str>::from);
         self.requests.spawn(tracing::Instrument::instrument(
             super::audit::TRACEPARENT.scope(traceparent, async move {
