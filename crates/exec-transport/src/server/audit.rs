@@ -13,9 +13,9 @@
 //! The end is watched by a small task per process ([`exec_engine::ProcessWatch`]) that holds no
 //! subscriber cursor, so it sees every exit, attached or not, and slows nothing. The same task
 //! feeds the output byte and sandbox denial counters of `/metrics`, once per process, so it runs
-//! whether or not auditing is on. Lines are written
-//! whole under a lock (one `write` each); a failed write is reported once in the log and the
-//! server keeps serving. This module decides nothing about processes: it only records.
+//! whether or not auditing is on. Lines are written whole under a lock (one `write` each); a
+//! failed write is reported once in the log and the server keeps serving. This module decides
+//! nothing about processes: it only records.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
