@@ -32,6 +32,10 @@ interop:
 codex-e2e:
     cargo xtask codex-e2e
 
+# The container recipe: a static exec-server in a registry-free root filesystem, run and probed.
+container:
+    cargo xtask container
+
 # Everything CI runs, in order.
 full:
     bash .ci/run

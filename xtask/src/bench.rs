@@ -305,7 +305,7 @@ struct Tools {
 }
 
 /// Cargo's target folder, as cargo itself resolves it for this workspace.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => {
             let dir = PathBuf::from(dir);

@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does.
 //!
 //! Subcommands:
-//! - `ci`: the single gate (fmt check, clippy with `-D warnings`, tests, docs with `-D warnings`,
-//!   tidy). If `cargo xtask ci` passes locally, CI is green.
+//! - `ci`: the single gate (fmt check, clippy with `-D warnings` with all features and for the
+//!   server without any, tests, docs with `-D warnings`, tidy). If `cargo xtask ci` passes
+//!   locally, CI is green.
 //! - `tidy`: repository hygiene checks that the compiler cannot express (see `tidy.rs`).
 //! - `peer-test`: installs the Codex peer with npm and runs the conformance cases against it.
 //! - `bench`: measures our server, both Codex servers and the machine's local limits side by side;
@@ -13,6 +14,8 @@
 //!   `tc netem`), through the Codex 0.171 client's calls, `ExecClient`, and the inline wait.
 //! - `load`: the load run with churn (200 connections × 20 processes, checked byte for byte).
 //! - `fuzz`: builds and runs each `cargo fuzz` target for a while (see `fuzz.rs`).
+//! - `container`: builds the container recipe's root filesystem around a static exec-server
+//!   (no registry), runs it with podman/docker or an `unshare` stand-in, probes it from outside.
 //! - `interop`: installs the Python MCP SDK and `mcp-server-time` into a cache venv and checks
 //!   that the SDK's stdio client can use the server.
 //!
@@ -20,6 +23,7 @@
 
 mod bench;
 mod codex_e2e;
+mod container;
 mod fuzz;
 mod interop;
 mod load;
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("codex-e2e") => codex_e2e::codex_e2e(&root, &args[1..]),
         Some("wan") => wan::wan(&root),
+        Some("container") => container::container(&root, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -81,6 +86,10 @@ commands:
   fuzz [--seconds N] [--target NAME] [--install]
               build and run each cargo-fuzz target for N seconds (default 60) on nightly;
               --install installs cargo-fuzz first (cargo install cargo-fuzz --locked)
+  container [--no-run] [--debug]
+              build a static exec-server and the container's root filesystem (no registry),
+              run it with podman or docker if one answers, else as PID 1 of a new PID namespace
+              with unshare (root), and probe /livez and /readyz from outside
   interop     install the Python MCP SDK and mcp-server-time (PyPI, into .cache/interop) and
               check that the SDK's stdio client uses the server";
 
@@ -99,6 +108,14 @@ fn ci(root: &Path) -> Result<(), String> {
         root,
         "cargo",
         &["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"],
+        &[],
+    )?;
+    // Everything else builds with every feature on; the server people install has none (`otlp`
+    // is opt-in), so that build is checked too: a few seconds, since the dependencies are shared.
+    run(
+        root,
+        "cargo",
+        &["clippy", "--package", "exec-server", "--no-default-features", "--locked", "--", "-D", "warnings"],
         &[],
     )?;
     if has_nextest(root) {

@@ -6,6 +6,7 @@
 //! logging to stderr, signals, and the exit code. It never writes anything but the URL to stdout,
 //! because with `--listen stdio` stdout is the protocol stream.
 
+mod init;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod settings;
@@ -36,6 +37,8 @@ fn keep_freed_heap() {
 }
 
 fn main() -> ExitCode {
+    // In a container without an init, PID 1's duties go to a parent of the server (init.rs).
+    init::become_init_if_pid_1();
     keep_freed_heap();
     let cli = Cli::parse();
     let settings = match Settings::resolve(cli) {

@@ -27,7 +27,7 @@ async fn connected(server: &ServerProcess) -> RawClient {
     client
 }
 
-fn uri(path: &Path) -> String {
+pub(crate) fn uri(path: &Path) -> String {
     format!("file://{}", path.to_str().expect("temp paths are UTF-8"))
 }
 
@@ -37,7 +37,7 @@ fn text(path: &Path) -> &str {
 
 /// `codex exec --sandbox workspace-write` as the `fs/*` shape carries it, minus `slash_tmp` and
 /// `tmpdir` (see the module docs).
-fn workspace_write(workspace: &Path) -> Value {
+pub(crate) fn workspace_write(workspace: &Path) -> Value {
     json!({
         "permissions": {"type": "managed", "network": "restricted", "file_system": {"type": "restricted", "entries": [
             {"access": "read", "path": {"type": "special", "value": {"kind": "root"}}},

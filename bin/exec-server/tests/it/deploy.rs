@@ -6,12 +6,13 @@
 //!   the required keys; and the real binary started with the unit's `ExecStart` flags and config
 //!   file. Not done: starting the unit under systemd (no systemd as PID 1 here), so the sandboxing
 //!   options were not seen in effect.
-//! - Containerfile: parsed; multi-stage, non-root, no init wrapper, and the real binary started
-//!   with its `ENTRYPOINT` + `CMD` flags. Not done: building or running the image (no container
-//!   engine runs here and no image registry is reachable).
+//! - Containerfile: parsed; `FROM scratch` (no registry), non-root, no init wrapper, and the real
+//!   binary started with its `ENTRYPOINT` + `CMD` flags. Building and running the image is
+//!   `cargo xtask container` (a release build, so not part of this suite).
 //! - Kubernetes manifest: parsed (a small YAML-subset reader below, so no YAML crate is needed);
 //!   one exec-server per pod, token from a Secret, probes on `/readyz` and `/livez`, limits, a
-//!   headless Service; and the real binary started with the container's `args`. Not done:
+//!   headless Service; and the real binary started with the command line the kubelet would run:
+//!   the image's `ENTRYPOINT` followed by the container's `args` (which replace `CMD`). Not done:
 //!   applying it to a cluster.
 
 use std::path::{Path, PathBuf};
@@ -187,28 +188,22 @@ fn parse_containerfile(text: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn containerfile_is_multi_stage_non_root_and_init_free() {
+fn containerfile_is_registry_free_non_root_and_init_free() {
     let instructions = parse_containerfile(&read_recipe("deploy/container/Containerfile"));
-    let stages: Vec<usize> = instructions
-        .iter()
-        .enumerate()
-        .filter(|(_, (keyword, _))| keyword == "FROM")
-        .map(|(at, _)| at)
-        .collect();
-    assert!(stages.len() >= 2, "multi-stage: {instructions:?}");
-    let build_stage = instructions[stages[0]].1.to_ascii_lowercase();
-    let build_name = build_stage.split(" as ").nth(1).expect("the build stage is named").trim().to_owned();
-    let runtime = &instructions[*stages.last().expect("a stage")..];
+    // No registry is reachable: the image starts from nothing and copies the root filesystem
+    // that `cargo xtask container` assembles on the host (the build stage is the host).
+    let froms: Vec<&str> =
+        instructions.iter().filter(|(keyword, _)| keyword == "FROM").map(|(_, rest)| rest.as_str()).collect();
+    assert_eq!(froms, ["scratch"], "one stage, FROM scratch");
     assert!(
-        runtime
-            .iter()
-            .any(|(keyword, rest)| keyword == "COPY" && rest.starts_with(&format!("--from={build_name} "))),
-        "the runtime stage copies the binaries from the build stage"
+        instructions.iter().any(|(keyword, rest)| keyword == "COPY" && rest == "rootfs/ /"),
+        "the image is the assembled root filesystem: {instructions:?}"
     );
-    let user =
-        runtime.iter().rev().find(|(keyword, _)| keyword == "USER").expect("USER in the runtime stage");
+    let user = instructions.iter().rev().find(|(keyword, _)| keyword == "USER").expect("a USER");
     let uid = user.1.split(':').next().unwrap_or_default();
     assert!(!["root", "0"].contains(&uid), "non-root: USER {}", user.1);
+    let (entrypoint, _) = image_entrypoint_and_cmd(&instructions);
+    assert_eq!(entrypoint, ["/usr/local/bin/exec-server"], "flags belong in CMD, which `args:` replaces");
 
     for (keyword, rest) in &instructions {
         let lower = rest.to_ascii_lowercase();
@@ -220,7 +215,7 @@ fn containerfile_is_multi_stage_non_root_and_init_free() {
     let listen = listen.expect("an explicit --listen");
     let port = listen.rsplit(':').next().expect("a port");
     assert!(
-        runtime
+        instructions
             .iter()
             .any(|(keyword, rest)| keyword == "EXPOSE" && rest.split_whitespace().any(|p| p == port)),
         "EXPOSE {port}"
@@ -228,16 +223,37 @@ fn containerfile_is_multi_stage_non_root_and_init_free() {
     assert!(entrypoint.iter().any(|word| word == "--auth-token-file"), "a token: {entrypoint:?}");
 }
 
-/// ENTRYPOINT followed by CMD, both in exec (JSON array) form.
-fn container_command(instructions: &[(String, String)]) -> Vec<String> {
+/// The image's ENTRYPOINT and CMD, both in exec (JSON array) form.
+fn image_entrypoint_and_cmd(instructions: &[(String, String)]) -> (Vec<String>, Vec<String>) {
     let array = |keyword: &str| -> Vec<String> {
         let (_, rest) =
             instructions.iter().rev().find(|(k, _)| k == keyword).unwrap_or_else(|| panic!("{keyword}"));
         serde_json::from_str(rest).unwrap_or_else(|error| panic!("{keyword} must be exec form: {error}"))
     };
-    let mut command = array("ENTRYPOINT");
-    command.extend(array("CMD"));
+    (array("ENTRYPOINT"), array("CMD"))
+}
+
+/// ENTRYPOINT followed by CMD: what `podman run IMAGE` (no arguments) executes.
+fn container_command(instructions: &[(String, String)]) -> Vec<String> {
+    let (mut command, cmd) = image_entrypoint_and_cmd(instructions);
+    command.extend(cmd);
     command
+}
+
+/// What the kubelet executes for a container of this image: the container's `command` replaces
+/// the image's ENTRYPOINT, its `args` replace the image's CMD, each only when given (Kubernetes,
+/// "Define a Command and Arguments for a Container"). A flag in both ENTRYPOINT and `args` is
+/// given twice, which clap refuses.
+fn kubelet_command(container: &Value, instructions: &[(String, String)]) -> Vec<String> {
+    let (entrypoint, cmd) = image_entrypoint_and_cmd(instructions);
+    let field = |name: &str| -> Option<Vec<String>> {
+        (!container[name].is_null())
+            .then(|| serde_json::from_value(container[name].clone()).expect("a list of strings"))
+    };
+    match (field("command"), field("args")) {
+        (Some(command), args) => command.into_iter().chain(args.unwrap_or_default()).collect(),
+        (None, args) => entrypoint.into_iter().chain(args.unwrap_or(cmd)).collect(),
+    }
 }
 
 #[tokio::test]
@@ -325,10 +341,12 @@ fn kubernetes_manifest_is_a_fleet_of_single_executor_pods() {
 async fn kubernetes_args_run_the_real_binary() {
     let documents = kubernetes_documents();
     let container = &find_kind(&documents, "StatefulSet")["spec"]["template"]["spec"]["containers"][0];
-    let args: Vec<String> = serde_json::from_value(container["args"].clone()).expect("args are strings");
+    let image = parse_containerfile(&read_recipe("deploy/container/Containerfile"));
+    let command = kubelet_command(container, &image);
+    assert_eq!(command[0], "/usr/local/bin/exec-server", "{command:?}");
     let secrets = TempDir::new("kubernetes-secrets");
     std::fs::write(secrets.path().join("token"), "kubernetes-token").expect("write the token");
-    let arguments = rewrite_for_test(&args, "/run/secrets/exec-server", secrets.path());
+    let arguments = rewrite_for_test(&command[1..], "/run/secrets/exec-server", secrets.path());
     let server = start(arguments.iter().map(String::as_str)).await;
     check_token_is_enforced(&server, "kubernetes-token").await;
 }

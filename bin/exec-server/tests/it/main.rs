@@ -17,9 +17,11 @@
 //!   byte budget with the rest streamed, resumed after a drop, refused past the caps.
 //! - `lifecycle`: `/livez`, `/readyz`, and the drain on SIGTERM (`--drain-timeout`).
 //! - `metrics`: `/metrics` behind the token, and its families moving as processes run.
+//! - `pid1`: the server as PID 1 of a PID namespace (a container without an init): orphans are
+//!   reaped, exits still reported, SIGTERM reaches the server.
 //! - `hostile`: what a hostile client must not be able to do (issue 12): unbounded or blocking
 //!   fs calls, removing system paths, losing a file to a failed overwrite, flooding the log.
-//! - `trace`: a request's W3C `traceparent` on its log span.
+//! - `trace`: a request's W3C `traceparent` on its log span; session and process on log lines.
 //! - `limits`: bounded memory and fair admission under one hostile client (issue 12).
 //! - `server`: our server's own behaviour beyond that subset (concurrency, takeover, HTTP, limits,
 //!   extensions, shutdown, stdio mode).
@@ -37,6 +39,7 @@ mod inline;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod pid1;
 mod server;
 mod trace;
 

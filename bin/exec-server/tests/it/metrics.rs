@@ -1,6 +1,6 @@
 //! `/metrics` against the real binary (issue 15, item 1): behind the token, and each family moves
-//! as processes run. Not moved here: `exec_server_sandbox_denials_total` (no sandbox on this
-//! branch, so nothing feeds it).
+//! as processes run, the sandbox denials included (a sandboxed write outside the workspace, which
+//! ends while its session is detached and is then read and seen again: counted exactly once).
 //!
 //! Values are awaited by scraping again until they arrive, with a deadline; nothing sleeps for a
 //! fixed time.
@@ -85,7 +85,7 @@ async fn every_family_moves_as_processes_run() {
     let server = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
         .spawn_with(|command| {
             // Exited processes do not count toward it (issue 12): two running ones fill it.
-            command.args(["--max-processes-per-session", "2"]);
+            command.args(["--max-processes-per-session", "2", "--max-sessions", "1"]);
         })
         .await;
     let before = scrape(&server).await;
@@ -114,6 +114,7 @@ async fn every_family_moves_as_processes_run() {
     assert_eq!(during["exec_server_process_starts_total{outcome=\"spawn_failed\"}"], 1.0);
     assert_eq!(during["exec_server_process_starts_total{outcome=\"limit\"}"], 1.0);
     assert_eq!(during["exec_server_limits_hit_total{limit=\"processes\"}"], 1.0);
+    assert_eq!(during["exec_server_limits_hit_total{limit=\"sessions\"}"], 0.0);
     assert_eq!(during["exec_server_spawn_seconds_count"], 3.0);
     assert_eq!(during["exec_server_spawn_seconds_bucket{le=\"+Inf\"}"], 3.0);
     assert!(during["exec_server_spawn_seconds_sum"] > 0.0);
@@ -130,8 +131,53 @@ async fn every_family_moves_as_processes_run() {
     assert_eq!(after["exec_server_resumes_total"], 1.0);
     assert_eq!(after["exec_server_connections_total"], 2.0);
     drop(client);
+    // A second session is over `--max-sessions`.
+    let mut refused_session = RawClient::connect(server.url()).await;
+    let refused = refused_session.request_error("initialize", json!({ "clientName": "other" })).await;
+    assert_eq!(refused.code, -32600, "{refused:?}");
+    refused_session.close().await;
+    assert_eq!(scrape(&server).await["exec_server_limits_hit_total{limit=\"sessions\"}"], 1.0);
+
+    // A PTY's bytes are their own stream.
+    second.request_ok("process/terminate", json!({ "processId": "sleeper" })).await;
+    second.collect_until_closed("sleeper").await;
+    let mut tty = start_params("tty", &["printf", "on a tty"]);
+    tty["tty"] = json!(true);
+    second.request_ok("process/start", tty).await;
+    second.collect_until_closed("tty").await;
+    wait_for(&server, "exec_server_output_bytes_total{stream=\"pty\"}", 8.0).await;
+
+    // A sandboxed write outside the workspace (Codex's workspace-write intent), refused by the
+    // kernel. It waits for a file the test creates once the session is detached, so no
+    // notification pump sees its end: only the watcher of every process can count it.
+    let workspace = TempDir::new("metrics-workspace");
+    let outside = TempDir::new("metrics-outside");
+    let go = workspace.path().join("go");
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.01; done; echo x > '{}/denied'",
+        go.display(),
+        outside.path().display()
+    );
+    let mut denied = start_params("denied", &["/bin/bash", "-c", &script]);
+    denied["cwd"] = json!(super::codex171::uri(workspace.path()));
+    denied["sandbox"] = super::codex171::workspace_write(workspace.path());
+    second.request_ok("process/start", denied).await;
     second.close().await;
     wait_for(&server, "exec_server_sessions{state=\"detached\"}", 1.0).await;
+    let stderr_before = scrape(&server).await["exec_server_output_bytes_total{stream=\"stderr\"}"];
+    std::fs::write(&go, "").expect("create the go file");
+    wait_for(&server, "exec_server_sandbox_denials_total", 1.0).await;
+    assert!(!outside.path().join("denied").exists(), "the sandbox let the write through");
+    let ended = scrape(&server).await;
+    assert!(ended["exec_server_output_bytes_total{stream=\"stderr\"}"] > stderr_before, "{ended:#?}");
+    // Seen again by a resumed client (a read, and a notification pump from now on): still one.
+    let mut third = RawClient::connect(server.url()).await;
+    third.resume("metrics", &session).await.expect("resume");
+    let read = third.request_ok("process/read", json!({ "processId": "denied", "afterSeq": 0 })).await;
+    assert_eq!(read["sandboxDenied"], json!(true), "{read}");
+    third.close().await;
+    wait_for(&server, "exec_server_sessions{state=\"detached\"}", 1.0).await;
+    assert_eq!(scrape(&server).await["exec_server_sandbox_denials_total"], 1.0);
 }
 
 /// Output evicted while the session was detached is reported by the next `process/read` as

@@ -1,12 +1,13 @@
 //! W3C trace context (issue 15, item 3): a request's `trace.traceparent`, as the current Codex
 //! client sends it, is carried on the span of that request, so the server's JSON log lines for
 //! it can be joined to the orchestrator's trace; with the `otlp` feature, the request is also
-//! exported as an OTLP span, a child of the caller's.
+//! exported as an OTLP span, a child of the caller's. And every log line about a process names
+//! its session and the process (issue 15, item 2).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use test_support::{DEFAULT_DEADLINE, RawClient, Target};
+use test_support::{DEFAULT_DEADLINE, RawClient, Target, TempDir, start_params};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -49,6 +50,69 @@ async fn traceparent_is_on_the_request_span() {
         assert!(Instant::now() < until, "no log line carried the traceparent:\n{output}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The values of `key` on a JSON log line: in its own fields and in every span it is in.
+fn values<'a>(line: &'a Value, key: &str) -> Vec<&'a Value> {
+    let spans = line["spans"].as_array().into_iter().flatten();
+    std::iter::once(&line["fields"]).chain(spans).filter_map(|place| place.get(key)).collect()
+}
+
+/// Lines of a request (in the request span, under the connection's), of the engine's tasks for a
+/// process and of its watcher (in the process's span) all carry `session` and `process`.
+#[tokio::test]
+async fn log_lines_about_a_process_carry_its_session_and_process() {
+    let folder = TempDir::new("log-fields");
+    let server = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
+        .spawn_with(|command| {
+            // The audit log goes to a file, so stderr holds only the log.
+            command.args(["--log-format", "json"]).arg("--audit-log").arg(folder.path().join("audit"));
+            command.env("RUST_LOG", "exec_transport=debug,exec_engine=debug");
+        })
+        .await;
+    let mut client = RawClient::connect(server.url()).await;
+    let session = client.initialize("log-fields").await;
+    client.request_ok("process/start", start_params("p1", &["printf", "hi"])).await;
+    client.collect_until_closed("p1").await;
+    client.request_ok("process/read", json!({ "processId": "p1" })).await;
+    client.request_error("process/read", json!({ "processId": "p2" })).await;
+
+    // One line from each source: the engine's watcher of the child, the server's watcher of the
+    // process, and a request answered (for a process that exists, and one that does not).
+    let expected = [("child exited", "p1"), ("process ended", "p1"), ("answered", "p1"), ("answered", "p2")];
+    let until = Instant::now() + DEFAULT_DEADLINE;
+    let lines = loop {
+        let output = server.captured_output();
+        let lines: Vec<Value> = output
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line.get("level").is_some())
+            .collect();
+        let found = |(message, process): &(&str, &str)| {
+            lines.iter().any(|line| {
+                line["fields"]["message"] == *message && values(line, "process").contains(&&json!(process))
+            })
+        };
+        if expected.iter().all(found) {
+            break lines;
+        }
+        assert!(Instant::now() < until, "missing lines among {expected:?}:\n{output}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let mut about_a_process = 0;
+    for line in &lines {
+        let processes = values(line, "process");
+        if processes.is_empty() {
+            continue;
+        }
+        about_a_process += 1;
+        assert!(values(line, "session").contains(&&json!(session)), "no session on {line}");
+        assert!(
+            processes.iter().all(|process| ["p1", "p2"].contains(&process.as_str().unwrap_or_default())),
+            "{line}"
+        );
+    }
+    assert!(about_a_process >= expected.len(), "{lines:#?}");
 }
 
 /// With the `otlp` feature, a traced request is exported as an OTLP/HTTP JSON span, a child of

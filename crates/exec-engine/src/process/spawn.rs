@@ -26,6 +26,7 @@ use nix::unistd::pipe2;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::child::{Child, ChildFailure, ChildPlan, Leader, Stage, clone_child};
 use super::namespace::SessionNamespace;
@@ -212,15 +213,17 @@ fn finish(
         stdin: stdin_queue.map(|sender| super::StdinQueue::new(sender, config.max_stdin_queued_bytes)),
         pty_master,
     });
+    // The process's tasks log in the caller's span (the server's names the session and process),
+    // taken once here: nothing is done per chunk.
     for (stream, fd) in readers {
         let reader = StreamReader::new(Arc::clone(&process), stream, fd, config.read_chunk_bytes);
-        tokio::spawn(reader.run());
+        tokio::spawn(reader.run().in_current_span());
     }
     if let Some((target, requests)) = stdin_requests {
-        tokio::spawn(StdinWriter::new(Arc::clone(&process), target, requests).run());
+        tokio::spawn(StdinWriter::new(Arc::clone(&process), target, requests).run().in_current_span());
     }
     let watcher = ChildWatcher::new(Arc::clone(&process), child, config.exited_linger, retire);
-    tokio::spawn(watcher.run());
+    tokio::spawn(watcher.run().in_current_span());
     Spawned { process, cursor }
 }
 

@@ -422,6 +422,7 @@ impl ChildWatcher {
     pub(crate) async fn run(self) {
         match self.child.wait().await {
             Ok(status) => {
+                tracing::debug!(process = %self.process.id, pid = self.process.pid, ?status, "child exited");
                 {
                     let mut state = self.process.lock();
                     if state.open_streams == 0 || state.removed {

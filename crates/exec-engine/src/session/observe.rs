@@ -46,9 +46,15 @@ impl ProcessWatch {
         self.process.pid
     }
 
+    /// The last `max_bytes` of its retained output (every stream, in seq order) when it runs in
+    /// a sandbox, the evidence for a denial; `None` for an unsandboxed process.
+    pub fn sandboxed_output_tail(&self, max_bytes: usize) -> Option<Vec<u8>> {
+        self.process.sandboxed.then(|| self.process.output_tail(max_bytes))
+    }
+
     /// Resolves once the process has exited and its output has ended (or it was removed by a
     /// kill: then once the killed child has been reaped).
-    pub async fn ended(self) -> ProcessEnd {
+    pub async fn ended(&self) -> ProcessEnd {
         self.process.wait_closed_or_removed().await;
         let exit = self.process.wait_exit().await;
         let [stdout_bytes, stderr_bytes, pty_bytes] = self.process.lock().log.output_bytes();

@@ -12,16 +12,17 @@
 //!
 //! The end is watched by a small task per process ([`exec_engine::ProcessWatch`]) that holds no
 //! subscriber cursor, so it sees every exit, attached or not, and slows nothing. The same task
-//! feeds the output byte counters of `/metrics`, so it runs whether or not auditing is on. Lines are written
-//! whole under a lock (one `write` each); a failed write is reported once in the log and the
-//! server keeps serving. This module decides nothing about processes: it only records.
+//! feeds the output byte and sandbox denial counters of `/metrics`, once per process, so it runs
+//! whether or not auditing is on. Lines are written whole under a lock (one `write` each); a
+//! failed write is reported once in the log and the server keeps serving. This module decides
+//! nothing about processes: it only records.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use exec_engine::{ExitStatus, ProcessId, SessionHandle, SpawnSpec, Stdio};
+use exec_engine::{ExitStatus, ProcessEnd, ProcessId, ProcessWatch, SessionHandle, SpawnSpec, Stdio};
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
@@ -110,12 +111,13 @@ pub(crate) fn prepare(context: &Context, spec: &SpawnSpec, env_policy: bool) -> 
 }
 
 /// Call after a successful spawn: writes the start line (when auditing) and watches for the end
-/// (the end line, and the output byte counters of `/metrics`).
+/// (the end line, and the counters of `/metrics`), logging in `span` (the process's).
 pub(crate) fn started(
     context: &Context,
     session: &SessionHandle,
     process_id: &ProcessId,
     prepared: Option<Prepared>,
+    span: tracing::Span,
 ) {
     let Ok(watch) = session.watch(process_id) else {
         // Already gone (removed by a concurrent teardown): nothing ran long enough to audit.
@@ -125,12 +127,11 @@ pub(crate) fn started(
     let session_id = session.session_id().to_string();
     let client = Arc::clone(&context.client_name);
     let pid = watch.pid();
-    let span = tracing::info_span!("process", session = %session_id, process = %process_id.as_str());
     let Some(prepared) = prepared else {
         context.shared.watchers.spawn(
             async move {
                 let end = watch.ended().await;
-                shared.metrics.process_ended(&end);
+                count_end(&shared, &watch, &end);
             }
             .instrument(span),
         );
@@ -155,7 +156,7 @@ pub(crate) fn started(
     context.shared.watchers.spawn(
         async move {
             let end = watch.ended().await;
-            shared.metrics.process_ended(&end);
+            count_end(&shared, &watch, &end);
             let (code, signal) = match end.exit {
                 Some(ExitStatus::Code(code)) => (Some(code), None),
                 Some(ExitStatus::Signal(signal)) => (None, Some(signal)),
@@ -178,6 +179,19 @@ pub(crate) fn started(
         }
         .instrument(span),
     );
+}
+
+/// Feeds `/metrics` with a process's end: its output bytes, and a sandbox denial when the
+/// server's judgement (`handlers::sandbox_denied`, the same the wire's `sandboxDenied` gives) says
+/// so. Here, once per process, because this task sees every end: notification pumps and
+/// `process/read` miss detached processes and may see one end twice.
+fn count_end(shared: &super::Shared, watch: &ProcessWatch, end: &ProcessEnd) {
+    shared.metrics.process_ended(end);
+    if let Some(tail) = watch.sandboxed_output_tail(exec_sandbox::DENIAL_TAIL_BYTES)
+        && super::handlers::sandbox_denied(true, end.exit, std::iter::once(tail.as_slice()))
+    {
+        shared.metrics.sandbox_denied();
+    }
 }
 
 /// The current UTC time as `2026-11-26T14:05:09.123Z`.

@@ -26,6 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use super::Shared;
 use super::handlers;
@@ -175,15 +176,20 @@ impl Context {
         subscription: Subscription,
     ) {
         let context = self.clone();
-        tokio::spawn(async move {
-            let closed = context.closed.clone();
-            tokio::select! {
-                _ = closed.cancelled() => {}
-                _ = pump(&context, &process_id, first, subscription) => {}
+        tokio::spawn(
+            async move {
+                let closed = context.closed.clone();
+                tokio::select! {
+                    _ = closed.cancelled() => {}
+                    _ = pump(&context, &process_id, first, subscription) => {}
+                }
+                // Held until here so that the session stays attached while the pump runs.
+                drop(session);
             }
-            // Held until here so that the session stays attached while the pump runs.
-            drop(session);
-        });
+            // The span of whoever started the pump (the connection's, or the `process/start`
+            // request's, which names the process): taken once, nothing per notification.
+            .in_current_span(),
+        );
     }
 }
 
@@ -207,11 +213,8 @@ async fn pump(
         let denied = match event {
             Event::Exited { status, .. } if subscription.sandboxed() => {
                 let tail = subscription.output_tail(exec_sandbox::DENIAL_TAIL_BYTES);
-                let denied = handlers::sandbox_denied(true, Some(status), std::iter::once(tail.as_slice()));
-                if denied {
-                    context.shared.metrics.sandbox_denied();
-                }
-                denied
+                // Counted in `/metrics` by the process's watcher (`audit`), not per subscriber.
+                handlers::sandbox_denied(true, Some(status), std::iter::once(tail.as_slice()))
             }
             _ => false,
         };
@@ -467,12 +470,24 @@ impl<Source: FrameSource> Connection<Source> {
         };
         // Everything else runs concurrently with the read loop and with other requests.
         let context = self.context.clone();
-        // A request carrying a W3C traceparent (Codex's `trace`) runs in a span naming it, so its
-        // log lines join the orchestrator's trace; others get none (a span costs on every call).
+        // Every request runs under the connection's span (peer, session), in a `request` span
+        // of its own naming the `method` and the `process` it is about (recorded by the method
+        // table once the params are decoded). A request carrying Codex's `trace` gets that span
+        // at `info` with its W3C `traceparent`, so its lines join the orchestrator's trace (and,
+        // with `otlp`, the span is exported); others get it at `debug`, the level of the
+        // per-request lines: making a span costs about a tenth of a `process/read` round trip,
+        // too much for the polling path when nothing would log in it. Without it the task runs
+        // in the connection's span itself (a reference count, no new span).
         let span = match &request.traceparent {
-            Some(traceparent) => tracing::info_span!("request", method = method.name, %traceparent),
-            None => tracing::Span::none(),
+            Some(traceparent) => tracing::info_span!(
+                "request",
+                method = method.name,
+                process = tracing::field::Empty,
+                %traceparent
+            ),
+            None => tracing::debug_span!("request", method = method.name, process = tracing::field::Empty),
         };
+        let span = if span.is_disabled() { tracing::Span::current() } else { span };
         let traceparent = request.traceparent.as_deref().map(Arc::<str>::from);
         self.requests.spawn(tracing::Instrument::instrument(
             super::audit::TRACEPARENT.scope(traceparent, async move {

@@ -25,9 +25,11 @@ use exec_protocol::sandbox::{self as wire_sandbox, SandboxType};
 use exec_protocol::{capability, messages, method};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tracing::Instrument as _;
 
 use super::connection::Context;
 use super::fs::{self, FsError};
+use super::log_text::Clipped;
 use super::{Shared, audit, confine, files};
 use crate::convert::{from_wire, to_wire};
 
@@ -687,11 +689,19 @@ pub(crate) async fn start(
     };
     let audit = audit::prepare(context, &spec, env_policy);
     let process_id = from_wire::process_id(params.process_id);
+    // The process's own span, for the lines of its life outside any request: the engine's tasks
+    // for it and its watcher (`audit`). Not under the connection: the process outlives it.
+    let process_span = tracing::info_span!(
+        parent: None,
+        "process",
+        session = %session.session_id(),
+        process = %Clipped(process_id.as_str())
+    );
     let spawn_began = std::time::Instant::now();
-    let started = session.start(process_id.clone(), spec).await;
+    let started = session.start(process_id.clone(), spec).instrument(process_span.clone()).await;
     context.shared.metrics.process_start(&started, spawn_began.elapsed());
     let mut subscription = started.map_err(to_wire::start_error)?;
-    audit::started(context, session, &process_id, audit);
+    audit::started(context, session, &process_id, audit, process_span);
     let (read, first) = match inline {
         None => (None, None),
         Some((budget, max_bytes)) => {
@@ -699,11 +709,8 @@ pub(crate) async fn start(
             let denied = match outcome.exit {
                 Some(exit) if subscription.sandboxed() => {
                     let tail = subscription.output_tail(exec_sandbox::DENIAL_TAIL_BYTES);
-                    let denied = sandbox_denied(true, Some(exit), std::iter::once(tail.as_slice()));
-                    if denied {
-                        context.shared.metrics.sandbox_denied();
-                    }
-                    denied
+                    // Counted in `/metrics` by the process's watcher (`audit`), once per process.
+                    sandbox_denied(true, Some(exit), std::iter::once(tail.as_slice()))
                 }
                 _ => false,
             };

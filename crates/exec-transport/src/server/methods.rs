@@ -21,6 +21,7 @@ use exec_protocol::method::{self, Request as _};
 use super::connection::Context;
 use super::connection::response_frame;
 use super::handlers;
+use super::log_text::Clipped;
 use crate::convert::to_wire;
 
 /// What a request needs before it may run, and the error text when it is too early.
@@ -100,11 +101,14 @@ impl std::fmt::Debug for Method {
 /// `ENCODER(&RequestId, value) -> impl Into<Answered>` writes as the whole response frame by hand
 /// (the hot `process/read` result), or the frame and what follows it (`process/start`); without it, the marker's `Response` goes through serde
 /// ([`serde_frame`], which also pins the handler's result to the marker's type).
+///
+/// `process` marks a method whose params name a process (`processId`): its id is recorded on the
+/// request's span (see `connection`), so every log line of the call names it.
 macro_rules! on {
-    ($marker:ty, $gate:expr, $handler:path) => {
-        on!($marker, $gate, $handler, frame = serde_frame::<$marker>)
+    ($marker:ty, $gate:expr, $handler:path $(, $process:ident)?) => {
+        on!($marker, $gate, $handler, frame = serde_frame::<$marker> $(, $process)?)
     };
-    ($marker:ty, $gate:expr, $handler:path, frame = $encoder:path) => {
+    ($marker:ty, $gate:expr, $handler:path, frame = $encoder:path $(, $process:ident)?) => {
         Method {
             name: <$marker>::NAME,
             gate: $gate,
@@ -113,10 +117,15 @@ macro_rules! on {
                     let id = call.request.id.clone();
                     let result = async {
                         let params: <$marker as method::Request>::Params = call.request.decode_params()?;
+                        $(
+                            let $process = Clipped(params.process_id.as_str());
+                            tracing::Span::current().record("process", tracing::field::display($process));
+                        )?
                         $handler(&call.context, &call.session, params).await
                     }
                     .await;
                     call.context.shared.metrics.request(<$marker>::NAME, &result);
+                    tracing::debug!(error = result.as_ref().err().map(|error| error.code), "answered");
                     match result {
                         Ok(value) => Answered::from($encoder(&id, value)),
                         Err(error) => Answered::from(response_frame(&id, Err(error))),
@@ -134,12 +143,12 @@ fn serde_frame<M: method::Request>(id: &exec_protocol::jsonrpc::RequestId, respo
 
 /// Every method answered after the handshake.
 pub(crate) static METHODS: &[Method] = &[
-    on!(method::ProcessStart, Gate::Exec, handlers::start, frame = handlers::start_frame),
-    on!(method::ProcessRead, Gate::Exec, handlers::read, frame = to_wire::read_response_frame),
-    on!(method::ProcessWrite, Gate::Exec, handlers::write),
-    on!(method::ProcessTerminate, Gate::Exec, handlers::terminate),
-    on!(method::ProcessSignal, Gate::Exec, handlers::signal),
-    on!(method::ProcessResize, Gate::Exec, handlers::resize),
+    on!(method::ProcessStart, Gate::Exec, handlers::start, frame = handlers::start_frame, process),
+    on!(method::ProcessRead, Gate::Exec, handlers::read, frame = to_wire::read_response_frame, process),
+    on!(method::ProcessWrite, Gate::Exec, handlers::write, process),
+    on!(method::ProcessTerminate, Gate::Exec, handlers::terminate, process),
+    on!(method::ProcessSignal, Gate::Exec, handlers::signal, process),
+    on!(method::ProcessResize, Gate::Exec, handlers::resize, process),
     on!(method::ProcessList, Gate::Exec, handlers::list),
     on!(method::FsReadFile, Gate::Fs, handlers::read_file),
     on!(method::FsWriteFile, Gate::Fs, handlers::write_file),

@@ -2,7 +2,8 @@
 //! the protocol port, behind the bearer token when one is configured.
 //!
 //! All instrumentation lives here; call sites are one line each (connection open/close, start
-//! outcome and spawn latency, request outcome, resume, takeover, notification gap, process end).
+//! outcome and spawn latency, request outcome, resume, takeover, notification gap, process end,
+//! sandbox denial).
 //! Session and process gauges are not tracked at all: they are counted from the engine at scrape
 //! time (`Engine::stats`), so they cannot drift.
 //!
@@ -127,9 +128,8 @@ impl Metrics {
         add(&self.limits_hit[1], 1);
     }
 
-    /// A sandboxed command failed because the sandbox refused it. Called where the sandbox's
-    /// verdict is known (the Codex-sandbox work); zero until then.
-    #[allow(dead_code)]
+    /// A sandboxed command ended refused by its sandbox (the `sandboxDenied` judgement). Called
+    /// once per process, by the task that watches every process's end (`audit`).
     pub(crate) fn sandbox_denied(&self) {
         add(&self.sandbox_denials, 1);
     }
