@@ -163,7 +163,14 @@ fn log_sandbox_support() {
     let (landlock_abi, seccomp, mount_namespace, user_namespace) =
         (support.landlock_abi, support.seccomp_filter, support.mount_namespace, support.user_namespace);
     if support.can_sandbox() {
-        tracing::info!(landlock_abi, seccomp, mount_namespace, user_namespace, ?withheld, "sandbox available");
+        tracing::info!(
+            landlock_abi,
+            seccomp,
+            mount_namespace,
+            user_namespace,
+            ?withheld,
+            "sandbox available"
+        );
     } else {
         tracing::warn!(
             landlock_abi,

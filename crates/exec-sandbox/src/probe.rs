@@ -232,7 +232,8 @@ mod tests {
 
     #[track_caller]
     fn check(list: &str, expect: (u32, bool, bool, bool)) {
-        let full = Support { landlock_abi: 6, seccomp_filter: true, mount_namespace: true, user_namespace: true };
+        let full =
+            Support { landlock_abi: 6, seccomp_filter: true, mount_namespace: true, user_namespace: true };
         let got = withhold(full, list);
         assert_eq!(
             (got.landlock_abi, got.seccomp_filter, got.mount_namespace, got.user_namespace),
@@ -240,7 +241,8 @@ mod tests {
             "{list:?}"
         );
         // Never richer than the kernel, whatever the list says.
-        let none = Support { landlock_abi: 0, seccomp_filter: false, mount_namespace: false, user_namespace: false };
+        let none =
+            Support { landlock_abi: 0, seccomp_filter: false, mount_namespace: false, user_namespace: false };
         assert_eq!(withhold(none, list), none, "{list:?}");
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::support::{TestServer, finish, temp_path};
+use crate::support::{TestServer, finish, finish_within, temp_path};
 
 /// Deterministic pseudo-random bytes (xorshift64*): incompressible, reproducible.
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -158,6 +158,9 @@ async fn a_100_mib_random_file_round_trips_through_the_codex_171_chunked_methods
 
 /// 100 MiB of random bytes up and back down byte-exact with its mode, then a tree, through
 /// whatever chunked methods the server at `url` offers.
+/// How long one 100 MiB copy may take before the test calls it hung.
+const BIG_DEADLINE: std::time::Duration = std::time::Duration::from_secs(180);
+
 async fn round_trip_100_mib(url: &str) {
     let here = Folder::new("cp-chunked-here");
     let there = Folder::new("cp-chunked-there");
@@ -165,9 +168,11 @@ async fn round_trip_100_mib(url: &str) {
     std::fs::write(here.join("big"), &data).unwrap();
     std::fs::set_permissions(here.join("big"), std::fs::Permissions::from_mode(0o751)).unwrap();
 
-    let up = finish(cp(url, &here.text("big"), &format!(":{}", there.text("big")))).await;
+    let up =
+        finish_within(cp(url, &here.text("big"), &format!(":{}", there.text("big"))), BIG_DEADLINE).await;
     assert_eq!(up.code, Some(0), "{}", up.stderr);
-    let down = finish(cp(url, &format!(":{}", there.text("big")), &here.text("back"))).await;
+    let down =
+        finish_within(cp(url, &format!(":{}", there.text("big")), &here.text("back")), BIG_DEADLINE).await;
     assert_eq!(down.code, Some(0), "{}", down.stderr);
     for copy in [there.join("big"), here.join("back")] {
         let bytes = std::fs::read(&copy).unwrap();

@@ -84,9 +84,15 @@ impl Finished {
 }
 
 /// Runs a command to completion (stdin as configured), within the deadline.
-pub async fn finish(mut command: Command) -> Finished {
+pub async fn finish(command: Command) -> Finished {
+    finish_within(command, DEADLINE).await
+}
+
+/// [`finish`] with a deadline of its own, for runs that move a lot of data (a debug build on a
+/// loaded machine copies 100 MiB in tens of seconds: a hang guard, not a timing check).
+pub async fn finish_within(mut command: Command, deadline: Duration) -> Finished {
     let output =
-        tokio::time::timeout(DEADLINE, command.output()).await.expect("exec-client finishes").unwrap();
+        tokio::time::timeout(deadline, command.output()).await.expect("exec-client finishes").unwrap();
     Finished {
         code: output.status.code(),
         stdout: output.stdout,
