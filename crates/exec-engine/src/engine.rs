@@ -268,7 +268,7 @@ impl EngineInner {
         let budget = &self.retention_budget;
         // Woken by a push that would pass the limit (it may not have been stored yet): reclaim
         // whenever usage is above the target, not only once it is above the limit.
-        let target = budget.limit() - budget.limit() / 8;
+        let target = budget.reclaim_target();
         if budget.used() <= target {
             return;
         }
