@@ -40,6 +40,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use audit::AuditLog;
+pub use fs::ProtectedPaths;
 pub use handshake::Admission;
 pub use tls::{TlsError, TlsIdentity};
 
@@ -103,6 +104,9 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Where the audit log (one JSON line per process start and end) goes; off by default.
     pub audit: AuditLog,
+    /// What `fs/remove` refuses besides `/` and the system's own paths: the server's own files
+    /// and its user's home (the binary fills it; empty by default).
+    pub protected_paths: ProtectedPaths,
     /// Reported as `serverInfo` in the `initialize` result.
     pub server_name: String,
     /// Reported as `serverInfo` in the `initialize` result.
@@ -129,6 +133,7 @@ impl Default for ServerConfig {
             base_environment: BTreeMap::new(),
             drain_timeout: Duration::ZERO,
             audit: AuditLog::default(),
+            protected_paths: ProtectedPaths::default(),
             server_name: "exec-server".to_owned(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
