@@ -46,7 +46,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    settings.server.protected_paths = exec_transport::server::ProtectedPaths::for_this_process(own_files(&matches));
+    settings.server.protected_paths =
+        exec_transport::server::ProtectedPaths::for_this_process(own_files(&matches));
     init_logging(settings.log_format);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");

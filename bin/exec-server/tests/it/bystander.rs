@@ -60,7 +60,8 @@ impl Bystander {
             self.reader.await.unwrap_or_else(|error| panic!("the bystander's connection failed: {error}"));
         let status = client.write(PROCESS_ID, b"go\n").await.expect("the bystander's stdin");
         assert_eq!(status, "accepted", "the bystander's process is still running");
-        let closed = |event: &Notification| event.method == "process/closed" && event.process_id() == Some(PROCESS_ID);
+        let closed =
+            |event: &Notification| event.method == "process/closed" && event.process_id() == Some(PROCESS_ID);
         while !events.iter().any(closed) {
             events.push(client.next_notification(DEFAULT_DEADLINE).await);
         }
@@ -74,7 +75,8 @@ impl Bystander {
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "the bystander's seqs have a gap");
         let run = ProcessRun { events: by_seq.into_values().collect() };
         let output = run.output();
-        let expected: Vec<u8> = (1..=200_000).flat_map(|line: u32| format!("{line}\n").into_bytes()).collect();
+        let expected: Vec<u8> =
+            (1..=200_000).flat_map(|line: u32| format!("{line}\n").into_bytes()).collect();
         if output != expected {
             let first_difference = output
                 .iter()

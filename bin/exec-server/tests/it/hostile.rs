@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::bystander::Bystander;
 use serde_json::json;
 use std::process::Command;
-use crate::bystander::Bystander;
 use test_support::{
     DEFAULT_DEADLINE, ErrorObject, RawClient, ServerProcess, Signal, Target, TempDir, decode_base64,
     encode_base64,
@@ -205,7 +205,11 @@ async fn remove_refuses_the_servers_own_files_and_its_users_home() {
     let mut client = connected(&server).await;
 
     let own = |path: &std::path::Path, canonical: &std::path::Path| {
-        format!("refusing to remove {}: {} is or holds one of the server's own files", text(path), text(canonical))
+        format!(
+            "refusing to remove {}: {} is or holds one of the server's own files",
+            text(path),
+            text(canonical)
+        )
     };
     let cases = [
         (config.clone(), own(&config, &config)),
@@ -213,11 +217,14 @@ async fn remove_refuses_the_servers_own_files_and_its_users_home() {
         (audit.clone(), own(&audit, &audit)),
         // A link to a folder holding one resolves to that folder.
         (root.join("home/work/logs-link"), own(&root.join("home/work/logs-link"), &root.join("logs"))),
-        (root.join("home/work/.."), format!(
-            "refusing to remove {}: {} is the home directory of the server's user",
-            text(&root.join("home/work/..")),
-            text(&home)
-        )),
+        (
+            root.join("home/work/.."),
+            format!(
+                "refusing to remove {}: {} is the home directory of the server's user",
+                text(&root.join("home/work/..")),
+                text(&home)
+            ),
+        ),
     ];
     for (path, expected) in cases {
         let error = client.request_error("fs/remove", json!({ "path": text(&path) })).await;

@@ -7,8 +7,8 @@
 //! Memory bounds are generous on purpose (the allocator keeps what it freed); they sit
 //! far below what the unbounded server reached. Nothing here asserts on time.
 
-use serde_json::json;
 use crate::bystander::Bystander;
+use serde_json::json;
 use test_support::{ErrorObject, RawClient, ServerProcess, Target, encode_base64, start_params};
 
 fn binary() -> &'static str {

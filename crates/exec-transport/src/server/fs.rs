@@ -525,8 +525,11 @@ impl ProtectedPaths {
     /// `own_files`, and as home directories `$HOME` (when absolute) and the password database's
     /// entry of the user this process runs as.
     pub fn for_this_process(own_files: impl IntoIterator<Item = PathBuf>) -> ProtectedPaths {
-        let mut home_directories: Vec<PathBuf> =
-            std::env::var_os("HOME").map(PathBuf::from).filter(|home| home.is_absolute()).into_iter().collect();
+        let mut home_directories: Vec<PathBuf> = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|home| home.is_absolute())
+            .into_iter()
+            .collect();
         if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
             home_directories.push(user.dir);
         }
@@ -561,7 +564,9 @@ fn removal_guard(path: &Path, protected: &ProtectedPaths) -> Result<(), FsError>
     let refuse = |candidate: &PathBuf, message: fn(&str, &str) -> String| {
         Err(FsError::Invalid(message(&path.display().to_string(), &candidate.display().to_string())))
     };
-    if let Some(candidate) = candidates.iter().find(|candidate| is_protected(candidate, executable.as_deref())) {
+    if let Some(candidate) =
+        candidates.iter().find(|candidate| is_protected(candidate, executable.as_deref()))
+    {
         return refuse(candidate, messages::protected_path);
     }
     let own_files = every_form(&protected.own_files);
@@ -956,10 +961,16 @@ mod tests {
         assert!(matches!(create_directory(&dir.join("x/y"), false), Err(FsError::NotFound(_))));
         let names: Vec<_> = read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
         assert_eq!(names, ["a", "f.txt"]);
-        assert!(matches!(remove(&dir.join("a"), false, true, &ProtectedPaths::default()), Err(FsError::Other(_))));
+        assert!(matches!(
+            remove(&dir.join("a"), false, true, &ProtectedPaths::default()),
+            Err(FsError::Other(_))
+        ));
         remove(&dir.join("a"), true, true, &ProtectedPaths::default()).unwrap();
         remove(&dir.join("a"), true, true, &ProtectedPaths::default()).unwrap();
-        assert!(matches!(remove(&dir.join("a"), true, false, &ProtectedPaths::default()), Err(FsError::NotFound(_))));
+        assert!(matches!(
+            remove(&dir.join("a"), true, false, &ProtectedPaths::default()),
+            Err(FsError::NotFound(_))
+        ));
         remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
     }
 
