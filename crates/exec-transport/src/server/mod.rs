@@ -11,7 +11,7 @@
 //! `confine`; `environmentInfo` in `environment`; `fs/watchMissing` in `watch`; the HTTP upgrade in `handshake`.
 
 mod audit;
-mod confine;
+pub(crate) mod confine;
 mod connection;
 mod environment;
 mod files;
