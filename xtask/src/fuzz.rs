@@ -2,16 +2,19 @@
 //!
 //! `--seconds N` (default 60) per target, `--target NAME` for one of them, `--install` to run
 //! `cargo install cargo-fuzz --locked` first when it is missing. Needs the nightly toolchain and
-//! cargo-fuzz; without them it says what is missing and succeeds without fuzzing (the gate does
-//! not depend on it). Reports, per target, the executions libFuzzer made and whether it found a
-//! crash (a crash fails the command; its input is left in `fuzz/artifacts/TARGET/`). The
-//! corpus grows in `fuzz/corpus/TARGET/` (ignored by git). Results: `docs/reliability.md`.
+//! cargo-fuzz; without them it says what is missing and succeeds without fuzzing (with
+//! `--install`, a missing cargo-fuzz is installed, and a failed install fails). It first builds
+//! every target once (a target that no longer compiles fails the command, so `.ci/run`'s short
+//! pass catches targets left behind by an API change), then runs each. Reports, per target, the
+//! executions libFuzzer made and whether it found a crash (a crash fails the command; its input
+//! is left in `fuzz/artifacts/TARGET/`). The corpus grows in `fuzz/corpus/TARGET/` (ignored by
+//! git). Results: `docs/reliability.md`.
 
 use std::path::Path;
 use std::process::Command;
 
 /// The targets in `fuzz/Cargo.toml`.
-const TARGETS: &[&str] = &["frame_decoder", "dispatch", "env_policy"];
+const TARGETS: &[&str] = &["frame_decoder", "dispatch", "env_policy", "sandbox_intent"];
 
 pub fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
     let mut seconds = 60u64;
@@ -56,6 +59,10 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
         None => TARGETS.to_vec(),
     };
     let fuzz_dir = root.join("fuzz");
+    // One build for every target (the runs below then only link-check), so a compile error is
+    // reported as such, not as a crash of the first target.
+    crate::run(&fuzz_dir, "cargo", &["+nightly", "fuzz", "build"], &[])
+        .map_err(|error| format!("the fuzz targets do not build: {error}"))?;
     let mut report = Vec::new();
     let mut crashed = Vec::new();
     for target in targets {

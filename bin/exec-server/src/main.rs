@@ -15,7 +15,7 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use tokio_util::sync::CancellationToken;
 
 use settings::{Cli, Listen, LogFormat, Settings};
@@ -40,14 +40,17 @@ fn main() -> ExitCode {
     // In a container without an init, PID 1's duties go to a parent of the server (init.rs).
     init::become_init_if_pid_1();
     keep_freed_heap();
-    let cli = Cli::parse();
-    let settings = match Settings::resolve(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let mut settings = match Settings::resolve(cli) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("exec-server: {error:#}");
             return ExitCode::from(2);
         }
     };
+    settings.server.protected_paths =
+        exec_transport::server::ProtectedPaths::for_this_process(own_files(&matches));
     init_logging(settings.log_format);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
@@ -100,6 +103,26 @@ fn init_logging(format: LogFormat) {
     #[cfg(feature = "otlp")]
     let subscriber = subscriber.with(otlp::layer());
     subscriber.init();
+}
+
+/// The files the server itself uses, which `fs/remove` must not delete: the `--config` file and
+/// the token, TLS and audit-log files, each from its flag or else from the config file (the same
+/// precedence `settings` applies; a config file that does not parse never gets this far).
+fn own_files(matches: &clap::ArgMatches) -> Vec<std::path::PathBuf> {
+    let config = matches.get_one::<std::path::PathBuf>("config");
+    let file: toml::Table = config
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_default();
+    let mut files: Vec<std::path::PathBuf> = config.cloned().into_iter().collect();
+    for key in ["auth_token_file", "tls_cert", "tls_key", "audit_log"] {
+        let from_flag = matches.get_one::<std::path::PathBuf>(key).cloned();
+        let from_file = || file.get(key).and_then(toml::Value::as_str).map(std::path::PathBuf::from);
+        files.extend(from_flag.or_else(from_file));
+    }
+    // Relative paths are the server's cwd's; the guard compares absolute paths.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    files.into_iter().map(|path| cwd.join(path)).collect()
 }
 
 async fn serve(mut settings: Settings) -> anyhow::Result<()> {

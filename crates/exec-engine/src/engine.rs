@@ -253,7 +253,7 @@ impl EngineInner {
             let mut runtime = self.runtime.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if runtime.is_none() {
                 // The first runtime seen also runs the reclaimer. Detached on purpose: it holds
-                // the engine weakly and ends with its runtime.
+                // the engine weakly and ends with the engine or its runtime.
                 drop(handle.spawn(reclaim_loop(Arc::downgrade(self), Arc::clone(&self.retention_budget))));
                 *runtime = Some(handle);
             }
@@ -268,7 +268,7 @@ impl EngineInner {
         let budget = &self.retention_budget;
         // Woken by a push that would pass the limit (it may not have been stored yet): reclaim
         // whenever usage is above the target, not only once it is above the limit.
-        let target = budget.limit() - budget.limit() / 8;
+        let target = budget.reclaim_target();
         if budget.used() <= target {
             return;
         }
@@ -323,7 +323,17 @@ impl EngineInner {
     }
 }
 
-/// Waits for the retention budget to be exceeded, then reclaims; ends with the engine.
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        // Wakes the reclaimer so that it finds the engine gone and ends. Without this it stayed
+        // parked on a budget nothing would fill again, one task per engine dropped on a runtime
+        // that lives on (an embedder's, a test's; found by the `dispatch` fuzz target).
+        self.retention_budget.over.notify_one();
+    }
+}
+
+/// Waits for the retention budget to be exceeded, then reclaims; ends with the engine (whose
+/// drop wakes it) or its runtime.
 async fn reclaim_loop(engine: Weak<EngineInner>, budget: Arc<RetentionBudget>) {
     loop {
         budget.over.notified().await;

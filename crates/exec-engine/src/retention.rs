@@ -84,12 +84,14 @@ impl RetentionBudget {
         RetentionBudget { limit, used: AtomicUsize::new(0), over: tokio::sync::Notify::new() }
     }
 
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
+    }
+
+    /// What the reclaimer evicts down to once the limit is passed: 7/8 of it, so that it does
+    /// not run again for every chunk.
+    pub(crate) fn reclaim_target(&self) -> usize {
+        self.limit - self.limit / 8
     }
 
     fn add(&self, bytes: usize) {
@@ -832,5 +834,145 @@ mod properties {
                 }
             }
         }
+
+        /// Several logs share one [`RetentionBudget`], as the engine's processes do; `Reclaim`
+        /// does what `Engine::reclaim` does (closed processes' logs first, then the others, each
+        /// evicting consumed output down to the target). It holds: the budget counts exactly the
+        /// bytes the logs retain; a reclaim takes nothing from an open log while a closed one
+        /// still holds evictable output, and leaves usage at the target unless only unconsumed
+        /// output is left; a push never takes usage past the hard ceiling by more than one chunk
+        /// per log; every eviction, by the budget or the log's own limit, is reported as
+        /// `droppedBefore` (the newest evicted seq + 1), retained output is a suffix of what was
+        /// pushed, and no chunk a cursor has not passed is evicted.
+        #[test]
+        fn the_global_budget_evicts_closed_processes_first(ops in proptest::collection::vec(budget_op(), 0..160)) {
+            const LOGS: usize = 3;
+            const LIMIT: usize = 16;
+            const BUDGET: usize = 24;
+            const MAX_CHUNK: usize = 8;
+            let budget = Arc::new(RetentionBudget::new(BUDGET));
+            let mut logs: Vec<Retention> = (0..LOGS).map(|_| {
+                let mut log = Retention::new(LIMIT);
+                log.attach_budget(Arc::clone(&budget));
+                log
+            }).collect();
+            let mut pushed: Vec<std::collections::BTreeMap<u64, Bytes>> = vec![Default::default(); LOGS];
+            let mut closed = [false; LOGS];
+            // Per log: cursor id and the last seq it delivered (cursors start at the start, so
+            // nothing is evicted under them unnoticed).
+            let mut cursors: Vec<Vec<(CursorId, u64)>> = vec![Vec::new(); LOGS];
+            for op in ops {
+                match op {
+                    BudgetOp::Push(index, len) if !closed[index] => {
+                        let seq = logs[index].next_seq().get();
+                        let data = Bytes::from(vec![(seq % 251) as u8; len.min(MAX_CHUNK)]);
+                        if let Push::Stored(stored) = logs[index].push_output(StreamKind::Stdout, data.clone()) {
+                            prop_assert_eq!(stored.get(), seq);
+                            pushed[index].insert(seq, data);
+                        }
+                        let ceiling = BUDGET + BUDGET / 8;
+                        prop_assert!(budget.used() <= ceiling + LOGS * MAX_CHUNK, "usage {} past the ceiling", budget.used());
+                    }
+                    BudgetOp::Push(..) => {}
+                    BudgetOp::Close(index) => {
+                        if !closed[index] {
+                            logs[index].push_exit(ExitStatus::Code(0));
+                            logs[index].push_closed();
+                            closed[index] = true;
+                        }
+                    }
+                    BudgetOp::AddCursor(index) => {
+                        if logs[index].read(None, None).dropped_before.is_none() {
+                            cursors[index].push((logs[index].add_cursor(SubscribeFrom::Start, 1), 0));
+                        }
+                    }
+                    BudgetOp::Next(index, which) => {
+                        if let Some((id, delivered)) = cursors[index].get_mut(which) {
+                            match logs[index].next_event(*id).0 {
+                                Step::Event(Event::Output(chunk)) => {
+                                    prop_assert!(chunk.seq.get() > *delivered);
+                                    prop_assert_eq!(Some(&chunk.data), pushed[index].get(&chunk.seq.get()));
+                                    *delivered = chunk.seq.get();
+                                }
+                                Step::Event(Event::Exited { seq, .. } | Event::Closed { seq }) => *delivered = seq.get(),
+                                Step::Event(Event::Gap { .. }) => prop_assert!(false, "a gap under a cursor from the start"),
+                                Step::Event(Event::Failed { .. }) => prop_assert!(false, "no failures here"),
+                                Step::Pending => {}
+                                Step::Finished => {
+                                    cursors[index].remove(which);
+                                }
+                            }
+                        }
+                    }
+                    BudgetOp::RemoveCursor(index, which) => {
+                        if which < cursors[index].len() {
+                            let (id, _) = cursors[index].remove(which);
+                            let _wake = logs[index].remove_cursor(id);
+                        }
+                    }
+                    BudgetOp::Reclaim => {
+                        let target = budget.reclaim_target();
+                        let before: Vec<usize> = logs.iter().map(Retention::retained_bytes).collect();
+                        for closed_first in [true, false] {
+                            for (index, log) in logs.iter_mut().enumerate() {
+                                if closed[index] == closed_first && budget.used() > target {
+                                    log.evict_consumed_until(target);
+                                }
+                            }
+                        }
+                        let evictable = |log: &Retention| {
+                            log.read(None, None).chunks.first().is_some_and(|chunk| chunk.seq.get() <= log.consumed_floor())
+                        };
+                        let open_lost = (0..LOGS).any(|index| !closed[index] && logs[index].retained_bytes() < before[index]);
+                        if open_lost {
+                            for index in (0..LOGS).filter(|index| closed[*index]) {
+                                prop_assert!(!evictable(&logs[index]), "an open log lost output while closed log {} held evictable output", index);
+                            }
+                        }
+                        if budget.used() > target {
+                            prop_assert!(!logs.iter().any(evictable), "usage {} above the target with evictable output left", budget.used());
+                        }
+                    }
+                }
+                let retained_total: usize = logs.iter().map(Retention::retained_bytes).sum();
+                prop_assert_eq!(budget.used(), retained_total, "the budget counts what the logs hold");
+                for index in 0..LOGS {
+                    let whole = logs[index].read(None, None);
+                    let retained: Vec<u64> = whole.chunks.iter().map(|chunk| chunk.seq.get()).collect();
+                    let expected: Vec<u64> = pushed[index].keys().copied().filter(|seq| retained.first().is_some_and(|first| seq >= first)).collect();
+                    prop_assert_eq!(&retained, &expected, "retained chunks are a suffix");
+                    let evicted = pushed[index].keys().copied().filter(|seq| !retained.contains(seq)).max();
+                    prop_assert_eq!(whole.dropped_before.map(Seq::get), evicted.map(|seq| seq + 1), "evictions are reported");
+                    for (_, delivered) in &cursors[index] {
+                        for seq in pushed[index].range(delivered + 1..).map(|(seq, _)| *seq) {
+                            prop_assert!(retained.contains(&seq), "seq {} evicted under a cursor", seq);
+                        }
+                    }
+                }
+            }
+            drop(logs);
+            prop_assert_eq!(budget.used(), 0, "dropped logs give their bytes back");
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum BudgetOp {
+        Push(usize, usize),
+        Close(usize),
+        AddCursor(usize),
+        Next(usize, usize),
+        RemoveCursor(usize, usize),
+        Reclaim,
+    }
+
+    fn budget_op() -> impl Strategy<Value = BudgetOp> {
+        prop_oneof![
+            6 => ((0usize..3), (1usize..9)).prop_map(|(index, len)| BudgetOp::Push(index, len)),
+            1 => (0usize..3).prop_map(BudgetOp::Close),
+            1 => (0usize..3).prop_map(BudgetOp::AddCursor),
+            4 => ((0usize..3), (0usize..2)).prop_map(|(index, which)| BudgetOp::Next(index, which)),
+            1 => ((0usize..3), (0usize..2)).prop_map(|(index, which)| BudgetOp::RemoveCursor(index, which)),
+            2 => Just(BudgetOp::Reclaim),
+        ]
     }
 }

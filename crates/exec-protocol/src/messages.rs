@@ -123,9 +123,13 @@ pub fn not_a_regular_file(action: &str, path: &str, kind: &str) -> String {
 }
 
 /// -32600: `fs/readFile` of a file larger than the server's read limit (which keeps the base64
-/// response under the message size limit).
+/// response under the message size limit). Names the chunked way to read it. The 0.171 reference
+/// has no such limit, so no client matches this text; its code is what a client acts on.
 pub fn file_too_large(path: &str, limit: u64) -> String {
-    format!("cannot read {path}: file too large (the limit is {limit} bytes)")
+    format!(
+        "cannot read {path}: file too large (the limit is {limit} bytes); \
+         read it in blocks with fs/open and fs/readBlock"
+    )
 }
 
 /// `data.kind` of the -32600 [`file_too_large`] (our extension): a client that can read in
@@ -166,6 +170,17 @@ pub fn sandbox_preparation_failed(reason: &impl std::fmt::Display) -> String {
 /// -32600: `fs/remove` of `/` or a protected system path; `canonical` is what `path` resolves to.
 pub fn protected_path(path: &str, canonical: &str) -> String {
     format!("refusing to remove {path}: {canonical} is a protected system path")
+}
+
+/// -32600: `fs/remove` of one of the server's own files (its token, config, audit log, TLS
+/// certificate or key) or of a folder holding one; `canonical` is what `path` resolves to.
+pub fn protected_server_file(path: &str, canonical: &str) -> String {
+    format!("refusing to remove {path}: {canonical} is or holds one of the server's own files")
+}
+
+/// -32600: `fs/remove` of the home directory of the user the server runs as.
+pub fn protected_home_directory(path: &str, canonical: &str) -> String {
+    format!("refusing to remove {path}: {canonical} is the home directory of the server's user")
 }
 
 /// -32603: an `fs/*` operation still running after the server's bound on it (a file on a hung

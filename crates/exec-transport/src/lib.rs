@@ -71,6 +71,8 @@
 
 pub mod client;
 pub(crate) mod convert;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod rpc;
 pub mod server;
 

@@ -10,7 +10,9 @@
 //! answer never read), a new one is opened and the session resumed; reading goes on from the
 //! last seq seen. A `droppedBefore` is a failure too. It reports the processes, bytes, churn
 //! events, the server's peak and final resident memory, and the `process/start` round trip
-//! (p50, p99, max), as text and as one JSON line, and exits non-zero on any failure.
+//! (p50, p99, max), as text and as one JSON line, and exits non-zero on any failure, including a
+//! server whose peak resident memory (`VmHWM`) went past `--max-rss-mib` (no bound by default;
+//! `cargo xtask load` passes one).
 //!
 //! It does not measure throughput (see `cargo xtask bench`) and only ever talks to loopback.
 
@@ -38,6 +40,8 @@ struct Plan {
     /// The whole run must finish within this, or it fails.
     seconds: u64,
     seed: u64,
+    /// The server's peak resident memory must stay at or below this many MiB, or the run fails.
+    max_rss_mib: Option<u64>,
 }
 
 impl Default for Plan {
@@ -50,6 +54,7 @@ impl Default for Plan {
             read_bytes: 16 * 1024,
             seconds: 600,
             seed: 12,
+            max_rss_mib: None,
         }
     }
 }
@@ -69,6 +74,7 @@ fn parse_args() -> Result<Plan, String> {
             "--read-bytes" => plan.read_bytes = number()? as usize,
             "--seconds" => plan.seconds = number()?,
             "--seed" => plan.seed = number()?,
+            "--max-rss-mib" => plan.max_rss_mib = Some(number()?),
             "--churn" => {
                 plan.churn = value.parse().map_err(|_| format!("--churn: `{value}` is not a number"))?
             }
@@ -348,6 +354,13 @@ async fn run(plan: Plan) -> ExitCode {
     }
     let peak_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
     let final_kib = status_kib(pid, "VmRSS:").unwrap_or(0);
+    if let Some(limit) = plan.max_rss_mib
+        && peak_kib > limit * 1024
+    {
+        total
+            .failures
+            .push(format!("the server's peak RSS was {} MiB, past --max-rss-mib {limit}", peak_kib / 1024));
+    }
     total.start_round_trips.sort_unstable();
     let p50 = percentile(&total.start_round_trips, 0.50);
     let p99 = percentile(&total.start_round_trips, 0.99);

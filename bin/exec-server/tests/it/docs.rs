@@ -263,11 +263,17 @@ fn stated_errors() -> Vec<(i64, String)> {
     stated
 }
 
+/// The audit log of the server the errors script runs against (named in the script).
+const AUDIT_LOG: &str = "/tmp/exec-server-docs-audit.jsonl";
+
 #[tokio::test]
 async fn every_error_the_protocol_doc_states_is_what_the_server_answers() {
+    // An audit log and a home of its own, for the script's lines about the server's own files.
     let server = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
         .spawn_with(|command| {
-            command.args(["--stdin-write-timeout", "500ms"]);
+            command
+                .args(["--stdin-write-timeout", "500ms", "--audit-log", AUDIT_LOG])
+                .env("HOME", "/tmp/exec-server-docs-home");
         })
         .await;
     let small_frames = Target::ours(env!("CARGO_BIN_EXE_exec-server"))
@@ -337,6 +343,8 @@ async fn every_error_the_protocol_doc_states_is_what_the_server_answers() {
             }
         }
     }
+    // The audit log is the server's own file: only the test may remove it.
+    let _ = std::fs::remove_file(AUDIT_LOG);
     let unanswered: Vec<String> = stated_errors()
         .into_iter()
         .filter(|(code, text)| {

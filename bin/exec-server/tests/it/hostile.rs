@@ -3,13 +3,15 @@
 //! folders, destroy a file by a failed overwrite, or flood the server's log.
 //!
 //! Each test asserts the refusal, its pinned message, and that the server is still serving
-//! afterwards. Where a test needs the server under a resource limit (a file-size limit), it starts
+//! afterwards, with another session's process and output intact across the attack
+//! (`bystander`). Where a test needs the server under a resource limit (a file-size limit), it starts
 //! the binary through `sh` with `ulimit`; nothing here needs the Codex peer. The quadratic
 //! `envPolicy` matcher is covered by the matcher's own unit tests in `shell-env-policy` (they
 //! count steps, which an end-to-end test cannot).
 
 use std::time::{Duration, Instant};
 
+use crate::bystander::Bystander;
 use serde_json::json;
 use std::process::Command;
 use test_support::{
@@ -63,6 +65,7 @@ async fn read_file_refuses_devices_and_files_past_the_limit() {
     // The address-space cap turns today's unbounded read of /dev/zero into an allocation failure
     // instead of an OOM kill of the test machine.
     let server = spawn_under_shell("ulimit -v 4194304").await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let scratch = TempDir::new("read-limit");
 
@@ -74,7 +77,11 @@ async fn read_file_refuses_devices_and_files_past_the_limit() {
     let big = scratch.path().join("big");
     std::fs::File::create(&big).and_then(|file| file.set_len(limit + 1)).expect("create a sparse file");
     let error = client.request_error("fs/readFile", json!({ "path": text(&big) })).await;
-    let expected = format!("cannot read {}: file too large (the limit is {limit} bytes)", text(&big));
+    let expected = format!(
+        "cannot read {}: file too large (the limit is {limit} bytes); read it in blocks with fs/open and \
+         fs/readBlock",
+        text(&big)
+    );
     assert_error(&error, -32600, &expected);
     // The kind lets a client switch to chunked reads without reading the text.
     assert_eq!(error.data["kind"], "fileTooLarge", "error: {error:?}");
@@ -86,6 +93,7 @@ async fn read_file_refuses_devices_and_files_past_the_limit() {
     assert_eq!(data.len(), usize::try_from(limit).expect("fits"));
     assert!(data.iter().all(|byte| *byte == 0));
     assert_still_serving(&server).await;
+    bystander.assert_intact().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -94,6 +102,7 @@ async fn read_file_refuses_devices_and_files_past_the_limit() {
 #[tokio::test]
 async fn fs_methods_refuse_fifos_instead_of_blocking() {
     let mut server = Target::ours(binary()).spawn().await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let scratch = TempDir::new("fifo");
     let tree = scratch.path().join("tree");
@@ -130,6 +139,7 @@ async fn fs_methods_refuse_fifos_instead_of_blocking() {
 
     // Nothing is stuck on the blocking pool, so SIGTERM ends the server promptly.
     assert_still_serving(&server).await;
+    bystander.assert_intact().await;
     server.terminate_with(Signal::SIGTERM).expect("send SIGTERM");
     let status = server.wait_with_deadline(DEFAULT_DEADLINE).await.expect("wait for the server");
     assert!(status.is_some(), "the server did not exit after SIGTERM");
@@ -141,6 +151,7 @@ async fn fs_methods_refuse_fifos_instead_of_blocking() {
 #[tokio::test]
 async fn remove_refuses_protected_system_paths() {
     let server = Target::ours(binary()).spawn().await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     // Ordered so that on a server without the guard the first request fails harmlessly (procfs
     // and sysfs refuse unlinking) before any path that could do damage is sent. `/` itself is only
@@ -168,6 +179,67 @@ async fn remove_refuses_protected_system_paths() {
     std::fs::create_dir_all(folder.join("inside")).expect("create a folder");
     client.request_ok("fs/remove", json!({ "path": text(&folder) })).await;
     assert!(!folder.exists());
+    bystander.assert_intact().await;
+}
+
+/// The server's own files (here its config file and the audit log the config names: the token
+/// and TLS files go through the same list) and its user's home directory are refused too, on the
+/// resolved path; what lies beside them or inside the home stays removable.
+#[tokio::test]
+async fn remove_refuses_the_servers_own_files_and_its_users_home() {
+    let scratch = TempDir::new("remove-own");
+    let root = scratch.path().canonicalize().expect("canonical scratch");
+    for folder in ["conf", "logs", "home/work"] {
+        std::fs::create_dir_all(root.join(folder)).expect("create the tree");
+    }
+    let config = root.join("conf/server.toml");
+    let audit = root.join("logs/audit.jsonl");
+    std::fs::write(&config, format!("audit_log = {:?}\n", text(&audit))).expect("write the config");
+    std::fs::write(root.join("conf/notes"), b"removable").expect("write a file beside it");
+    std::os::unix::fs::symlink(root.join("logs"), root.join("home/work/logs-link")).expect("a link");
+    let home = root.join("home");
+    let server = Target::ours(binary())
+        .spawn_with(|command| {
+            command.arg("--config").arg(&config).env("HOME", &home);
+        })
+        .await;
+    let bystander = Bystander::start(&server).await;
+    let mut client = connected(&server).await;
+
+    let own = |path: &std::path::Path, canonical: &std::path::Path| {
+        format!(
+            "refusing to remove {}: {} is or holds one of the server's own files",
+            text(path),
+            text(canonical)
+        )
+    };
+    let cases = [
+        (config.clone(), own(&config, &config)),
+        (root.join("conf"), own(&root.join("conf"), &root.join("conf"))),
+        (audit.clone(), own(&audit, &audit)),
+        // A link to a folder holding one resolves to that folder.
+        (root.join("home/work/logs-link"), own(&root.join("home/work/logs-link"), &root.join("logs"))),
+        (
+            root.join("home/work/.."),
+            format!(
+                "refusing to remove {}: {} is the home directory of the server's user",
+                text(&root.join("home/work/..")),
+                text(&home)
+            ),
+        ),
+    ];
+    for (path, expected) in cases {
+        let error = client.request_error("fs/remove", json!({ "path": text(&path) })).await;
+        assert_error(&error, -32600, &expected);
+    }
+    assert!(config.exists() && audit.exists() && home.exists(), "a protected file was removed");
+
+    // Beside them, and inside the home, removal works as before.
+    client.request_ok("fs/remove", json!({ "path": text(&root.join("conf/notes")) })).await;
+    client.request_ok("fs/remove", json!({ "path": text(&root.join("home/work")) })).await;
+    assert!(!root.join("conf/notes").exists() && !root.join("home/work").exists());
+    assert!(audit.exists(), "the link was removed, not what it led to");
+    bystander.assert_intact().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +250,7 @@ async fn write_file_keeps_the_original_when_the_write_fails() {
     // A file-size limit of a few KiB makes a larger write fail half-way with EFBIG, as a full disk
     // would; SIGXFSZ is ignored so the server gets the error instead of dying.
     let server = spawn_under_shell("trap '' XFSZ; ulimit -f 16").await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let scratch = TempDir::new("atomic-write");
     let file = scratch.path().join("precious.txt");
@@ -197,6 +270,7 @@ async fn write_file_keeps_the_original_when_the_write_fails() {
     names.sort();
     assert_eq!(names, ["precious.txt"], "a temporary file was left behind");
     assert_still_serving(&server).await;
+    bystander.assert_intact().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,6 +279,7 @@ async fn write_file_keeps_the_original_when_the_write_fails() {
 #[tokio::test]
 async fn env_policy_patterns_are_bounded_and_hostile_ones_still_work() {
     let server = Target::ours(binary()).spawn().await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let start = |id: &str, policy: serde_json::Value| {
         let mut params = test_support::start_params(id, &["sh", "-c", "env"]);
@@ -236,6 +311,7 @@ async fn env_policy_patterns_are_bounded_and_hostile_ones_still_work() {
     assert!(output.lines().any(|line| line == "KEEP_ME=yes"), "env: {output}");
     assert!(!output.contains(&long_name), "the long name should have been dropped");
     assert_still_serving(&server).await;
+    bystander.assert_intact().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,6 +333,7 @@ async fn logged_line(server: &ServerProcess, needle: &str) -> String {
 #[tokio::test]
 async fn client_strings_are_truncated_in_the_log_and_pipes_get_no_colour() {
     let server = Target::ours(binary()).spawn().await;
+    let bystander = Bystander::start(&server).await;
     let mut client = RawClient::connect(server.url()).await;
     // The longest name `initialize` accepts (`exec_protocol::ids::MAX_ID_BYTES`); longer ones
     // are refused outright (see `limits::long_ids_and_names_are_refused`).
@@ -269,4 +346,5 @@ async fn client_strings_are_truncated_in_the_log_and_pipes_get_no_colour() {
     assert!(line.contains("floodxxx"), "the start of the name is kept: {line}");
     assert!(line.contains("…[768 more bytes]"), "the cut is marked: {line}");
     assert!(!server.captured_output().contains('\u{1b}'), "colour codes in a piped log");
+    bystander.assert_intact().await;
 }

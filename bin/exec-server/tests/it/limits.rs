@@ -3,9 +3,11 @@
 //! Each test reproduces an attack from the issue against the built server and asserts two
 //! things: the behaviour a client sees (backpressure, or a pinned error naming the limit), and
 //! that the server's peak resident memory (`VmHWM` in `/proc/PID/status`) grew by a bounded
-//! amount. Memory bounds are generous on purpose (the allocator keeps what it freed); they sit
+//! amount, and another session's process and output stay intact across it (`bystander`).
+//! Memory bounds are generous on purpose (the allocator keeps what it freed); they sit
 //! far below what the unbounded server reached. Nothing here asserts on time.
 
+use crate::bystander::Bystander;
 use serde_json::json;
 use test_support::{ErrorObject, RawClient, ServerProcess, Target, encode_base64, start_params};
 
@@ -62,6 +64,7 @@ async fn assert_still_serving(server: &ServerProcess) {
 #[tokio::test]
 async fn stdin_writes_to_a_child_that_never_reads_are_bounded_and_fail_clearly() {
     let server = spawn(&["--stdin-write-timeout", "300ms"]).await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let mut start = start_params("sink", &["sleep", "600"]);
     start["pipeStdin"] = json!(true);
@@ -83,12 +86,14 @@ async fn stdin_writes_to_a_child_that_never_reads_are_bounded_and_fail_clearly()
     eprintln!("40 stalled stdin writes of 8 MiB: the server's peak grew by {} MiB", growth / MIB);
     assert!(growth < 200 * MIB, "the server grew by {} MiB", growth / MIB);
     assert_still_serving(&server).await;
+    bystander.assert_intact().await;
 }
 
 /// Ids and names a server keeps or repeats are refused past their limit with -32602.
 #[tokio::test]
 async fn long_ids_and_names_are_refused() {
     let server = spawn(&[]).await;
+    let bystander = Bystander::start(&server).await;
     let long = "p".repeat(4 * MIB as usize);
 
     let mut client = RawClient::connect(server.url()).await;
@@ -107,6 +112,7 @@ async fn long_ids_and_names_are_refused() {
     let error = client.request_error("process/write", write).await;
     assert_error(&error, -32602, "writeId is 4194304 bytes long; the limit is 1024 bytes");
     assert_still_serving(&server).await;
+    bystander.assert_intact().await;
 }
 
 /// 50 `fs/readFile`s of 4 MiB (the issue sent 300) from a client that never reads its socket: before the fix the
@@ -115,6 +121,7 @@ async fn long_ids_and_names_are_refused() {
 #[tokio::test]
 async fn a_client_that_stops_reading_holds_bounded_memory_and_loses_nothing() {
     let server = spawn(&[]).await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let scratch = test_support::TempDir::new("limits-read");
     let file = scratch.path().join("four-mib");
@@ -139,16 +146,19 @@ async fn a_client_that_stops_reading_holds_bounded_memory_and_loses_nothing() {
     // Bounded: 4 fs answers being built, 16 MiB queued, the socket's buffers; unbounded, the
     // 50 answers alone are 750 MiB.
     assert!(growth < 250 * MIB, "the server grew by {} MiB", growth / MIB);
+    bystander.assert_intact().await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Defect 8: one client must not lock everyone else out
 
 /// Sessions created and dropped in a loop used to fill `max_sessions` for the whole TTL. An
-/// empty detached session holds no slot now; one that owns a process still does.
+/// empty detached session holds no slot now; one that owns a process still does (the
+/// bystander's takes the fifth slot).
 #[tokio::test]
 async fn empty_detached_sessions_do_not_hold_a_slot() {
-    let server = spawn(&["--max-sessions", "4", "--session-ttl", "10m"]).await;
+    let server = spawn(&["--max-sessions", "5", "--session-ttl", "10m"]).await;
+    let bystander = Bystander::start(&server).await;
     for _ in 0..12 {
         let client = connected(&server).await;
         client.close().await;
@@ -165,13 +175,14 @@ async fn empty_detached_sessions_do_not_hold_a_slot() {
     let _fourth = connected(&server).await;
     let mut fifth = RawClient::connect(server.url()).await;
     let error = fifth.request_error("initialize", json!({ "clientName": "fifth" })).await;
-    assert_error(&error, -32600, "too many sessions (limit 4)");
+    assert_error(&error, -32600, "too many sessions (limit 5)");
     // The kept sessions are still there to resume.
     drop(fifth);
     for session in keep {
         let mut client = RawClient::connect(server.url()).await;
         client.resume("limits-tests", &session).await.expect("a session with a process survives");
     }
+    bystander.assert_intact().await;
 }
 
 /// 2,000 `true`s used to make "too many processes" with nothing running: a process that has
@@ -180,6 +191,7 @@ async fn empty_detached_sessions_do_not_hold_a_slot() {
 #[tokio::test]
 async fn lingering_exits_do_not_count_as_running() {
     let server = spawn(&["--max-processes-per-session", "4", "--max-lingering-per-session", "3"]).await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     for index in 0..10 {
         let id = format!("t{index}");
@@ -205,6 +217,7 @@ async fn lingering_exits_do_not_count_as_running() {
     }
     let error = client.request_error("process/start", start_params("s4", &["sleep", "600"])).await;
     assert_error(&error, -32600, "too many processes (limit 4)");
+    bystander.assert_intact().await;
 }
 
 /// Connections that never initialize used to be kept forever: now each has a deadline (closed
@@ -212,6 +225,7 @@ async fn lingering_exits_do_not_count_as_running() {
 #[tokio::test]
 async fn uninitialized_connections_have_a_deadline_and_a_cap() {
     let server = spawn(&["--initialize-timeout", "1s", "--max-uninitialized-connections", "2"]).await;
+    let bystander = Bystander::start(&server).await;
     let mut first = RawClient::connect(server.url()).await;
     let _second = RawClient::connect(server.url()).await;
     let refused = RawClient::try_connect(server.url()).await.expect_err("a third waiting connection");
@@ -224,6 +238,7 @@ async fn uninitialized_connections_have_a_deadline_and_a_cap() {
     late.initialize("limits-tests").await;
     let _another = connected(&server).await;
     let _and_another = connected(&server).await;
+    bystander.assert_intact().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +250,7 @@ async fn uninitialized_connections_have_a_deadline_and_a_cap() {
 #[tokio::test]
 async fn retained_output_has_a_global_budget_that_evicts_closed_processes_first() {
     let server = spawn(&["--retention-bytes", "1048576", "--max-retained-bytes", "8388608"]).await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let before = memory(&server, "VmRSS");
     let count = 64;
@@ -258,6 +274,8 @@ async fn retained_output_has_a_global_budget_that_evicts_closed_processes_first(
         growth / MIB
     );
     assert!(growth < 40 * MIB, "the server grew by {} MiB", growth / MIB);
+    // The bystander, subscribed all along, lost nothing to the budget.
+    bystander.assert_intact().await;
 }
 
 /// A write that timed out before the server started it is not remembered by its `writeId`: a
@@ -266,6 +284,7 @@ async fn retained_output_has_a_global_budget_that_evicts_closed_processes_first(
 #[tokio::test]
 async fn a_timed_out_write_can_be_retried_with_its_write_id() {
     let server = spawn(&["--stdin-write-timeout", "300ms"]).await;
+    let bystander = Bystander::start(&server).await;
     let mut client = connected(&server).await;
     let scratch = test_support::TempDir::new("limits-retry");
     let flag = scratch.path().join("go");
@@ -301,4 +320,5 @@ async fn a_timed_out_write_can_be_retried_with_its_write_id() {
     expected.extend_from_slice(second);
     assert_eq!(written.len(), expected.len(), "every byte once");
     assert!(written == expected, "the bytes arrive in order");
+    bystander.assert_intact().await;
 }

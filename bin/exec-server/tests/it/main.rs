@@ -30,6 +30,7 @@
 
 mod audit;
 mod binary;
+mod bystander;
 mod codex171;
 mod conformance;
 mod deploy;

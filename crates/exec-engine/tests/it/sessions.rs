@@ -30,6 +30,28 @@ async fn session_ids_are_uuids_and_unknown_ones_are_refused() {
     assert_eq!(error.to_string(), "unknown session id 00000000-0000-4000-8000-000000000000");
 }
 
+/// Dropping an engine ends the tasks it started (found by the `dispatch` fuzz target, which
+/// builds an engine per input on one runtime: the retention reclaimer of every dropped engine
+/// stayed parked on a budget nothing would fill again, and libFuzzer's leak check then ran after
+/// every input, 30 times slower). No clock: the expiry timer of a zero TTL is already due.
+#[tokio::test]
+async fn a_dropped_engine_leaves_no_task_behind() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let engine = engine_with_ttl(Duration::ZERO);
+    let session = engine.create_session().unwrap();
+    assert!(metrics.num_alive_tasks() > before, "the engine runs its reclaimer");
+    drop(session);
+    drop(engine);
+    for _ in 0..1000 {
+        if metrics.num_alive_tasks() == before {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{} tasks outlived their engine", metrics.num_alive_tasks() - before);
+}
+
 #[tokio::test]
 async fn a_detached_session_keeps_running_and_can_be_resumed() {
     each_backend(|backend| async move {

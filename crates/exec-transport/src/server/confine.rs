@@ -10,12 +10,12 @@
 //! unconfined. This module does not spawn processes: `process/start` hands the prepared sandbox
 //! to the engine (see `handlers::start`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use exec_protocol::jsonrpc::ErrorObject;
 use exec_protocol::sandbox::SandboxParams;
-use exec_sandbox::{PreparedSandbox, ResolveContext, SandboxIntent};
+use exec_sandbox::{PreparedSandbox, ResolveContext, SandboxIntent, SandboxPolicy};
 
 use super::Shared;
 use super::environment;
@@ -35,16 +35,34 @@ pub(crate) fn intent(
     call_cwd: Option<&Path>,
 ) -> Result<Option<Intent>, ErrorObject> {
     let Some(params) = params else { return Ok(None) };
-    let (intent, context) = from_wire::sandbox(params, call_cwd, environment::tmpdir(&shared.config))?;
-    Ok(Some(Intent { intent, context }))
+    Intent::from_wire(params, call_cwd, environment::tmpdir(&shared.config)).map(Some)
 }
 
 impl Intent {
+    /// Converts the wire intent; `tmpdir` is the server's `TMPDIR`. Pure.
+    pub(crate) fn from_wire(
+        params: SandboxParams,
+        call_cwd: Option<&Path>,
+        tmpdir: Option<PathBuf>,
+    ) -> Result<Intent, ErrorObject> {
+        let (intent, context) = from_wire::sandbox(params, call_cwd, tmpdir)?;
+        Ok(Intent { intent, context })
+    }
+
+    /// Resolves the intent against the file system into plain rules. Blocking (stats paths).
+    pub(crate) fn resolve(&self) -> Result<SandboxPolicy, ErrorObject> {
+        self.intent.resolve(&self.context).map_err(|error| to_wire::intent_error(&error))
+    }
+
     /// Resolves and prepares the sandbox. Blocking (stats and opens paths).
     pub(crate) fn prepare(&self) -> Result<PreparedSandbox, ErrorObject> {
-        let policy = self.intent.resolve(&self.context).map_err(|error| to_wire::intent_error(&error))?;
-        policy.prepare().map_err(|error| to_wire::sandbox_error(&error))
+        prepare(&self.resolve()?)
     }
+}
+
+/// Turns resolved rules into kernel objects, refusals mapped for the wire. Blocking.
+pub(crate) fn prepare(policy: &SandboxPolicy) -> Result<PreparedSandbox, ErrorObject> {
+    policy.prepare().map_err(|error| to_wire::sandbox_error(&error))
 }
 
 /// Runs `operation` confined by `sandbox`, or as it is without one. Blocking.

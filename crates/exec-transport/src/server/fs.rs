@@ -14,8 +14,10 @@
 //!   refused with an error naming it (opened with `O_NONBLOCK` and checked on the descriptor, so
 //!   nothing ever blocks on one). `readFile` reads at most [`read_file_limit`] bytes.
 //! - `remove` refuses `/`, the system's own folders (`PROTECTED_PATHS`), anything at or below
-//!   `/proc`, `/sys` and `/dev` (but `/dev/shm/*`), and the server's executable or a folder that
-//!   holds it, judged on the resolved path so `/tmp/..` or a link cannot slip through.
+//!   `/proc`, `/sys` and `/dev` (but `/dev/shm/*`), the server's executable and its own files
+//!   ([`ProtectedPaths`]: token, config, audit log, TLS) or a folder that holds one, and its
+//!   user's home directory, judged on the resolved path so `/tmp/..` or a link cannot slip
+//!   through.
 //! - `writeFile` is atomic: a temporary file in the same folder, synced, then renamed over the
 //!   target (see [`write_file`] for links, modes and the one fallback).
 //! - `getMetadata` reports `isSymlink` for the path itself and the file/directory kind and size of
@@ -508,26 +510,79 @@ const PROTECTED_TREES: &[&str] = &["/proc", "/sys", "/dev"];
 /// `/dev/shm` itself).
 const SCRATCH_IN_PROTECTED_TREES: &[&str] = &["/dev/shm"];
 
+/// The paths `fs/remove` refuses besides `/`, the system's own and the server's executable: the
+/// server's own files and the home directory of the user it runs as (issue 12). Both the form
+/// given and the resolved one are protected, and they are compared with every form of the
+/// request's path, so a link or `..` does not get round them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtectedPaths {
+    /// The auth-token file, the `--config` file, the audit log, the TLS certificate and key:
+    /// each is refused, and so is every folder holding one (removing it would remove the file).
+    pub own_files: Vec<PathBuf>,
+    /// The home directories of the server's user: each itself is refused; what lies inside stays
+    /// removable.
+    pub home_directories: Vec<PathBuf>,
+}
+
+impl ProtectedPaths {
+    /// `own_files`, and as home directories `$HOME` (when absolute) and the password database's
+    /// entry of the user this process runs as.
+    pub fn for_this_process(own_files: impl IntoIterator<Item = PathBuf>) -> ProtectedPaths {
+        let mut home_directories: Vec<PathBuf> = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|home| home.is_absolute())
+            .into_iter()
+            .collect();
+        if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
+            home_directories.push(user.dir);
+        }
+        home_directories.dedup();
+        ProtectedPaths { own_files: own_files.into_iter().collect(), home_directories }
+    }
+}
+
+/// Every form of each path: lexically normalized, and resolved where it exists.
+fn every_form(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter(|path| path.is_absolute())
+        .flat_map(|path| [Some(normalize(path)), std::fs::canonicalize(path).ok()])
+        .flatten()
+        .collect()
+}
+
 /// Refuses to remove `/`, a protected system path, the server's own executable or a folder
-/// holding it. The check is made on every form the path may take: lexically normalized (so
+/// holding it, and the [`ProtectedPaths`]. The check is made on every form the path may take: lexically normalized (so
 /// `/tmp/..` is `/`), with every link resolved (what a trailing slash or `..` makes the kernel
 /// follow), and with its parent resolved and the last component kept (what is deleted when the
 /// last component is a link). A link to a protected folder is therefore refused too: a cautious
 /// miss is better than a wrong guess.
-fn removal_guard(path: &Path) -> Result<(), FsError> {
+fn removal_guard(path: &Path, protected: &ProtectedPaths) -> Result<(), FsError> {
     let executable = std::env::current_exe().and_then(std::fs::canonicalize).ok();
     let mut candidates = vec![normalize(path)];
     candidates.extend(std::fs::canonicalize(path).ok());
     if let (Some(parent), Some(name)) = (path.parent(), path.file_name()) {
         candidates.extend(std::fs::canonicalize(parent).ok().map(|parent| parent.join(name)));
     }
-    match candidates.iter().find(|candidate| is_protected(candidate, executable.as_deref())) {
-        Some(candidate) => Err(FsError::Invalid(messages::protected_path(
-            &path.display().to_string(),
-            &candidate.display().to_string(),
-        ))),
-        None => Ok(()),
+    let refuse = |candidate: &PathBuf, message: fn(&str, &str) -> String| {
+        Err(FsError::Invalid(message(&path.display().to_string(), &candidate.display().to_string())))
+    };
+    if let Some(candidate) =
+        candidates.iter().find(|candidate| is_protected(candidate, executable.as_deref()))
+    {
+        return refuse(candidate, messages::protected_path);
     }
+    let own_files = every_form(&protected.own_files);
+    if let Some(candidate) =
+        candidates.iter().find(|candidate| own_files.iter().any(|file| file.starts_with(candidate)))
+    {
+        return refuse(candidate, messages::protected_server_file);
+    }
+    let homes = every_form(&protected.home_directories);
+    if let Some(candidate) = candidates.iter().find(|candidate| homes.contains(candidate)) {
+        return refuse(candidate, messages::protected_home_directory);
+    }
+    Ok(())
 }
 
 /// Whether removing the absolute, normalized `candidate` is refused.
@@ -540,8 +595,13 @@ fn is_protected(candidate: &Path, executable: Option<&Path>) -> bool {
         || executable.is_some_and(|executable| executable.starts_with(candidate))
 }
 
-pub(crate) fn remove(path: &Path, recursive: bool, force: bool) -> Result<(), FsError> {
-    removal_guard(path)?;
+pub(crate) fn remove(
+    path: &Path,
+    recursive: bool,
+    force: bool,
+    protected: &ProtectedPaths,
+) -> Result<(), FsError> {
+    removal_guard(path, protected)?;
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound && force => return Ok(()),
@@ -904,11 +964,17 @@ mod tests {
         assert!(matches!(create_directory(&dir.join("x/y"), false), Err(FsError::NotFound(_))));
         let names: Vec<_> = read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
         assert_eq!(names, ["a", "f.txt"]);
-        assert!(matches!(remove(&dir.join("a"), false, true), Err(FsError::Other(_))));
-        remove(&dir.join("a"), true, true).unwrap();
-        remove(&dir.join("a"), true, true).unwrap();
-        assert!(matches!(remove(&dir.join("a"), true, false), Err(FsError::NotFound(_))));
-        remove(&dir, true, false).unwrap();
+        assert!(matches!(
+            remove(&dir.join("a"), false, true, &ProtectedPaths::default()),
+            Err(FsError::Other(_))
+        ));
+        remove(&dir.join("a"), true, true, &ProtectedPaths::default()).unwrap();
+        remove(&dir.join("a"), true, true, &ProtectedPaths::default()).unwrap();
+        assert!(matches!(
+            remove(&dir.join("a"), true, false, &ProtectedPaths::default()),
+            Err(FsError::NotFound(_))
+        ));
+        remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
     }
 
     #[test]
@@ -929,7 +995,7 @@ mod tests {
         assert_eq!(std::fs::read_link(dir.join("dst/link")).unwrap(), PathBuf::from("nested/file"));
         copy(&source.join("nested/file"), &dir.join("single"), false).unwrap();
         assert_eq!(read_file(&dir.join("single"), MAX_READ_FILE_BYTES).unwrap(), b"data");
-        remove(&dir, true, false).unwrap();
+        remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
     }
 
     #[test]
@@ -944,7 +1010,7 @@ mod tests {
             assert!(!is_own_temporary(std::ffi::OsStr::new(&name)), "{name}");
         }
         assert!(!is_own_temporary(std::ffi::OsStr::new(".git")));
-        remove(&dir, true, false).unwrap();
+        remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
     }
 
     #[test]
@@ -968,15 +1034,21 @@ mod tests {
         std::fs::write(&file, b"0123456789").unwrap();
         assert_eq!(read_file(&file, 10).unwrap(), b"0123456789");
         let error = read_file(&file, 9).unwrap_err().to_string();
-        assert_eq!(error, format!("cannot read {}: file too large (the limit is 9 bytes)", file.display()));
+        assert_eq!(
+            error,
+            format!(
+                "cannot read {}: file too large (the limit is 9 bytes); read it in blocks with fs/open and fs/readBlock",
+                file.display()
+            )
+        );
         let error = read_file(Path::new("/dev/zero"), 10).unwrap_err().to_string();
         assert_eq!(error, "cannot read /dev/zero: it is a character device, not a regular file");
-        remove(&dir, true, false).unwrap();
+        remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
     }
 
     #[track_caller]
     fn check_guard(path: &str, expect_refused_as: Option<&str>) {
-        let outcome = removal_guard(Path::new(path));
+        let outcome = removal_guard(Path::new(path), &ProtectedPaths::default());
         match expect_refused_as {
             None => assert!(outcome.is_ok(), "{path} was refused: {outcome:?}"),
             Some(canonical) => assert_eq!(
@@ -1028,7 +1100,42 @@ mod tests {
         // The links themselves are only ever removed by the guard-free cleanup below.
         std::fs::remove_file(dir.join("root")).unwrap();
         std::fs::remove_file(dir.join("bin")).unwrap();
-        remove(&dir, true, false).unwrap();
+        remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
+    }
+
+    #[test]
+    fn remove_guard_refuses_the_servers_own_files_and_its_users_home() {
+        let dir = scratch("own-files").canonicalize().unwrap();
+        std::fs::create_dir_all(dir.join("etc/exec")).unwrap();
+        std::fs::create_dir_all(dir.join("home/me/work")).unwrap();
+        std::fs::write(dir.join("etc/exec/token"), b"secret").unwrap();
+        std::fs::write(dir.join("etc/exec/other"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.join("etc"), dir.join("link")).unwrap();
+        let protected = ProtectedPaths {
+            own_files: vec![dir.join("etc/exec/token")],
+            home_directories: vec![dir.join("home/me")],
+        };
+        let refused = |path: PathBuf, canonical: PathBuf, message: fn(&str, &str) -> String| {
+            let error = removal_guard(&path, &protected).unwrap_err().to_string();
+            assert_eq!(error, message(&path.display().to_string(), &canonical.display().to_string()));
+        };
+        let own = messages::protected_server_file;
+        refused(dir.join("etc/exec/token"), dir.join("etc/exec/token"), own);
+        refused(dir.join("etc/exec"), dir.join("etc/exec"), own);
+        refused(dir.join("etc"), dir.join("etc"), own);
+        refused(dir.join("etc/exec/../exec"), dir.join("etc/exec"), own);
+        // Through a link, and the link itself (it resolves to a folder holding the token: a
+        // cautious miss, as for system paths).
+        refused(dir.join("link/exec"), dir.join("etc/exec"), own);
+        refused(dir.join("link"), dir.join("etc"), own);
+        refused(dir.clone(), dir.clone(), own);
+        refused(dir.join("home/me"), dir.join("home/me"), messages::protected_home_directory);
+        refused(dir.join("home/me/work/.."), dir.join("home/me"), messages::protected_home_directory);
+        // Beside them, and inside the home, everything stays removable.
+        for path in ["etc/exec/other", "home/me/work", "home/me/missing"] {
+            assert!(removal_guard(&dir.join(path), &protected).is_ok(), "{path} was refused");
+        }
+        remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
     }
 
     #[test]
@@ -1060,6 +1167,6 @@ mod tests {
             read_directory(&dir).unwrap().into_iter().map(|entry| entry.file_name).collect();
         names.sort();
         assert_eq!(names, ["dangling", "f", "link", "new"]);
-        remove(&dir, true, false).unwrap();
+        remove(&dir, true, false, &ProtectedPaths::default()).unwrap();
     }
 }

@@ -313,7 +313,8 @@ pub(crate) async fn remove(
 ) -> Result<wire_fs::FsRemoveResponse, ErrorObject> {
     let path = path_param(&params.path)?;
     let (recursive, force) = (params.recursive.unwrap_or(true), params.force.unwrap_or(true));
-    fs_call(context, params.sandbox, move || fs::remove(&path, recursive, force)).await?;
+    let protected = context.shared.config.protected_paths.clone();
+    fs_call(context, params.sandbox, move || fs::remove(&path, recursive, force, &protected)).await?;
     Ok(wire_fs::FsRemoveResponse {})
 }
 

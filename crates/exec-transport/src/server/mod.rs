@@ -11,7 +11,7 @@
 //! `confine`; `environmentInfo` in `environment`; `fs/watchMissing` in `watch`; the HTTP upgrade in `handshake`.
 
 mod audit;
-mod confine;
+pub(crate) mod confine;
 mod connection;
 mod environment;
 mod files;
@@ -45,6 +45,7 @@ pub use audit::AuditLog;
 pub use exec_sandbox::{
     Support as SandboxSupport, WITHHOLD_ENV as SANDBOX_WITHHOLD_ENV, probe as probe_sandbox,
 };
+pub use fs::ProtectedPaths;
 pub use handshake::Admission;
 pub use tls::{TlsError, TlsIdentity};
 
@@ -108,6 +109,9 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Where the audit log (one JSON line per process start and end) goes; off by default.
     pub audit: AuditLog,
+    /// What `fs/remove` refuses besides `/` and the system's own paths: the server's own files
+    /// and its user's home (the binary fills it; empty by default).
+    pub protected_paths: ProtectedPaths,
     /// Reported as `serverInfo` in the `initialize` result.
     pub server_name: String,
     /// Reported as `serverInfo` in the `initialize` result.
@@ -134,6 +138,7 @@ impl Default for ServerConfig {
             base_environment: BTreeMap::new(),
             drain_timeout: Duration::ZERO,
             audit: AuditLog::default(),
+            protected_paths: ProtectedPaths::default(),
             server_name: "exec-server".to_owned(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
