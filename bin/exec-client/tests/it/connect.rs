@@ -288,3 +288,52 @@ async fn recovery_over_a_real_ssh_connection_resumes_the_session() {
     let relay = sshd.ssh(&format!("{CLIENT} --url {} bridge", server.url()));
     a_cut_stream_is_recovered_through(&relay, "ssh ran again").await;
 }
+
+/// A line client behind `exec-client bridge` cannot receive binary frames, so its ask for
+/// `binaryOutput` is not passed on: the `initialize` answer it reads does not grant them, and
+/// its output comes as the JSON `process/output` notifications it can parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridged_line_client_is_not_granted_binary_frames() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let server = TestServer::start().await;
+    let mut bridge = tokio::process::Command::new(CLIENT)
+        .args(["--url", &server.url(), "bridge"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = bridge.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(bridge.stdout.take().unwrap()).lines();
+    let mut next = async || -> serde_json::Value {
+        let line = tokio::time::timeout(DEADLINE, lines.next_line()).await.expect("a line in time").unwrap();
+        serde_json::from_str(&line.expect("the bridge is still open")).unwrap()
+    };
+    let send = |value: serde_json::Value| format!("{value}\n");
+    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"clientName": "line", "binaryOutput": true}});
+    stdin.write_all(send(initialize).as_bytes()).await.unwrap();
+    let answer = next().await;
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert!(answer["result"]["sessionId"].is_string(), "{answer}");
+    assert_ne!(answer["result"]["binaryOutput"], true, "granted to a line client: {answer}");
+
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}});
+    stdin.write_all(send(initialized).as_bytes()).await.unwrap();
+    let start = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "process/start",
+        "params": test_support::start_params("p", &["/bin/echo", "over the bridge"])});
+    stdin.write_all(send(start).as_bytes()).await.unwrap();
+    let mut output = Vec::new();
+    loop {
+        let message = next().await;
+        match message["method"].as_str() {
+            Some("process/output") => {
+                let chunk = message["params"]["chunk"].as_str().expect("base64 chunk");
+                output.extend(test_support::decode_base64(chunk));
+            }
+            Some("process/closed") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&output), "over the bridge\n");
+}

@@ -41,7 +41,7 @@ where
                         tracing::warn!("dropping a line that is not UTF-8");
                         continue;
                     };
-                    sink.feed(text).await.map_err(lost)?;
+                    sink.feed(without_binary_ask(text)).await.map_err(lost)?;
                     sink.flush().await.map_err(lost)?;
                 }
                 Some(Incoming::Oversized { limit }) => {
@@ -85,9 +85,31 @@ where
     }
 }
 
-/// A line cannot carry a binary frame: a binary `process/output` (granted if the line-side
-/// client asked for `binaryOutput`, since this side is a WebSocket) is relayed as its JSON
-/// notification, and anything else in a Binary frame as the JSON text it holds.
+/// An `initialize` from the line side with its `binaryOutput` ask taken out: a line cannot carry
+/// a binary frame, so the server must not grant them (its answer then says so truthfully, and
+/// output comes as JSON notifications). Any other line passes unchanged; only a line that
+/// mentions `binaryOutput` is parsed.
+fn without_binary_ask(line: String) -> String {
+    if !line.contains("binaryOutput") {
+        return line;
+    }
+    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&line) else {
+        return line;
+    };
+    let is_initialize = message.get("method").and_then(serde_json::Value::as_str) == Some("initialize");
+    let removed = is_initialize
+        && message
+            .get_mut("params")
+            .and_then(serde_json::Value::as_object_mut)
+            .and_then(|params| params.remove("binaryOutput"))
+            .is_some();
+    if removed { message.to_string() } else { line }
+}
+
+/// A line cannot carry a binary frame. The ask is taken out on the way in
+/// ([`without_binary_ask`]), so this is a guard for a server that sends one anyway: a binary
+/// `process/output` is relayed as its JSON notification, and anything else in a Binary frame as
+/// the JSON text it holds.
 fn binary_as_line(bytes: &[u8]) -> String {
     match exec_protocol::binary::decode_output(bytes) {
         Ok(output) => {
