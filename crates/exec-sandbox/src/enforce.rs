@@ -382,20 +382,8 @@ impl PreparedSandbox {
         T: Send,
         F: FnOnce() -> T + Send,
     {
-        std::thread::scope(|scope| {
-            let thread = scope.spawn(|| {
-                // SAFETY: confines only this short-lived thread, which exits after `operation`.
-                let confined = unsafe { restrict_thread(&self.reading_ruleset) };
-                match confined {
-                    Ok(()) => Ok(operation()),
-                    Err(error) => Err(SandboxError::unavailable(format!("cannot confine a thread: {error}"))),
-                }
-            });
-            match thread.join() {
-                Ok(result) => result,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        })
+        // SAFETY: confines only the short-lived thread `on_confined_thread` runs it on.
+        on_confined_thread(|| unsafe { restrict_thread(&self.reading_ruleset) }, operation)
     }
 
     /// Runs `operation` on a fresh thread confined by this sandbox's file rules, and returns its
@@ -425,21 +413,31 @@ impl PreparedSandbox {
                  enforced only for processes (through a user namespace), not for threads of the server",
             ));
         }
-        std::thread::scope(|scope| {
-            let thread = scope.spawn(|| {
-                // SAFETY: confines only this short-lived thread, which exits after `operation`.
-                let confined = unsafe { self.confine_mounts().and_then(|()| self.confine_files()) };
-                match confined {
-                    Ok(()) => Ok(operation()),
-                    Err(error) => Err(SandboxError::unavailable(format!("cannot confine a thread: {error}"))),
-                }
-            });
-            match thread.join() {
-                Ok(result) => result,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        })
+        // SAFETY: confines only the short-lived thread `on_confined_thread` runs it on.
+        on_confined_thread(|| unsafe { self.confine_mounts().and_then(|()| self.confine_files()) }, operation)
     }
+}
+
+/// Runs `confine` and then `operation` on a fresh scoped thread, which exits afterwards (so
+/// whatever `confine` did to it ends with it); `operation` does not run if `confine` failed. A
+/// panic in `operation` resumes on the caller.
+fn on_confined_thread<T, E, C, F>(confine: C, operation: F) -> Result<T, SandboxError>
+where
+    T: Send,
+    E: std::fmt::Display,
+    C: FnOnce() -> Result<(), E> + Send,
+    F: FnOnce() -> T + Send,
+{
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(|| match confine() {
+            Ok(()) => Ok(operation()),
+            Err(error) => Err(SandboxError::unavailable(format!("cannot confine a thread: {error}"))),
+        });
+        match thread.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 /// `no_new_privs` and `landlock_restrict_self(ruleset)` (without `TSYNC`: this thread only).

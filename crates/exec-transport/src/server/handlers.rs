@@ -200,13 +200,7 @@ async fn fs_call<T: Send + 'static>(
     sandbox: Option<wire_sandbox::SandboxParams>,
     operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
 ) -> Result<T, ErrorObject> {
-    let intent = confine::intent(&context.shared, sandbox, None)?;
-    let sandboxed = intent.is_some();
-    blocking(move || {
-        let operation = || operation().map_err(|error| sandboxed_fs_error(sandboxed, error));
-        confine::run_with_intent(intent.as_ref(), operation).map(|(value, _)| value)
-    })
-    .await
+    confined_fs_call(context, sandbox, Access::ReadWrite, operation).await
 }
 
 /// [`fs_call`] for an operation that only reads: confined with read rights on every root and
@@ -217,11 +211,32 @@ async fn fs_read_call<T: Send + 'static>(
     sandbox: Option<wire_sandbox::SandboxParams>,
     operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
 ) -> Result<T, ErrorObject> {
+    confined_fs_call(context, sandbox, Access::ReadOnly, operation).await
+}
+
+/// What an `fs/*` operation may do under its intent.
+#[derive(Clone, Copy)]
+enum Access {
+    /// The intent as given (carve-outs need a mount namespace).
+    ReadWrite,
+    /// Read rights only, wherever the intent grants any.
+    ReadOnly,
+}
+
+async fn confined_fs_call<T: Send + 'static>(
+    context: &Context,
+    sandbox: Option<wire_sandbox::SandboxParams>,
+    access: Access,
+    operation: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+) -> Result<T, ErrorObject> {
     let intent = confine::intent(&context.shared, sandbox, None)?;
     let sandboxed = intent.is_some();
     blocking(move || {
         let operation = || operation().map_err(|error| sandboxed_fs_error(sandboxed, error));
-        confine::run_with_intent_for_reading(intent.as_ref(), operation)
+        match access {
+            Access::ReadWrite => confine::run_with_intent(intent.as_ref(), operation).map(|(value, _)| value),
+            Access::ReadOnly => confine::run_with_intent_for_reading(intent.as_ref(), operation),
+        }
     })
     .await
 }
