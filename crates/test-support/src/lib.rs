@@ -79,3 +79,27 @@ pub fn decode_base64(text: &str) -> Vec<u8> {
         Err(error) => panic!("chunk {text:?} is not standard base64: {error}"),
     }
 }
+
+/// A folder to make scratch directories in that a `workspace-write` sandbox does not make
+/// writable: not under `/tmp` and not under `$TMPDIR` (both writable under that intent), so a
+/// write there from a sandboxed command must be refused. `preferred` (a test's
+/// `CARGO_TARGET_TMPDIR`) when it qualifies, else `/var/tmp`; a checkout under `/tmp` puts the
+/// target directory there, which is why the choice is made here and not by each test.
+pub fn outside_temp_dirs(preferred: &std::path::Path) -> std::path::PathBuf {
+    let temporary: Vec<std::path::PathBuf> =
+        [Some(std::path::PathBuf::from("/tmp")), std::env::var_os("TMPDIR").map(Into::into)]
+            .into_iter()
+            .flatten()
+            .filter_map(|dir| std::fs::canonicalize(dir).ok())
+            .collect();
+    let qualifies = |dir: &std::path::Path| {
+        std::fs::create_dir_all(dir).is_ok()
+            && std::fs::canonicalize(dir).is_ok_and(|dir| !temporary.iter().any(|temp| dir.starts_with(temp)))
+    };
+    [preferred.to_path_buf(), std::path::PathBuf::from("/var/tmp/exec-server-tests")]
+        .into_iter()
+        .find(|dir| qualifies(dir))
+        .unwrap_or_else(|| {
+            panic!("no scratch folder outside /tmp and $TMPDIR ({} is inside)", preferred.display())
+        })
+}

@@ -253,13 +253,15 @@ async fn a_short_command_costs_one_request_after_the_handshake() {
     assert!(start["wait"]["timeoutMs"].as_u64().is_some_and(|ms| ms > 0), "{start}");
 }
 
-/// A folder outside `/tmp` (a workspace-write sandbox makes `/tmp` writable), removed on drop.
+/// A folder outside `/tmp` and `$TMPDIR` (a workspace-write sandbox makes both writable), removed
+/// on drop.
 struct Scratch(std::path::PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
         let path = temp_path(name);
-        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(path.file_name().unwrap());
+        let base = test_support::outside_temp_dirs(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+        let path = base.join(path.file_name().unwrap());
         std::fs::create_dir_all(&path).unwrap();
         Scratch(path)
     }

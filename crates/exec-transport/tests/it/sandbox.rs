@@ -4,8 +4,9 @@
 //! sending anything (an April-style server without `environmentInfo`), or kills what a server
 //! started without confining it.
 //!
-//! The scratch folders live under the target directory, not under `/tmp`: a workspace-write
-//! sandbox makes `/tmp` writable, so "outside" must be elsewhere.
+//! The scratch folders live under the target directory, or `/var/tmp` when that is under `/tmp`
+//! (`test_support::outside_temp_dirs`): a workspace-write sandbox makes `/tmp` and `$TMPDIR`
+//! writable, so "outside" must be elsewhere.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -21,16 +22,13 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::support::{TestServer, collect, connect};
 
-/// A folder under the target directory, removed on drop.
+/// A folder outside `/tmp` and `$TMPDIR`, removed on drop.
 struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "sandbox-{name}-{}-{}",
-            std::process::id(),
-            uuid_like()
-        ));
+        let base = test_support::outside_temp_dirs(Path::new(env!("CARGO_TARGET_TMPDIR")));
+        let path = base.join(format!("sandbox-{name}-{}-{}", std::process::id(), uuid_like()));
         std::fs::create_dir_all(&path).unwrap();
         Scratch(path)
     }
