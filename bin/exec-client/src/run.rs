@@ -571,10 +571,11 @@ async fn forward_signals(client: ExecClient, id: String, tty: bool, signals: Loc
                 continue;
             }
         };
-        if client.has_capability(capability::PROCESS_SIGNAL) {
+        if client.can_signal(forwarded) {
             let _ = client.signal(&id, forwarded).await;
         } else {
-            // A server without named signals (the Codex peer) can only kill.
+            // A server without this named signal (the April Codex server has none, the 0.171
+            // one only `interrupt`) can only kill.
             let _ = client.terminate(&id, None).await;
         }
     }

@@ -83,3 +83,28 @@ async fn run_with_dev_null_stdin_reads_eof_against_codex_171() {
     assert_eq!((null.code, null.stdout_text().as_str(), null.stderr.as_str()), (Some(0), "eof\n", ""));
     std::fs::remove_dir_all(home).unwrap();
 }
+
+/// The 0.171 server takes `process/signal` with `interrupt` only (anything else is -32602
+/// "unknown variant"; it lists no capabilities): the client sends an interrupt there, as Ctrl-C
+/// in `exec-client run` does, and refuses the other signals up front.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_interrupts_a_command_on_codex_171() {
+    let Some((server, home)) = codex_171().await else { return };
+    let client = ExecClient::connect(server.url(), ConnectOptions::default()).await.unwrap();
+    let script = "trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.05; done";
+    let mut handle = client.start("int", ProcessSpec::new(["/bin/sh", "-c", script], "/tmp")).await.unwrap();
+    let ready = tokio::time::timeout(DEADLINE, handle.next_event()).await.unwrap();
+    assert!(
+        matches!(&ready, Some(exec_engine::Event::Output(chunk)) if chunk.data.starts_with(b"ready")),
+        "{ready:?}"
+    );
+    assert!(client.can_signal(exec_engine::Signal::Interrupt));
+    assert!(!client.can_signal(exec_engine::Signal::Terminate));
+    let refused = client.signal("int", exec_engine::Signal::Terminate).await;
+    assert!(matches!(refused, Err(ClientError::Unsupported(_))), "{refused:?}");
+    client.signal("int", exec_engine::Signal::Interrupt).await.unwrap();
+    let (output, status) = crate::support::drain(&mut handle).await;
+    assert!(String::from_utf8_lossy(&output).contains("got INT\n"), "{}", String::from_utf8_lossy(&output));
+    assert_eq!(status, Some(ExitStatus::Code(7)));
+    std::fs::remove_dir_all(home).unwrap();
+}

@@ -663,13 +663,24 @@ impl ExecClient {
     /// Sends a named signal to a process group (the `process/signal` extension). Not retried
     /// across a reconnect: a signal must not be delivered twice.
     pub async fn signal(&self, id: &str, signal: Signal) -> Result<(), ClientError> {
-        self.require(capability::PROCESS_SIGNAL)?;
+        if !self.can_signal(signal) {
+            return Err(ClientError::Unsupported(capability::PROCESS_SIGNAL));
+        }
         let params = wire::ProcessSignalParams {
             process_id: exec_protocol::ProcessId::new(id),
             signal: to_wire::signal(signal),
         };
         self.request::<method::ProcessSignal>(&params).await?;
         Ok(())
+    }
+
+    /// Whether [`ExecClient::signal`] can send `signal` to this server: every signal where the
+    /// `process/signal` extension is advertised (ours); only [`Signal::Interrupt`] on a server
+    /// of the 0.171 generation (`environmentInfo` in its `initialize` result), whose
+    /// `process/signal` takes `interrupt` and refuses every other name; none on the April one.
+    pub fn can_signal(&self, signal: Signal) -> bool {
+        self.has_capability(capability::PROCESS_SIGNAL)
+            || (signal == Signal::Interrupt && self.inner.environment_info.is_some())
     }
 
     /// Sets a PTY's window size (the `process/resize` extension).
